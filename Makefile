@@ -1,0 +1,55 @@
+# The single source of commands. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV     := $(BIN)/uv
+PYTEST_ARGS ?=
+SHELL  := /bin/bash
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo serve test test-fast lint fmt typecheck lock bench clean
+
+help: ## List the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## Start the stack on http://127.0.0.1:8000 with sample data from all five regions
+	$(BIN)/datashare demo
+
+serve: $(STAMP) ## Run the gateway (embedded S3 unless DATASHARE_STORAGE__ENDPOINT_URL is set)
+	$(BIN)/datashare serve
+
+test: $(STAMP) ## Run the whole test suite (starts its own SeaweedFS and PostgreSQL)
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Tests on the local store and SQLite only
+	ACTIVE_BACKENDS=local ACTIVE_CATALOGS=sqlite $(BIN)/pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, formatting, mypy, and the lock file is current
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(UV) pip compile pyproject.toml --group dev --universal --python-version 3.11 --no-header 2>/dev/null | diff -q - <(grep -v '^#' requirements.lock) >/dev/null || (echo "requirements.lock is stale: run make lock" && exit 1)
+
+fmt: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml --group dev --universal --python-version 3.11 -q -o requirements.lock
+
+bench: $(STAMP) ## Benchmarks (ratios against raw DuckDB/pyarrow on this machine)
+	$(BIN)/python -m benchmarks.run
+
+clean: ## Remove the virtualenv and the demo data
+	rm -rf $(VENV) .datashare

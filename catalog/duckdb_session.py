@@ -1,0 +1,258 @@
+"""The DuckDB adapter: the only module that imports ``duckdb``.
+
+``sandboxed_connection`` opens one fresh, locked-down in-memory connection for
+one governed query (SECURITY.md §1.4, §3.12). The bootstrap order matters:
+
+1. ``duckdb.connect`` with a config that disables extension auto-install and
+   auto-load, community extensions, Python replacement scans, persistent
+   secrets and the progress bar, and sets threads, memory limit and the
+   private temp (spill) directory;
+2. ``SET max_temp_directory_size`` (the value passed to ``connect`` is shown
+   but not enforced, SECURITY.md finding 5);
+3. ``LOAD '<path>'`` of the httpfs extension from its pip package, and one
+   scoped ``CREATE SECRET`` per S3 credential, only when S3 is needed;
+4. ``SET allowed_paths`` to exactly the files of the query, and
+   ``SET allowed_directories = []`` (DuckDB then adds the temp directory
+   itself, finding 2);
+5. ``SET enable_external_access = false`` and ``SET lock_configuration = true``.
+
+What this does **not** give (observed on 1.5.5, see tests/catalog/test_duckdb_session.py):
+an allowed local file can still be overwritten by ``COPY … TO '<file>'
+(USE_TMP_FILE false)``; the temp directory is readable and writable by SQL; a
+``COPY`` to an allowed ``s3://`` file reaches the server (only a read-only key
+stops it); ``CREATE SECRET``/``ATTACH ':memory:'`` and session state still
+work after the lock. The query worker adds OS-level limits (rlimits, Landlock)
+for that reason; the SQL it runs comes from the policy rewrite, never a client.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb  # noqa: TID251 - this module is the DuckDB adapter
+
+from catalog.errors import CatalogError, InvalidInput
+
+DuckDBConnection = duckdb.DuckDBPyConnection
+DuckDBError = duckdb.Error  # for ``except`` clauses outside the adapter
+
+ErrorKind = Literal["interrupted", "out_of_memory", "temp_limit", "permission", "engine"]
+
+_GLOB_CHARS = frozenset("*?[]{}")
+
+
+@dataclass(frozen=True)
+class S3ReadCredentials:
+    """A read-only S3 key scoped to one bucket prefix (``s3://bucket/``)."""
+
+    scope: str
+    endpoint: str  # host:port, no scheme
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    url_style: Literal["path", "vhost"] = "path"
+    use_ssl: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.scope.startswith("s3://") or len(self.scope) <= len("s3://"):
+            raise InvalidInput(
+                f"S3 secret scope {self.scope!r} must be s3://bucket/…", field="scope"
+            )
+        if "://" in self.endpoint or not self.endpoint:
+            raise InvalidInput(
+                f"S3 endpoint {self.endpoint!r} must be host:port without a scheme",
+                field="endpoint",
+            )
+        if self.url_style not in ("path", "vhost"):
+            raise InvalidInput(f"unknown S3 url_style {self.url_style!r}", field="url_style")
+
+    def __repr__(self) -> str:
+        return (
+            f"S3ReadCredentials(scope={self.scope!r}, endpoint={self.endpoint!r}, "
+            f"access_key={self.access_key!r}, secret_key='***', region={self.region!r}, "
+            f"url_style={self.url_style!r}, use_ssl={self.use_ssl!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    threads: int
+    memory_limit_mb: int
+    max_temp_mb: int
+    temp_dir: Path  # private to one query; DuckDB makes it readable and writable by SQL
+
+
+def ping() -> str:
+    """The DuckDB library version, after proving a connection can be opened."""
+    with duckdb.connect(":memory:") as con:
+        row = con.execute("SELECT version()").fetchone()
+    return str(row[0]) if row else duckdb.__version__
+
+
+def warm_up() -> None:
+    """Run one tiny query to Arrow, so lazy imports and first-use setup happen now.
+
+    A pre-started query worker calls this while it waits for work.
+    """
+    with duckdb.connect(":memory:") as con:
+        con.execute("SELECT 1 AS x").to_arrow_reader(16).read_all()
+
+
+def extension_path(name: str) -> Path:
+    """``<name>.duckdb_extension`` shipped by the ``duckdb_extension_<name>`` pip package."""
+    package = f"duckdb_extension_{name}"
+    pip_name = f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError(
+            f"DuckDB extension {name!r} is not installed; pip install {pip_name}",
+            extension=name,
+        )
+    relative = Path("extensions") / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    for root in spec.submodule_search_locations:
+        candidate = Path(root) / relative
+        if candidate.is_file():
+            return candidate
+    raise CatalogError(
+        f"package {package} has no {name}.duckdb_extension for DuckDB {duckdb.__version__}; "
+        f"pip install {pip_name}",
+        extension=name,
+    )
+
+
+def statement_types(con: DuckDBConnection, sql: str) -> list[str]:
+    """DuckDB's own parse of ``sql``: one type name per statement (``SELECT``, ``COPY``, …).
+
+    ``execute`` runs every statement in a string, so callers that may only read
+    check for exactly ``["SELECT"]`` first. Raises DuckDB's parser error.
+    """
+    return [statement.type.name for statement in con.extract_statements(sql)]
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a DuckDB string literal: quotes doubled; NUL and other controls refused.
+
+    Values are inlined rather than bound because DuckDB's Python client imports
+    pandas (about a second) on the first bound parameter.
+    """
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise InvalidInput("control characters are not allowed in DuckDB settings", field="value")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_secret_statement(name: str, creds: S3ReadCredentials) -> str:
+    """The one place that builds ``CREATE SECRET``; every value goes through ``sql_string``.
+
+    ``name`` is generated by this module (``gw_s3_<n>``), never taken from input.
+    Never log the result: it contains the secret key.
+    """
+    if not name.isidentifier() or not name.isascii():
+        raise InvalidInput(f"secret name {name!r} is not a plain identifier", field="name")
+    options = {
+        "KEY_ID": sql_string(creds.access_key),
+        "SECRET": sql_string(creds.secret_key),
+        "REGION": sql_string(creds.region),
+        "ENDPOINT": sql_string(creds.endpoint),
+        "URL_STYLE": sql_string(creds.url_style),
+        "USE_SSL": "true" if creds.use_ssl else "false",
+        "SCOPE": sql_string(creds.scope),
+    }
+    body = ", ".join(f"{key} {value}" for key, value in options.items())
+    return f"CREATE OR REPLACE TEMPORARY SECRET {name} (TYPE s3, PROVIDER config, {body})"
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """Classify a DuckDB (or allocation) failure without exposing DuckDB's classes.
+
+    Errors raised while pyarrow pulls batches from DuckDB arrive as ``OSError``
+    with DuckDB's text, so the message prefix counts as much as the class.
+    """
+    text = str(exc)
+    if isinstance(exc, duckdb.InterruptException) or text.startswith("INTERRUPT Error"):
+        return "interrupted"
+    out_of_memory = isinstance(exc, duckdb.OutOfMemoryException | MemoryError) or text.startswith(
+        "Out of Memory Error"
+    )
+    if (out_of_memory and "max_temp_directory_size" in text) or "File too large" in text:
+        return "temp_limit"  # the spill limit, or RLIMIT_FSIZE in the worker
+    if out_of_memory or "bad allocation" in text:
+        return "out_of_memory"
+    permission = isinstance(exc, duckdb.PermissionException) or text.startswith("Permission Error")
+    if permission or "Permission denied" in text:
+        return "permission"  # DuckDB's allowed_paths, or the OS (Landlock) refusing a write
+    return "engine"
+
+
+def _checked_paths(paths: Sequence[str]) -> list[str]:
+    checked: list[str] = []
+    for path in paths:
+        is_s3 = path.startswith("s3://")
+        if not (is_s3 or path.startswith("/")) or _GLOB_CHARS.intersection(path) or "\x00" in path:
+            raise InvalidInput(
+                f"allowed path {path!r} must be one absolute file path or s3:// URL, no globs",
+                field="allowed_paths",
+            )
+        checked.append(path)
+    return checked
+
+
+def _connect_config(limits: SandboxLimits) -> dict[str, str | bool | int | float | list[str]]:
+    return {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "allow_persistent_secrets": False,
+        "python_enable_replacements": False,
+        "enable_http_metadata_cache": False,
+        "threads": limits.threads,
+        "memory_limit": f"{limits.memory_limit_mb}MiB",
+        "temp_directory": str(limits.temp_dir),
+    }
+
+
+def _load_s3(con: DuckDBConnection, s3: Sequence[S3ReadCredentials]) -> None:
+    con.execute(f"LOAD {sql_string(str(extension_path('httpfs')))}")
+    for index, creds in enumerate(s3):
+        statement = create_secret_statement(f"gw_s3_{index}", creds)
+        try:
+            con.execute(statement)
+        except duckdb.Error as exc:  # never let DuckDB echo the statement or values
+            raise CatalogError(
+                f"could not register S3 credentials for {creds.scope} ({type(exc).__name__})",
+                scope=creds.scope,
+            ) from None
+
+
+def sandboxed_connection(
+    *,
+    allowed_paths: Sequence[str],
+    s3: Sequence[S3ReadCredentials],
+    limits: SandboxLimits,
+) -> DuckDBConnection:
+    """A fresh in-memory connection that may read exactly ``allowed_paths``.
+
+    Use it for one query and close it. The caller owns ``limits.temp_dir``
+    (create it private, delete it afterwards).
+    """
+    paths = _checked_paths(allowed_paths)
+    limits.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config=_connect_config(limits))
+    try:
+        con.execute(f"SET max_temp_directory_size = '{int(limits.max_temp_mb)}MiB'")
+        if s3 or any(path.startswith("s3://") for path in paths):
+            _load_s3(con, s3)
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET allowed_directories = []")
+        con.execute(f"SET allowed_paths = [{', '.join(sql_string(path) for path in paths)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET allow_unredacted_secrets = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con

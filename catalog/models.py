@@ -1,0 +1,157 @@
+"""Catalog tables (SQLAlchemy 2). Schema changes go through Alembic migrations
+in ``catalog/migrations``; a test checks the migrations produce this metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # provider | consumer | steward | operator
+    region: Mapped[str] = mapped_column(String(2))
+    registration_id: Mapped[str] = mapped_column(String(64))
+    registration_scheme: Mapped[str] = mapped_column(String(16))  # uscc | hk_brn | mo_reg
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthClient(Base):
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key: Mapped[str] = mapped_column(Text)  # PEM, encrypted with the platform key secret
+    public_jwk: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_datasets_org_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(63))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(String(2))
+    classification: Mapped[str] = mapped_column(String(16), default="internal")
+    licence: Mapped[str] = mapped_column(String(100), default="")
+    contract: Mapped[dict[str, Any]] = mapped_column()
+    current_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetVersion(Base):
+    """One committed, immutable version: its row exists only once every file is written."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_versions_dataset_version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    rejected_count: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    schema: Mapped[list[Any]] = mapped_column()
+    stats: Mapped[dict[str, Any]] = mapped_column()
+    gx_result: Mapped[dict[str, Any]] = mapped_column()
+    files: Mapped[list[Any]] = mapped_column()  # [{"bucket", "key", "rows", "bytes"}]
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="upload")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    encoding: Mapped[str] = mapped_column(String(32), default="utf-8")
+    source_bucket: Mapped[str] = mapped_column(String(63))
+    source_key: Mapped[str] = mapped_column(String(512))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    source_bytes: Mapped[int] = mapped_column(BigInteger)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_valid: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    version: Mapped[int | None] = mapped_column(default=None)
+    quarantine_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Grant(Base):
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    columns: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # None: every column
+    purpose: Mapped[str] = mapped_column(String(64), default="analytics")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash || canonical event)``."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # a fork in the chain cannot commit
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,216 @@
+"""The catalog: organisations, datasets and their committed versions.
+
+Every method opens its own short transaction. A version row is inserted only
+after every one of its files is written, in the same transaction that moves
+the dataset's ``current_version``: readers see a complete version or none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import Conflict, InvalidInput, NotFound
+from catalog.identifiers import validate_registration
+from catalog.models import Dataset, DatasetVersion, Organisation
+from catalog.regions import Region, parse_region
+
+SLUG = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ORG_KINDS = ("provider", "consumer", "steward", "operator")
+CLASSIFICATIONS = ("public", "internal", "restricted", "personal", "important")
+
+
+class Registry:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # organisations -----------------------------------------------------------------
+    def create_org(
+        self, *, name: str, slug: str, kind: str, region: str, registration_id: str
+    ) -> Organisation:
+        if not SLUG.match(slug):
+            raise InvalidInput(
+                f"organisation slug {slug!r} must match [a-z][a-z0-9_]{{1,31}} (it names the org in SQL)",
+                field="slug",
+            )
+        if kind not in ORG_KINDS:
+            raise InvalidInput(f"organisation kind {kind!r}; use one of {', '.join(ORG_KINDS)}", field="kind")
+        if not name.strip():
+            raise InvalidInput("organisation name is empty", field="name")
+        try:
+            parsed_region = parse_region(region)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="region") from None
+        registration = validate_registration(parsed_region, registration_id)
+        org = Organisation(
+            name=name.strip(),
+            slug=slug,
+            kind=kind,
+            region=parsed_region.value,
+            registration_id=registration.value,
+            registration_scheme=registration.scheme,
+        )
+        with self.sessions.begin() as session:
+            session.add(org)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise Conflict(
+                    f"an organisation named {name!r} or with slug {slug!r} already exists",
+                    name=name,
+                    slug=slug,
+                ) from None
+        return org
+
+    def get_org(self, org_id: str) -> Organisation:
+        with self.sessions() as session:
+            org = session.get(Organisation, org_id)
+        if org is None:
+            raise NotFound("organisation", org_id)
+        return org
+
+    def find_org(self, ident: str) -> Organisation:
+        """By id or slug."""
+        with self.sessions() as session:
+            org = session.get(Organisation, ident) or session.scalar(
+                select(Organisation).where(Organisation.slug == ident)
+            )
+        if org is None:
+            raise NotFound("organisation", ident, "list them with `datashare admin list-orgs`")
+        return org
+
+    def list_orgs(self) -> list[Organisation]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Organisation).order_by(Organisation.slug)))
+
+    # datasets ----------------------------------------------------------------------
+    def create_dataset(
+        self,
+        *,
+        org: Organisation,
+        name: str,
+        title: str,
+        description: str,
+        classification: str,
+        licence: str,
+        contract: dict[str, Any],
+    ) -> Dataset:
+        if not DATASET_NAME.match(name):
+            raise InvalidInput(
+                f"dataset name {name!r} must match [a-z][a-z0-9_]{{0,62}} (it names the table in SQL)",
+                field="name",
+            )
+        if classification not in CLASSIFICATIONS:
+            raise InvalidInput(
+                f"classification {classification!r}; use one of {', '.join(CLASSIFICATIONS)}",
+                field="classification",
+            )
+        dataset = Dataset(
+            org_id=org.id,
+            name=name,
+            title=title.strip() or name,
+            description=description,
+            region=Region(org.region).value,
+            classification=classification,
+            licence=licence,
+            contract=contract,
+        )
+        with self.sessions.begin() as session:
+            session.add(dataset)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise Conflict(
+                    f"organisation {org.slug} already has a dataset named {name!r}",
+                    org=org.slug,
+                    dataset=name,
+                ) from None
+        return dataset
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        with self.sessions() as session:
+            dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            raise NotFound("dataset", dataset_id, "GET /v1/datasets lists datasets")
+        return dataset
+
+    def find_dataset(self, org_slug: str, name: str) -> Dataset | None:
+        with self.sessions() as session:
+            return session.scalar(
+                select(Dataset)
+                .join(Organisation, Organisation.id == Dataset.org_id)
+                .where(Organisation.slug == org_slug, Dataset.name == name)
+            )
+
+    def list_datasets(self, *, org_id: str | None = None) -> list[tuple[Dataset, Organisation]]:
+        query = select(Dataset, Organisation).join(Organisation, Organisation.id == Dataset.org_id)
+        if org_id is not None:
+            query = query.where(Dataset.org_id == org_id)
+        with self.sessions() as session:
+            rows = session.execute(query.order_by(Organisation.slug, Dataset.name)).all()
+        return [(row[0], row[1]) for row in rows]
+
+    # versions ----------------------------------------------------------------------
+    def commit_version(self, dataset_id: str, **fields: Any) -> DatasetVersion:
+        """Insert the next version and make it current, atomically; retries a lost race."""
+        for _attempt in range(5):
+            with self.sessions.begin() as session:
+                latest = session.scalar(
+                    select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id)
+                )
+                version = DatasetVersion(dataset_id=dataset_id, version=(latest or 0) + 1, **fields)
+                session.add(version)
+                try:
+                    session.flush()
+                except IntegrityError:
+                    session.rollback()
+                    continue
+                dataset = session.get(Dataset, dataset_id)
+                if dataset is None:
+                    raise NotFound("dataset", dataset_id)
+                dataset.current_version = version.version
+                return version
+        raise Conflict(f"could not commit a version of dataset {dataset_id}: too much contention")
+
+    def versions(self, dataset_id: str) -> Sequence[DatasetVersion]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(DatasetVersion)
+                    .where(DatasetVersion.dataset_id == dataset_id)
+                    .order_by(DatasetVersion.version)
+                )
+            )
+
+    def version(self, dataset_id: str, number: int | None = None) -> DatasetVersion:
+        """A committed version (the current one when ``number`` is None)."""
+        with self.sessions() as session:
+            if number is None:
+                dataset = session.get(Dataset, dataset_id)
+                if dataset is None:
+                    raise NotFound("dataset", dataset_id)
+                if dataset.current_version is None:
+                    raise NotFound("version", f"{dataset_id}@current", "the dataset has no data yet")
+                number = dataset.current_version
+            found = session.scalar(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == number
+                )
+            )
+        if found is None:
+            raise NotFound("version", f"{dataset_id}@{number}")
+        return found
+
+    def find_version_by_hash(self, dataset_id: str, sha256: str) -> DatasetVersion | None:
+        with self.sessions() as session:
+            return session.scalar(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset_id == dataset_id, DatasetVersion.source_sha256 == sha256
+                )
+            )

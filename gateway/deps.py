@@ -1,0 +1,57 @@
+"""Request dependencies: the platform and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.errors import AuthenticationRequired, Forbidden
+from gateway.services import Platform
+from policies.model import Principal
+
+MAX_AUTHORIZATION_BYTES = 8192
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def get_principal(request: Request) -> Principal:
+    """Bearer token from the Authorization header only (never from the URL or body)."""
+    if "access_token" in request.query_params:
+        raise AuthenticationRequired(
+            "access tokens in the URL are refused; send them as 'Authorization: Bearer <token>'"
+        )
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationRequired(
+            "send an access token as 'Authorization: Bearer <token>'; get one from POST /oauth/token"
+        )
+    if len(header) > MAX_AUTHORIZATION_BYTES:
+        raise AuthenticationRequired("the Authorization header is too large")
+    principal = get_platform(request).oauth.authenticate(token.strip())
+    request.state.principal = principal
+    return principal
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """Dependency: the caller must hold one of ``roles`` (admin holds every role)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not any(principal.has_role(role) for role in roles):
+            raise Forbidden(
+                f"this endpoint needs the role {' or '.join(roles)}; your client has "
+                f"{', '.join(sorted(principal.roles)) or 'no roles'}",
+                required=list(roles),
+            )
+        return principal
+
+    return check

@@ -1,0 +1,186 @@
+"""Resource-server validation of RFC 9068 JWT access tokens: one entry point.
+
+Every check is explicit because the libraries are permissive by default (see
+SECURITY.md §4.1): ``joserfc.jwt.decode`` validates no claims, authlib's RFC 9068
+validator accepts a token without ``typ``, and a ``KeySet`` hands back its only
+key when the token names no ``kid``. Order: size → compact JWS shape → header
+(alg allowlist, ``typ``, no ``crit``/``b64``, ``kid`` in *our* key set, alg
+matching that key) → signature with exactly that key → claims → Principal.
+Header members that name keys (``jku``, ``x5u``, ``jwk``, ``x5c``) are never
+used: the key always comes from the key set the caller passes in.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from joserfc import jws
+from joserfc.errors import (
+    ExceededSizeError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwk import Key, KeySet
+from joserfc.jws import CompactSignature, JWSRegistry
+from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
+
+from catalog.regions import parse_region
+from gateway.oauth.errors import InvalidToken, TokenRejection
+from policies.model import Principal
+
+ALLOWED_ALGORITHMS: Final[tuple[str, ...]] = ("ES256", "RS256")
+ACCESS_TOKEN_TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})
+MAX_TOKEN_BYTES: Final = 8 * 1024
+MAX_LEEWAY_SECONDS: Final = 60
+
+_REJECTED_HEADERS: Final = frozenset({"crit", "b64", "enc", "zip"})
+_REGISTRY: Final = JWSRegistry(algorithms=ALLOWED_ALGORITHMS)
+_ESSENTIAL: Final[ClaimsOption] = {"essential": True}
+_STRING_CLAIMS: Final = ("sub", "client_id", "jti", "org", "org_slug", "region", "jurisdiction")
+_CLAIM_REASONS: Final[dict[str, TokenRejection]] = {
+    "iss": "wrong_issuer",
+    "aud": "wrong_audience",
+    "nbf": "not_yet_valid",
+    "iat": "issued_in_future",
+}
+
+
+def validate_access_token(
+    token: str,
+    *,
+    keys: KeySet,
+    issuer: str,
+    audience: str,
+    leeway_seconds: int = 30,
+) -> Principal:
+    """Validate ``token`` against ``keys`` and return the caller; raise ``InvalidToken``."""
+    if not 0 <= leeway_seconds <= MAX_LEEWAY_SECONDS:
+        raise ValueError(f"leeway_seconds must be between 0 and {MAX_LEEWAY_SECONDS}")
+    compact = _parse(token)
+    key = _select_key(compact.headers(), keys)
+    _verify_signature(compact, key)
+    claims = _claims(compact)
+    _validate_claims(claims, issuer=issuer, audience=audience, leeway=leeway_seconds)
+    return _principal(claims)
+
+
+def _parse(token: str) -> CompactSignature:
+    if not token:
+        raise InvalidToken("missing")
+    raw = token.encode("utf-8", errors="replace")
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise InvalidToken("oversized")
+    if not raw.isascii():
+        raise InvalidToken("malformed")
+    try:
+        compact = jws.extract_compact(raw, registry=_REGISTRY)
+        if not isinstance(compact.headers(), dict):
+            raise InvalidToken("malformed")
+    except ExceededSizeError as error:
+        raise InvalidToken("oversized") from error
+    except InvalidToken:
+        raise
+    except Exception as error:  # fail closed on anything the parser throws
+        raise InvalidToken("malformed") from error
+    return compact
+
+
+def _select_key(header: dict[str, Any], keys: KeySet) -> Key:
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise InvalidToken("unsupported_algorithm")
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+        raise InvalidToken("wrong_type")
+    if _REJECTED_HEADERS & header.keys():
+        raise InvalidToken("unsupported_header")
+    try:
+        _REGISTRY.check_header(header)
+    except JoseError as error:
+        raise InvalidToken("unsupported_header") from error
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("unknown_key")
+    matches = [key for key in keys.keys if key.kid == kid]
+    if len(matches) != 1 or matches[0].alg != header["alg"]:
+        raise InvalidToken("unknown_key")
+    return matches[0]
+
+
+def _verify_signature(compact: CompactSignature, key: Key) -> None:
+    registry = JWSRegistry(algorithms=[str(key.alg)])
+    try:
+        valid = jws.validate_compact(compact, key, registry=registry)
+    except JoseError as error:
+        raise InvalidToken("bad_signature") from error
+    if not valid:
+        raise InvalidToken("bad_signature")
+
+
+def _claims(compact: CompactSignature) -> dict[str, Any]:
+    try:
+        claims = json.loads(compact.payload)
+    except (TypeError, ValueError) as error:
+        raise InvalidToken("malformed") from error
+    if not isinstance(claims, dict):
+        raise InvalidToken("malformed")
+    return claims
+
+
+def _validate_claims(claims: dict[str, Any], *, issuer: str, audience: str, leeway: int) -> None:
+    registry = JWTClaimsRegistry(
+        leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": audience},
+        exp=_ESSENTIAL,
+        iat=_ESSENTIAL,
+        nbf=_ESSENTIAL,
+        sub=_ESSENTIAL,
+        client_id=_ESSENTIAL,
+        jti=_ESSENTIAL,
+        org=_ESSENTIAL,
+        org_slug=_ESSENTIAL,
+        region=_ESSENTIAL,
+        jurisdiction=_ESSENTIAL,
+        roles={"essential": True, "allow_blank": True},  # a client may hold no role
+    )
+    try:
+        registry.validate(claims)
+    except ExpiredTokenError as error:
+        raise InvalidToken("expired") from error
+    except MissingClaimError as error:
+        raise InvalidToken("missing_claim", claim=error.claim) from error
+    except InvalidClaimError as error:
+        reason = _CLAIM_REASONS.get(error.claim, "invalid_claim")
+        raise InvalidToken(reason, claim=error.claim) from error
+    except (JoseError, TypeError, ValueError, OverflowError) as error:
+        raise InvalidToken("invalid_claim") from error
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    for name in _STRING_CLAIMS:
+        if not isinstance(claims[name], str):
+            raise InvalidToken("invalid_claim", claim=name)
+    roles, scope = claims["roles"], claims.get("scope", "")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise InvalidToken("invalid_claim", claim="roles")
+    if not isinstance(scope, str):
+        raise InvalidToken("invalid_claim", claim="scope")
+    try:
+        region = parse_region(claims["region"])
+    except ValueError as error:
+        raise InvalidToken("invalid_claim", claim="region") from error
+    if region.value != claims["region"] or region.jurisdiction != claims["jurisdiction"]:
+        raise InvalidToken("invalid_claim", claim="jurisdiction")
+    return Principal(
+        subject=claims["sub"],
+        client_id=claims["client_id"],
+        org_id=claims["org"],
+        org_slug=claims["org_slug"],
+        region=region.value,
+        jurisdiction=region.jurisdiction,
+        roles=frozenset(roles),
+        scopes=frozenset(scope.split()),
+    )

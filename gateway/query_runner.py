@@ -1,0 +1,487 @@
+"""Run governed SQL in one-shot, resource-limited worker processes and stream Arrow back.
+
+``QueryRunner.run`` hands a ``GovernedQuery`` to a ``python -m gateway.query_worker``
+process (SECURITY.md §1.3, §3.12): one process per query, taken from a pool of
+warm spares that have already imported DuckDB and pyarrow, replenished by a
+background thread. The worker applies its own rlimits and sandbox and opens a
+fresh locked-down DuckDB connection that may read exactly
+``query.allowed_paths``.
+
+The wall-clock deadline covers the whole run, including the time the caller
+spends consuming batches: at the deadline the worker gets SIGTERM (it
+interrupts DuckDB), then SIGKILL after ``kill_grace_s``; its scratch
+directory is deleted either way. Errors are ``QueryTimeout``,
+``QueryResourceExceeded`` or ``QueryError``; their messages name the limit and
+what to change, never the SQL or data. DuckDB's own message goes to the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, get_args
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from catalog.duckdb_session import S3ReadCredentials, SandboxLimits
+from catalog.errors import InvalidInput, QueryError, QueryResourceExceeded, QueryTimeout
+from gateway.query_worker import Reason, WorkerFailure, WorkerJob, failure
+from policies.model import GovernedQuery
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HEADER_MAX_BYTES = 1 << 20
+_REASONS: dict[str, Reason] = {reason: reason for reason in get_args(Reason)}
+_ERROR_CLASSES: dict[str, type[QueryError]] = {
+    "timeout": QueryTimeout,
+    "resource_exceeded": QueryResourceExceeded,
+}
+
+
+@dataclass(frozen=True)
+class _Limits:
+    timeout_s: float
+    memory_mb: int
+    threads: int
+    max_temp_mb: int
+    batch_rows: int
+    address_space_mb: int
+    kill_grace_s: float
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: subprocess.Popen[bytes]
+    scratch: Path
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM, SIGKILL after ``grace`` seconds (at once when ``grace`` is 0); reap."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
+            try:
+                self.process.wait(timeout=grace if grace > 0 else None)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def close_pipes(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def _worker_env(scratch: Path) -> dict[str, str]:
+    """No inherited secrets: the worker gets only what it needs to start Python."""
+    return {
+        "PATH": os.defpath,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONSAFEPATH": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "HOME": str(scratch / "home"),
+    }
+
+
+def _sweep_stale(scratch_root: Path) -> None:
+    """Delete scratch dirs left by a gateway process that died (``w-<owner pid>-<token>``)."""
+    for entry in scratch_root.glob("w-*-*"):
+        owner = entry.name.split("-")[1]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, someone else's
+
+
+class _WorkerPool:
+    """Warm spare processes; each serves one query. Thread-safe."""
+
+    def __init__(self, scratch_root: Path, size: int) -> None:
+        self._root = scratch_root
+        self._size = size
+        self._cond = threading.Condition()
+        self._spares: deque[_Worker] = deque()
+        self._live: set[_Worker] = set()
+        self._closed = False
+        self._refill = threading.Thread(target=self._refill_loop, name="query-pool", daemon=True)
+        if size > 0:
+            self._refill.start()
+
+    def spawn(self) -> _Worker:
+        scratch = self._root / f"w-{os.getpid()}-{secrets.token_hex(6)}"
+        scratch.mkdir(mode=0o700, parents=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.query_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=scratch,
+            env=_worker_env(scratch),
+            start_new_session=True,
+        )
+        worker = _Worker(process, scratch)
+        with self._cond:
+            closed = self._closed
+            if not closed:
+                self._live.add(worker)
+        if closed:
+            self._discard(worker)
+            raise QueryError("the query runner is shut down", reason="closed")
+        return worker
+
+    def take(self) -> _Worker:
+        """A warm spare when one is alive, else a freshly started process."""
+        with self._cond:
+            if self._closed:
+                raise QueryError("the query runner is shut down", reason="closed")
+            spares = self._spares
+            worker = spares.popleft() if spares else None
+            self._cond.notify_all()
+        if worker is not None and worker.process.poll() is None:
+            return worker
+        if worker is not None:
+            self.retire(worker)
+        return self.spawn()
+
+    def retire(self, worker: _Worker) -> None:
+        """Kill ``worker`` if it still runs, reap it and delete its scratch directory."""
+        self._discard(worker)
+        with self._cond:
+            self._live.discard(worker)
+
+    @staticmethod
+    def _discard(worker: _Worker) -> None:
+        worker.stop(0)
+        worker.close_pipes()
+        shutil.rmtree(worker.scratch, ignore_errors=True)
+
+    def _refill_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and len(self._spares) >= self._size:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                worker = self.spawn()
+            except QueryError:
+                return
+            except OSError:
+                log.exception("could not start a spare query worker; retrying in 1 s")
+                with self._cond:
+                    self._cond.wait(1.0)
+                continue
+            with self._cond:
+                self._spares.append(worker)
+
+    def live_pids(self) -> list[int]:
+        with self._cond:
+            return [worker.process.pid for worker in self._live]
+
+    def spare_count(self) -> int:
+        with self._cond:
+            return len(self._spares)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            workers = list(self._live)
+            self._live.clear()
+            self._spares.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            self._discard(worker)
+        if self._refill.is_alive() and self._refill is not threading.current_thread():
+            self._refill.join(timeout=5)
+
+
+def _error(failed: WorkerFailure, job: WorkerJob) -> QueryError:
+    """The exception for ``failed``; DuckDB's raw text goes to the server log only."""
+    log.warning(
+        "query %s failed (%s/%s): %s", job.job_id, failed.code, failed.reason, failed.detail or "-"
+    )
+    cls = _ERROR_CLASSES.get(failed.code, QueryError)
+    return cls(failed.message, job_id=job.job_id, reason=failed.reason)
+
+
+def _failure_from(doc: dict[str, Any], job: WorkerJob) -> WorkerFailure:
+    """Rebuild the worker's failure from its JSON; unknown shapes count as a crash."""
+    reason = _REASONS.get(str(doc.get("reason")), "crash")
+    rebuilt = failure(reason, job)
+    message = doc.get("message")
+    if reason == "crash" or not isinstance(message, str) or not message:
+        message = rebuilt.message
+    return WorkerFailure(rebuilt.code, reason, message, str(doc.get("detail", "")))
+
+
+class _WorkerGone(Exception):
+    """The worker died before it accepted the job (a spare that crashed while idle)."""
+
+
+class QueryStream:
+    """Arrow results of one query: ``.schema``, iterate ``RecordBatch``es, then ``.truncated``.
+
+    Use as a context manager (or call ``close()``). Batches are read from the
+    worker one at a time, never collected. ``truncated`` and ``rows`` are final
+    once iteration has finished: more than ``max_rows`` rows existed, only
+    ``max_rows`` were delivered.
+    """
+
+    def __init__(self, worker: _Worker, job: WorkerJob, pool: _WorkerPool, grace: float) -> None:
+        self.rows = 0
+        self.truncated = False
+        self.job_id = job.job_id
+        self._worker, self._job, self._pool, self._grace = worker, job, pool, grace
+        self._expired = threading.Event()
+        self._timer = threading.Timer(job.timeout_s, self._expire)
+        self._timer.daemon = True
+        self._closed = False
+        self._complete = False
+        self._reader: ipc.RecordBatchStreamReader | None = None
+
+    @property
+    def schema(self) -> pa.Schema:
+        assert self._reader is not None, "QueryStream used before it was started"
+        return self._reader.schema
+
+    def start(self) -> None:
+        """Send the job, wait for the header (raises the query's error) and open the stream."""
+        self._timer.start()
+        process = self._worker.process
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(self._job.to_json())
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _WorkerGone from exc
+        header = self._read_line()
+        if not header.get("ok"):
+            raise _error(_failure_from(header, self._job), self._job)
+        try:
+            self._reader = ipc.open_stream(process.stdout)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._died() from exc
+
+    def _read_line(self) -> dict[str, Any]:
+        stdout = self._worker.process.stdout
+        assert stdout is not None
+        try:
+            line = stdout.readline(HEADER_MAX_BYTES)
+            doc = json.loads(line) if line.endswith(b"\n") else None
+        except (OSError, ValueError):
+            doc = None
+        if not isinstance(doc, dict):
+            raise self._died()
+        return doc
+
+    def _died(self) -> QueryError:
+        """The worker's output ended early: our deadline, the OOM killer, RLIMIT_CPU, a crash."""
+        if self._expired.is_set():
+            return _error(failure("timeout", self._job), self._job)
+        try:
+            code = self._worker.process.wait(timeout=self._grace)
+        except subprocess.TimeoutExpired:
+            self._worker.stop(0)
+            code = self._worker.process.returncode
+        signals: dict[int, Reason] = {-signal.SIGKILL: "memory", -signal.SIGXCPU: "cpu"}
+        reason = signals.get(code, "crash")
+        return _error(failure(reason, self._job, f"worker exit status {code}"), self._job)
+
+    def _expire(self) -> None:
+        self._expired.set()
+        self._worker.stop(self._grace)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self._batches()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._read_batches():
+                cap = self._job.max_rows
+                if cap > 0 and self.rows + batch.num_rows > cap:
+                    self.truncated = True
+                    batch = batch.slice(0, cap - self.rows)
+                if batch.num_rows:
+                    self.rows += batch.num_rows
+                    yield batch
+                if self.truncated:
+                    return
+            trailer = self._read_line()
+            if not trailer.get("ok"):
+                raise _error(_failure_from(trailer, self._job), self._job)
+            self._complete = True
+        finally:
+            self.close()
+
+    def _read_batches(self) -> Iterator[pa.RecordBatch]:
+        assert self._reader is not None, "QueryStream used before it was started"
+        while True:
+            try:
+                yield self._reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise self._died() from exc
+
+    def close(self) -> None:
+        """Stop the worker (if still running), reap it and delete its scratch directory."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.cancel()
+        process = self._worker.process
+        if self._complete:  # the worker is exiting on its own: let it clean up
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=self._grace)
+        self._pool.retire(self._worker)
+
+    def __enter__(self) -> QueryStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_limits(
+    timeout: float, memory: int, threads: int, temp: int, batch: int, pool: int
+) -> None:
+    checks = {
+        "timeout_seconds": timeout > 0,
+        "memory_mb": memory >= 64,
+        "threads": threads >= 1,
+        "max_temp_mb": temp >= 0,
+        "batch_rows": batch >= 1,
+        "pool_size": pool >= 0,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise InvalidInput(f"query runner setting {name} is out of range", field=name)
+
+
+class QueryRunner:
+    """Executes governed queries in sandboxed worker processes; safe to share between threads.
+
+    ``pool_size`` warm spares wait on stdin; each serves exactly one query.
+    ``close()`` (also run at interpreter exit) kills spares and running workers.
+    """
+
+    def __init__(
+        self,
+        *,
+        scratch_root: Path,
+        timeout_seconds: float = 30.0,
+        memory_mb: int = 1024,
+        threads: int = 2,
+        max_temp_mb: int = 2048,
+        batch_rows: int = 8192,
+        pool_size: int = 2,
+        address_space_mb: int | None = None,
+        kill_grace_s: float = 1.0,
+    ) -> None:
+        _check_limits(timeout_seconds, memory_mb, threads, max_temp_mb, batch_rows, pool_size)
+        scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _sweep_stale(scratch_root)
+        self._limits = _Limits(
+            timeout_s=timeout_seconds,
+            memory_mb=memory_mb,
+            threads=threads,
+            max_temp_mb=max_temp_mb,
+            batch_rows=batch_rows,
+            address_space_mb=address_space_mb or 2 * memory_mb + 1024,
+            kill_grace_s=kill_grace_s,
+        )
+        self._pool = _WorkerPool(scratch_root, pool_size)
+        self._finalizer = weakref.finalize(self, self._pool.close)
+
+    def _job(
+        self, worker: _Worker, query: GovernedQuery, s3: Sequence[S3ReadCredentials]
+    ) -> WorkerJob:
+        limits = self._limits
+        return WorkerJob(
+            job_id=secrets.token_hex(8),
+            sql=query.sql,
+            allowed_paths=query.allowed_paths,
+            s3=tuple(s3),
+            limits=SandboxLimits(
+                threads=limits.threads,
+                memory_limit_mb=limits.memory_mb,
+                max_temp_mb=limits.max_temp_mb,
+                temp_dir=worker.scratch / "spill",
+            ),
+            scratch_dir=worker.scratch,
+            batch_rows=limits.batch_rows,
+            max_rows=max(query.max_rows, 0),
+            timeout_s=limits.timeout_s,
+            address_space_mb=limits.address_space_mb,
+        )
+
+    def run(self, query: GovernedQuery, s3: Sequence[S3ReadCredentials] = ()) -> QueryStream:
+        """Start ``query``; returns its stream once DuckDB has started producing results.
+
+        Errors found before that (parse, binder, permission, statement type,
+        memory in a sort or aggregate, timeout) are raised here; one that
+        happens while batches stream is raised by iteration.
+        """
+        job: WorkerJob | None = None
+        for _attempt in range(2):  # a second try only when an idle spare had died
+            worker = self._pool.take()
+            job = self._job(worker, query, s3)
+            stream = QueryStream(worker, job, self._pool, self._limits.kill_grace_s)
+            try:
+                stream.start()
+            except _WorkerGone:
+                stream.close()
+                continue
+            except BaseException:
+                stream.close()
+                raise
+            return stream
+        assert job is not None
+        raise _error(failure("crash", job, "worker died before accepting the job"), job)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of every worker this runner has not yet reaped (spares included)."""
+        return self._pool.live_pids()
+
+    def spare_count(self) -> int:
+        return self._pool.spare_count()
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> QueryRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,436 @@
+"""Query worker: runs ONE governed query in a sandboxed DuckDB, in its own process.
+
+Started by ``gateway.query_runner`` as ``python -m gateway.query_worker``. The
+worker imports DuckDB and pyarrow first, then blocks on stdin, so a warm spare
+pays the import cost before a query arrives. Protocol:
+
+* stdin: one line of JSON, a ``WorkerJob`` (SQL, allowed paths, read-only S3
+  credentials, limits). EOF without a job means "retire": exit 0.
+* stdout: a one-line JSON header, ``{"ok": true, ...}`` or
+  ``{"ok": false, "code", "reason", "message", "detail"}``; after a good
+  header an Arrow IPC stream (schema + batches of at most ``batch_rows``,
+  at most ``max_rows + 1`` rows in total), then a one-line JSON trailer with
+  the same shape as the header (an error can happen mid-stream).
+
+``message`` is safe for clients: it never contains the SQL or data values
+(SECURITY.md finding 8). ``detail`` is DuckDB's raw message, for server logs only.
+
+The worker runs only a single ``SELECT`` statement (checked with DuckDB's own
+parser), whatever the policy rewrite produced. Before connecting, it lowers
+its own rlimits (address space, CPU time, file size, no core dumps) and, where
+the kernel has Landlock, forbids every filesystem write outside its scratch
+directory and every TCP connection except to the S3 endpoints' ports.
+DuckDB's ``allowed_paths`` alone does not prevent writes (see ``catalog.duckdb_session``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from catalog.duckdb_session import (
+    DuckDBConnection,
+    S3ReadCredentials,
+    SandboxLimits,
+    error_kind,
+    sandboxed_connection,
+    statement_types,
+    warm_up,
+)
+
+ErrorCode = Literal["timeout", "resource_exceeded", "refused", "failed"]
+Reason = Literal[
+    "timeout", "memory", "temp", "cpu", "permission", "statement", "engine", "crash", "setup"
+]
+
+MAX_JOB_BYTES = 16 * 1024 * 1024
+INTERRUPT_EVERY_S = 0.05
+INTERRUPT_GRACE_S = 1.5  # then give up on DuckDB and exit (the parent SIGKILLs anyway)
+
+_CODES: dict[Reason, ErrorCode] = {
+    "timeout": "timeout",
+    "memory": "resource_exceeded",
+    "temp": "resource_exceeded",
+    "cpu": "resource_exceeded",
+    "permission": "refused",
+    "statement": "refused",
+    "engine": "failed",
+    "crash": "failed",
+    "setup": "failed",
+}
+_KIND_REASONS: dict[str, Reason] = {
+    "interrupted": "timeout",
+    "out_of_memory": "memory",
+    "temp_limit": "temp",
+    "permission": "permission",
+    "engine": "engine",
+}
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    job_id: str
+    sql: str
+    allowed_paths: tuple[str, ...]
+    s3: tuple[S3ReadCredentials, ...]
+    limits: SandboxLimits  # temp_dir lies inside scratch_dir
+    scratch_dir: Path  # the only place the worker may write
+    batch_rows: int
+    max_rows: int  # 0: no cap; otherwise send at most max_rows + 1 rows
+    timeout_s: float
+    address_space_mb: int  # RLIMIT_AS on top of what the interpreter already maps
+
+    def to_json(self) -> bytes:
+        doc = asdict(self)
+        doc["limits"]["temp_dir"] = str(self.limits.temp_dir)
+        doc["scratch_dir"] = str(self.scratch_dir)
+        return json.dumps(doc).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> WorkerJob:
+        doc: dict[str, Any] = json.loads(raw)
+        limits = doc.pop("limits")
+        limits["temp_dir"] = Path(limits["temp_dir"])
+        return cls(
+            **{k: v for k, v in doc.items() if k not in ("s3", "allowed_paths", "scratch_dir")},
+            allowed_paths=tuple(doc["allowed_paths"]),
+            s3=tuple(S3ReadCredentials(**creds) for creds in doc["s3"]),
+            limits=SandboxLimits(**limits),
+            scratch_dir=Path(doc["scratch_dir"]),
+        )
+
+    def cpu_seconds(self) -> int:
+        """CPU-time budget: every DuckDB thread busy for the whole wall-clock limit, plus slack."""
+        return math.ceil(self.timeout_s * (self.limits.threads + 1)) + 5
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    code: ErrorCode
+    reason: Reason
+    message: str  # client-facing: names the limit and what to change, never SQL or data
+    detail: str = ""  # raw engine text: server logs only
+
+    def header(self) -> dict[str, Any]:
+        return {"ok": False, **asdict(self)}
+
+
+def failure(
+    reason: Reason, job: WorkerJob, detail: str = "", error_type: str = ""
+) -> WorkerFailure:
+    """The client-safe failure for ``reason``; shared by the worker and the runner."""
+    limits, ref = job.limits, job.job_id
+    messages: dict[Reason, str] = {
+        "timeout": f"query exceeded the {job.timeout_s:g} s time limit; add a WHERE clause, "
+        "aggregate, or use LIMIT to return fewer rows",
+        "memory": f"query exceeded the {limits.memory_limit_mb} MiB memory limit; select fewer "
+        "columns, filter rows earlier, or aggregate before sorting or joining",
+        "temp": f"query exceeded the {limits.max_temp_mb} MiB temporary-storage limit; filter "
+        "rows earlier or aggregate before sorting or joining",
+        "cpu": f"query exceeded its {job.cpu_seconds()} s CPU-time budget; add a WHERE clause "
+        "or aggregate",
+        "permission": "query tried to read data outside its grants and was refused "
+        f"(reference {ref})",
+        "statement": "only a single SELECT statement can run; the query was refused "
+        f"(reference {ref})",
+        "engine": f"query failed in the engine ({error_type or 'error'}); the details are in "
+        f"the server log under reference {ref}",
+        "crash": f"the query worker stopped unexpectedly (reference {ref}); a smaller query "
+        "may succeed",
+        "setup": f"the query engine could not be prepared (reference {ref}); try again later",
+    }
+    return WorkerFailure(_CODES[reason], reason, messages[reason], _redact(detail, job))
+
+
+def _redact(text: str, job: WorkerJob) -> str:
+    for creds in job.s3:
+        if creds.secret_key:
+            text = text.replace(creds.secret_key, "***")
+    return text[:4000]
+
+
+def classify(exc: BaseException, job: WorkerJob) -> WorkerFailure:
+    reason = _KIND_REASONS[error_kind(exc)]
+    return failure(reason, job, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+
+
+# --- OS-level limits ---------------------------------------------------------------------
+
+
+def _mapped_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def apply_rlimits(job: WorkerJob) -> None:
+    """Address space, CPU time, file size and core dumps; lowered hard limits stay lowered."""
+    mib = 1024 * 1024
+    address_space = _mapped_bytes() + job.address_space_mb * mib
+    cpu_used = math.ceil(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
+    cpu = cpu_used + job.cpu_seconds()
+    file_size = (job.limits.max_temp_mb + 64) * mib
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = (("fs", ctypes.c_uint64), ("net", ctypes.c_uint64))
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+class _NetPortAttr(ctypes.Structure):
+    _fields_ = (("allowed", ctypes.c_uint64), ("port", ctypes.c_uint64))
+
+
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # x86-64 and arm64
+_FS_WRITES = (1 << 1) | sum(1 << bit for bit in range(4, 13))  # write, remove, make*
+_FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
+_NET_BIND, _NET_CONNECT = 1 << 0, 1 << 1
+
+
+def _write_rights(abi: int) -> int:
+    return _FS_WRITES | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 when Landlock is unavailable."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = int(libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+    return max(abi, 0)
+
+
+def restrict_writes(scratch: Path, tcp_ports: Sequence[int]) -> int:
+    """Landlock: writes only below ``scratch``; TCP connect only to ``tcp_ports`` (ABI >= 4).
+
+    Returns the Landlock ABI applied, 0 when the kernel has no Landlock.
+    """
+    abi = landlock_abi()
+    if abi <= 0:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    fs = _write_rights(abi)
+    net = (_NET_BIND | _NET_CONNECT) if abi >= 4 else 0
+    attr = _RulesetAttr(fs, net)
+    size = ctypes.sizeof(attr) if net else ctypes.sizeof(ctypes.c_uint64)
+    ruleset = int(libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        _add_rules(libc, ruleset, scratch, fs, tcp_ports if net else ())
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by restrict_self
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _add_rules(
+    libc: ctypes.CDLL, ruleset: int, scratch: Path, fs: int, ports: Sequence[int]
+) -> None:
+    directory = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        rule = _PathBeneathAttr(fs, directory)
+        if libc.syscall(_SYS_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock rule for {scratch} failed")
+    finally:
+        os.close(directory)
+    for port in sorted(set(ports)):
+        net_rule = _NetPortAttr(_NET_CONNECT, port)
+        if libc.syscall(_SYS_ADD_RULE, ruleset, 2, ctypes.byref(net_rule), 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock rule for TCP port {port} failed")
+
+
+def endpoint_ports(s3: Sequence[S3ReadCredentials]) -> list[int]:
+    ports = []
+    for creds in s3:
+        host_port = creds.endpoint.rsplit(":", 1)
+        default = 443 if creds.use_ssl else 80
+        ports.append(int(host_port[1]) if len(host_port) == 2 else default)
+    return ports
+
+
+def clean_directory(path: Path) -> None:
+    """Delete everything below ``path`` (spill files survive a killed DuckDB)."""
+    if not path.is_dir():
+        return
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+# --- execution ---------------------------------------------------------------------------
+
+
+def _write_line(out: IO[bytes], doc: dict[str, Any]) -> None:
+    out.write(json.dumps(doc).encode() + b"\n")
+    out.flush()
+
+
+def _capped(batch: pa.RecordBatch, sent: int, job: WorkerJob) -> pa.RecordBatch | None:
+    if job.max_rows <= 0:
+        return batch
+    room = job.max_rows + 1 - sent
+    return None if room <= 0 else batch.slice(0, room) if batch.num_rows > room else batch
+
+
+def _stream(reader: pa.RecordBatchReader, out: IO[bytes], job: WorkerJob) -> int:
+    """Write the IPC stream; a DuckDB error mid-stream ends it and becomes ``_MidStreamError``."""
+    sent = 0
+    writer = ipc.new_stream(out, reader.schema)
+    try:
+        for batch in reader:
+            for offset in range(0, max(batch.num_rows, 1), job.batch_rows):
+                piece = _capped(batch.slice(offset, job.batch_rows), sent, job)
+                if piece is None:
+                    return sent
+                writer.write_batch(piece)
+                out.flush()  # deliver each batch now, not when the pipe buffer fills
+                sent += piece.num_rows
+    except (BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        raise _MidStreamError(classify(exc, job)) from exc
+    finally:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            writer.close()
+    return sent
+
+
+class _MidStreamError(Exception):
+    def __init__(self, failed: WorkerFailure) -> None:
+        super().__init__(failed.reason)
+        self.failed = failed
+
+
+def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int) -> None:
+    """Run the query and write header, IPC stream and trailer (runs in the query thread)."""
+    try:
+        kinds = statement_types(con, job.sql)
+        if kinds != ["SELECT"]:
+            _write_line(out, failure("statement", job, f"statement types {kinds}").header())
+            return
+        con.execute(job.sql)
+        reader = con.to_arrow_reader(job.batch_rows)
+    except Exception as exc:
+        _write_line(out, classify(exc, job).header())
+        return
+    _write_line(out, {"ok": True, "landlock": landlock})
+    try:
+        rows = _stream(reader, out, job)
+    except _MidStreamError as exc:
+        _write_line(out, exc.failed.header())
+        return
+    _write_line(out, {"ok": True, "rows": rows})
+
+
+class _Supervisor:
+    """Runs ``execute`` in a thread; on the deadline or SIGTERM re-sends interrupt until done."""
+
+    def __init__(self, con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int):
+        self.con, self.job = con, job
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self._guarded, args=(con, job, out, landlock), name="query", daemon=True
+        )
+
+    @staticmethod
+    def _guarded(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            execute(con, job, out, landlock)
+
+    def run(self) -> bool:
+        """True when the query thread finished; False when it ignored interrupts."""
+        deadline = time.monotonic() + self.job.timeout_s
+        interrupted_at: float | None = None
+        self.thread.start()
+        while self.thread.is_alive():
+            self.thread.join(INTERRUPT_EVERY_S)
+            now = time.monotonic()
+            if interrupted_at is None and (now >= deadline or self.stop.is_set()):
+                interrupted_at = now
+            if interrupted_at is not None and self.thread.is_alive():
+                self.con.interrupt()
+                if now - interrupted_at > INTERRUPT_GRACE_S:
+                    return False
+        return True
+
+
+def _claim_stdout() -> IO[bytes]:
+    """Keep the real stdout for the protocol; anything else printing goes to stderr."""
+    protocol = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return protocol
+
+
+def serve(job: WorkerJob, out: IO[bytes]) -> bool:
+    try:
+        apply_rlimits(job)
+        landlock = restrict_writes(job.scratch_dir, endpoint_ports(job.s3))
+        con = sandboxed_connection(allowed_paths=job.allowed_paths, s3=job.s3, limits=job.limits)
+    except Exception as exc:
+        kind: Reason = "memory" if isinstance(exc, MemoryError) else "setup"
+        _write_line(out, failure(kind, job, f"{type(exc).__name__}: {exc}").header())
+        return True
+    supervisor = _Supervisor(con, job, out, landlock)
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop.set())
+    finished = supervisor.run()
+    if finished:
+        con.close()
+    return finished
+
+
+def main() -> int:
+    out = _claim_stdout()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle spare being retired
+    warm_up()
+    raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
+    sys.stdin.close()
+    if not raw.strip():
+        return 0
+    job = WorkerJob.from_json(raw)
+    clean_directory(job.scratch_dir)
+    finished = False
+    try:
+        finished = serve(job, out)
+    finally:
+        clean_directory(job.scratch_dir)
+    with contextlib.suppress(OSError):
+        out.close()
+    # Skip interpreter teardown (tens of ms with pyarrow loaded); a DuckDB thread that
+    # ignored interrupts must not keep the process alive either.
+    os._exit(0 if finished else 3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

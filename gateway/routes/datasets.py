@@ -1,0 +1,130 @@
+"""Datasets, versions and uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from catalog.errors import InvalidInput
+from catalog.models import Dataset, DatasetVersion, Organisation
+from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.errors import Forbidden
+from gateway.routes.jobs import job_out
+from gateway.schemas import DatasetCreate, DatasetOut, JobOut, VersionOut
+from policies.model import Principal
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+Provider = Annotated[Principal, Depends(require_role("provider"))]
+
+
+def dataset_out(dataset: Dataset, org: Organisation) -> DatasetOut:
+    return DatasetOut(
+        id=dataset.id, org=org.slug, name=dataset.name, sql_name=f"{org.slug}.{dataset.name}",
+        title=dataset.title, description=dataset.description, region=dataset.region,
+        classification=dataset.classification, licence=dataset.licence,
+        current_version=dataset.current_version, created_at=dataset.created_at, contract=dataset.contract,
+    )  # fmt: skip
+
+
+def version_out(version: DatasetVersion) -> VersionOut:
+    quality = {
+        k: version.gx_result.get(k) for k in ("success", "statistics") if k in version.gx_result
+    }
+    return VersionOut(
+        version=version.version, created_at=version.created_at, job_id=version.job_id,
+        source_sha256=version.source_sha256, row_count=version.row_count,
+        rejected_count=version.rejected_count, bytes=version.bytes, schema=version.schema,
+        stats=version.stats, quality=quality, files=len(version.files),
+    )  # fmt: skip
+
+
+@router.post("", status_code=201)
+def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformDep) -> DatasetOut:
+    org = platform.registry.get_org(principal.org_id)
+    dataset = platform.registry.create_dataset(
+        org=org, name=body.name, title=body.title, description=body.description,
+        classification=body.classification, licence=body.licence,
+        contract=body.contract.model_dump(mode="json", exclude_none=True),
+    )  # fmt: skip
+    platform.audit.append(actor=principal.client_id, action="dataset.create",
+                          resource=f"dataset:{dataset.id}", outcome="created",
+                          detail={"sql_name": f"{org.slug}.{dataset.name}"})  # fmt: skip
+    return dataset_out(dataset, org)
+
+
+@router.get("")
+def list_datasets(_principal: PrincipalDep, platform: PlatformDep) -> list[DatasetOut]:
+    """Metadata of every dataset is discoverable; rows need a grant."""
+    return [dataset_out(d, o) for d, o in platform.registry.list_datasets()]
+
+
+@router.get("/{dataset_id}")
+def get_dataset(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep) -> DatasetOut:
+    dataset = platform.registry.get_dataset(dataset_id)
+    return dataset_out(dataset, platform.registry.get_org(dataset.org_id))
+
+
+@router.get("/{dataset_id}/versions")
+def list_versions(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep) -> list[VersionOut]:
+    platform.registry.get_dataset(dataset_id)
+    return [version_out(v) for v in platform.registry.versions(dataset_id)]
+
+
+@router.post("/{dataset_id}/uploads", status_code=202)
+async def upload(
+    dataset_id: str,
+    request: Request,
+    principal: Provider,
+    platform: PlatformDep,
+    encoding: Annotated[str, Query(description="Declared text encoding of the file.")] = "utf-8",
+    filename: Annotated[str, Query(max_length=255)] = "",
+) -> JobOut:
+    """Upload a file as the request body (``--data-binary @file.csv``) or as multipart field ``file``."""
+    dataset = await run_in_threadpool(platform.registry.get_dataset, dataset_id)
+    if dataset.org_id != principal.org_id:
+        raise Forbidden("only the dataset's own organisation may upload to it", dataset=dataset_id)
+    chunks, name = await _body_chunks(request, filename)
+    received = await run_in_threadpool(platform.ingest.receive, chunks, encoding=encoding.lower())
+    job = await run_in_threadpool(
+        platform.ingest.submit, dataset, received, filename=name, encoding=encoding.lower(),
+        actor=principal.client_id,
+    )  # fmt: skip
+    return job_out(job)
+
+
+async def _body_chunks(request: Request, filename: str) -> tuple[Iterator[bytes], str]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=4)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart uploads need a file field named 'file'", field="file")
+        name = filename or (upload.filename or "")
+
+        def read() -> Iterator[bytes]:
+            while chunk := upload.file.read(1 << 20):
+                yield chunk
+
+        return read(), name
+    return _sync_iter(request), filename
+
+
+def _sync_iter(request: Request) -> Iterator[bytes]:
+    """Bridge the async request stream to the synchronous ingest receiver (runs in a thread)."""
+    stream = request.stream().__aiter__()
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = anyio.from_thread.run(stream.__anext__)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    return chunks()
+

@@ -1,0 +1,72 @@
+"""POST /v1/query and /v1/query/explain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway.deps import PlatformDep, require_role
+from gateway.query_runner import QueryStream
+from gateway.query_service import governed, open_stream
+from gateway.result_formats import MEDIA_TYPES, encode_arrow, encode_csv, encode_json, encode_parquet
+from gateway.schemas import ExplainOut, QueryRequest
+from gateway.services import Platform
+from policies.model import Principal
+
+router = APIRouter(prefix="/v1/query", tags=["query"])
+Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
+
+
+@router.post("")
+async def run_query(body: QueryRequest, principal: Querier, platform: PlatformDep) -> StreamingResponse:
+    query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.run")
+    stream = await run_in_threadpool(open_stream, platform, query)
+    headers = {"x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources)}
+    return StreamingResponse(
+        _encode(platform, stream, body.format), media_type=MEDIA_TYPES[body.format], headers=headers
+    )
+
+
+def _encode(platform: Platform, stream: QueryStream, fmt: str) -> Iterator[bytes]:
+    outcome = "error"
+    try:
+        with stream:
+            if fmt == "json":
+                yield from encode_json(stream.schema, stream, lambda: _footer(stream))
+            elif fmt == "csv":
+                yield from encode_csv(stream.schema, stream)
+            elif fmt == "arrow":
+                yield from encode_arrow(stream.schema, stream)
+            else:
+                yield from encode_parquet(stream.schema, stream)
+            outcome = "truncated" if stream.truncated else "ok"
+    finally:
+        platform.metrics.queries.labels(outcome).inc()
+        platform.metrics.query_rows.inc(stream.rows)
+
+
+def _footer(stream: QueryStream) -> dict[str, Any]:
+    return {"row_count": stream.rows, "truncated": stream.truncated}
+
+
+@router.post("/explain")
+async def explain(body: QueryRequest, principal: Querier, platform: PlatformDep) -> ExplainOut:
+    query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.explain")
+    return ExplainOut(
+        governed_sql=_redact_paths(query.sql, query),
+        datasets=[{"sql_name": s.sql_name, "version": s.version, "columns": list(s.columns)}
+                  for s in query.sources],  # fmt: skip
+        max_rows=query.max_rows,
+    )
+
+
+def _redact_paths(sql: str, query: Any) -> str:
+    """Show the governed SQL without storage locations (they are the platform's business)."""
+    for source in query.sources:
+        for index, path in enumerate(source.files):
+            sql = sql.replace(path, f"<{source.sql_name}@{source.version}/part-{index}>")
+    return sql

@@ -1,0 +1,130 @@
+"""Request and response models of the /v1 API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.contracts import DataContract
+
+
+class Me(BaseModel):
+    subject: str
+    client_id: str
+    org_id: str
+    org_slug: str
+    region: str
+    jurisdiction: str
+    roles: list[str]
+    scopes: list[str]
+
+
+class DatasetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="SQL name within the organisation: [a-z][a-z0-9_]{0,62}.")
+    title: str = ""
+    description: str = ""
+    classification: Literal["public", "internal", "restricted", "personal", "important"] = "internal"
+    licence: str = ""
+    contract: DataContract
+
+
+class DatasetOut(BaseModel):
+    id: str
+    org: str
+    name: str
+    sql_name: str
+    title: str
+    description: str
+    region: str
+    classification: str
+    licence: str
+    current_version: int | None
+    created_at: datetime
+    contract: dict[str, Any]
+
+
+class VersionOut(BaseModel):
+    version: int
+    created_at: datetime
+    job_id: str
+    source_sha256: str
+    row_count: int
+    rejected_count: int
+    bytes: int
+    schema_: list[Any] = Field(alias="schema")
+    stats: dict[str, Any]
+    quality: dict[str, Any]
+    files: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class JobOut(BaseModel):
+    id: str
+    dataset_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "duplicate"]
+    filename: str
+    encoding: str
+    source_sha256: str
+    source_bytes: int
+    rows_read: int
+    rows_valid: int
+    rows_rejected: int
+    progress: float
+    version: int | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: dict[str, Any] | None
+    links: dict[str, str]
+
+
+class GrantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    org: str = Field(description="Consumer organisation id or slug.")
+    columns: list[str] | None = None
+    purpose: str = "analytics"
+    expires_at: datetime | None = None
+
+
+class GrantOut(BaseModel):
+    id: str
+    dataset_id: str
+    org_id: str
+    columns: list[str] | None
+    purpose: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(max_length=1_048_576)
+    format: Literal["json", "csv", "arrow", "parquet"] = "json"
+
+
+class ExplainOut(BaseModel):
+    governed_sql: str
+    datasets: list[dict[str, Any]]
+    max_rows: int
+
+
+class AuditOut(BaseModel):
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    detail: dict[str, Any]
+    hash: str

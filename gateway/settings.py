@@ -1,0 +1,129 @@
+"""Platform settings: one pydantic-settings class composed from each package's section.
+
+Env prefix ``DATASHARE_``, nested delimiter ``__``:
+``DATASHARE_STORAGE__ENDPOINT_URL``, ``DATASHARE_QUERY__TIMEOUT_SECONDS``.
+Precedence (highest first): constructor arguments, environment, ``.env`` file, defaults.
+Nothing here runs at import time; ``create_app(settings)`` receives an instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from catalog.settings import CatalogSettings, StorageSettings
+from ingest.settings import IngestSettings
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", ""}
+
+
+class QuerySettings(BaseModel):
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600, description="Wall-clock limit per query.")
+    memory_mb: int = Field(default=2048, ge=128, le=65_536, description="Address-space limit of a worker.")
+    threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads per query.")
+    max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description="Rows returned at most.")
+    max_temp_mb: int = Field(default=2048, ge=0, le=1_048_576, description="Spill space per query.")
+    max_sql_bytes: int = Field(default=65_536, ge=1024, le=1_048_576, description="Longest SQL accepted.")
+    pool_size: int = Field(default=2, ge=0, le=32, description="Warm worker processes kept ready.")
+    batch_rows: int = Field(default=65_536, ge=1024, le=1_048_576, description="Rows per Arrow batch.")
+
+
+class OAuthSettings(BaseModel):
+    issuer: str | None = Field(
+        default=None, description="Token issuer URL. Default: the gateway's public URL."
+    )
+    audience: str = Field(default="datashare-gateway", description="Audience of access tokens.")
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400, description="Access token lifetime.")
+    key_rotate_days: int = Field(default=30, ge=1, le=365, description="Signing key lifetime.")
+    key_secret: SecretStr | None = Field(
+        default=None,
+        description="Encrypts signing keys at rest. Required outside dev; dev generates one under the data dir.",
+    )
+
+
+class GatewaySettings(BaseModel):
+    public_url: str | None = Field(
+        default=None, description="URL clients use to reach the gateway. Default: http://HOST:PORT."
+    )
+    max_request_mb: int = Field(default=2048, ge=1, le=1_048_576, description="Largest request body.")
+    url_signing_secret: SecretStr | None = Field(
+        default=None, description="Signs download URLs of the local store. Dev generates one."
+    )
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    json_format: bool = Field(default=True, description="JSON lines (true) or plain text (false).")
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DATASHARE_", env_nested_delimiter="__", env_file=".env", extra="forbid"
+    )
+
+    environment: Literal["dev", "test", "prod"] = Field(
+        default="dev", description="dev and test generate missing secrets; prod refuses to start without them."
+    )
+    data_dir: Path = Field(default=Path(".datashare"), description="Catalog file, secrets, embedded S3 data.")
+    host: str = Field(default="127.0.0.1", description="Interface `datashare serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65_535, description="Port `datashare serve` binds.")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    query: QuerySettings = Field(default_factory=QuerySettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _prod_needs_real_secrets(self) -> PlatformSettings:
+        if self.environment != "prod":
+            return self
+        missing = [
+            env
+            for env, value in (
+                ("DATASHARE_OAUTH__KEY_SECRET", self.oauth.key_secret),
+                ("DATASHARE_GATEWAY__URL_SIGNING_SECRET", self.gateway.url_signing_secret),
+            )
+            if value is None or value.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ]
+        if missing:
+            raise ValueError(f"environment=prod needs real secrets: set {', '.join(missing)}")
+        return self
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog.url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def public_url(self) -> str:
+        return (self.gateway.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def issuer(self) -> str:
+        return (self.oauth.issuer or self.public_url).rstrip("/")
+
+    def dev_secret(self, name: str) -> bytes:
+        """A generated secret kept under the data dir (dev/test only)."""
+        path = self.data_dir / "secrets.json"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        stored: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+        if name not in stored:
+            stored[name] = secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(stored, handle)
+        return stored[name].encode()
+
+    def secret(self, configured: SecretStr | None, name: str) -> bytes:
+        if configured is not None:
+            return configured.get_secret_value().encode()
+        if self.environment == "prod":
+            raise ValueError(f"secret {name} is not configured")
+        return self.dev_secret(name)

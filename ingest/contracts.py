@@ -1,0 +1,114 @@
+"""Data contracts: what a provider promises each upload of a dataset looks like.
+
+A contract lists columns with a stable ``name`` (``[a-z_][a-z0-9_]{0,62}``), the
+``source`` header in the partner's file (often Chinese), a logical type and the
+rules a value must meet. ``ingest.validate`` compiles it to a Great Expectations
+ExpectationSuite; ``ingest.run`` uses it to map, parse and type each record batch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["string", "integer", "double", "boolean", "date", "timestamp"]
+PIClass = Literal["non_pi", "pi_direct_id", "pi_quasi_id", "pi_other", "spi"]
+
+COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+MAX_COLUMNS = 1000
+
+
+class ColumnContract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Stable column name used in SQL.")
+    type: ColumnType = "string"
+    source: str | None = Field(
+        default=None, description="Header in the uploaded file; defaults to name."
+    )
+    description: str | None = None
+    unit: str | None = None
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = Field(
+        default=None, description="Allowed values (strings as written)."
+    )
+    pattern: str | None = Field(
+        default=None, description="Regular expression the text must match fully."
+    )
+    format: str | None = Field(
+        default=None, description="strptime format for date/timestamp columns, e.g. %d/%m/%Y."
+    )
+    pi: PIClass = "non_pi"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_canonical(cls, value: str) -> str:
+        if not COLUMN_NAME.match(value):
+            raise ValueError(
+                f"column name {value!r} must match [a-z_][a-z0-9_]{{0,62}}; "
+                "put the partner's header in 'source'"
+            )
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern {value!r} is not a valid regular expression: {exc}"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> ColumnContract:
+        if (self.min is not None or self.max is not None) and self.type not in (
+            "integer",
+            "double",
+        ):
+            raise ValueError(f"column {self.name}: min/max apply to integer or double columns only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name}: min {self.min} is greater than max {self.max}")
+        if self.format is not None and self.type not in ("date", "timestamp"):
+            raise ValueError(
+                f"column {self.name}: format applies to date or timestamp columns only"
+            )
+        return self
+
+    @property
+    def header(self) -> str:
+        return self.source if self.source is not None else self.name
+
+
+class DataContract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[ColumnContract] = Field(min_length=1, max_length=MAX_COLUMNS)
+    primary_key: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_unique_and_keys_known(self) -> DataContract:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names: {', '.join(dupes)}")
+        headers = [c.header for c in self.columns]
+        dupe_headers = sorted({h for h in headers if headers.count(h) > 1})
+        if dupe_headers:
+            raise ValueError(f"two columns read the same source header: {', '.join(dupe_headers)}")
+        unknown = [k for k in self.primary_key if k not in names]
+        if unknown:
+            raise ValueError(f"primary_key names unknown columns: {', '.join(unknown)}")
+        return self
+
+    def column(self, name: str) -> ColumnContract:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)

@@ -1,0 +1,66 @@
+"""Rule: every column the client names must be a granted column.
+
+Runs on a *copy* of the tree with sqlglot's ``qualify`` against a schema made
+of the granted columns only, so an ungranted or misspelt column is refused
+here with ``construct="column"`` instead of surfacing as a DuckDB binder error
+(which would echo the rewritten SQL). The message is the same whether the
+column exists ungranted or not at all.
+
+``qualify`` resolves ``SELECT p FROM ds p`` to a whole-row ``exp.TableColumn``
+rather than failing; that is refused explicitly. The client tree itself is
+returned unchanged: qualification is validation, not the rewrite.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
+
+from policies.errors import QueryRefused
+from policies.model import GovernedSource
+from policies.rewrite.context import DIALECT, RewriteContext, source_of
+
+
+def check_columns(expression: exp.Query, context: RewriteContext) -> exp.Query:
+    probe = expression.copy()
+    schema = _point_tables_at_sources(probe)
+    try:
+        qualified = qualify(
+            probe,
+            dialect=DIALECT,
+            schema=MappingSchema(schema, dialect=DIALECT),
+            validate_qualify_columns=True,
+        )
+    except OptimizeError as err:
+        raise QueryRefused(
+            f"{err}; granted columns: {_granted(context.sources)}", construct="column"
+        ) from err
+    whole_row = qualified.find(exp.TableColumn)
+    if whole_row is not None:
+        raise QueryRefused(
+            f"{whole_row.name!r} refers to a whole row; select named columns instead "
+            f"(granted columns: {_granted(context.sources)})",
+            construct="whole-row reference",
+        )
+    return expression
+
+
+def _point_tables_at_sources(probe: exp.Query) -> dict[str, object]:
+    """Name each dataset table ``org.name`` (keeping its alias) and describe its granted columns."""
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for table in probe.find_all(exp.Table):
+        source = source_of(table)
+        if source is None:
+            continue
+        if not table.alias:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
+        table.set("db", exp.to_identifier(source.org, quoted=True))
+        table.set("this", exp.to_identifier(source.name, quoted=True))
+        schema.setdefault(source.org, {})[source.name] = dict.fromkeys(source.columns, "UNKNOWN")
+    return dict(schema.items())
+
+
+def _granted(sources: list[GovernedSource]) -> str:
+    return "; ".join(f"{source.sql_name}: {', '.join(source.columns)}" for source in sources)

@@ -1,0 +1,68 @@
+"""Rule: replace each dataset reference with a subquery that applies the grant at the source.
+
+``FROM dg_factory.energy_meter AS m`` becomes::
+
+    (SELECT "meter_id", "kwh" FROM READ_PARQUET(['s3://b/k1.parquet', 's3://b/k2.parquet'])
+       AS __src) AS "m"
+
+Only granted columns are projected, so everything outside (``*``, ``WHERE``,
+``JOIN``, whole-row tricks) sees nothing else. The client's alias and
+column-alias list are kept; without an alias the (normalised) dataset name is
+the alias, so ``energy_meter.kwh`` still binds. Identifiers are quoted by
+``exp.to_identifier(..., quoted=True)`` and paths are string literals built by
+sqlglot: nothing here is formatted into SQL text.
+
+Tables are found by their ``meta`` marks (set by ``resolve_datasets``), and a
+table with neither mark fails closed: no reference leaves un-rewritten.
+Later rules (masks, row filters) can extend the inner ``SELECT`` the same way.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from policies.errors import QueryRefused
+from policies.model import GovernedSource
+from policies.rewrite.context import RewriteContext, is_cte_reference, source_of
+
+SOURCE_ALIAS = "__src"
+
+
+def replace_with_governed_relations(expression: exp.Query, _context: RewriteContext) -> exp.Query:
+    for table in list(expression.find_all(exp.Table)):
+        source = source_of(table)
+        if source is not None:
+            table.replace(governed_relation(source, _client_alias(table)))
+        elif not is_cte_reference(table):
+            raise QueryRefused(
+                f"the table reference {table.sql(dialect='duckdb')} was not resolved; "
+                "reference datasets as <org>.<dataset>",
+                construct="table reference",
+            )
+    return expression
+
+
+def governed_relation(source: GovernedSource, alias: exp.TableAlias) -> exp.Subquery:
+    if not source.files or not source.columns:
+        raise QueryRefused(
+            f"{source.sql_name} version {source.version} has no readable "
+            f"{'files' if not source.files else 'granted columns'}; ask the provider or steward",
+            construct="dataset",
+        )
+    scan = exp.Table(
+        this=exp.ReadParquet(
+            expressions=[exp.Array(expressions=[exp.Literal.string(path) for path in source.files])]
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier(SOURCE_ALIAS)),
+    )
+    columns = [exp.column(exp.to_identifier(name, quoted=True)) for name in source.columns]
+    inner = exp.Select(expressions=columns, from_=exp.From(this=scan))
+    return exp.Subquery(this=inner, alias=alias)
+
+
+def _client_alias(table: exp.Table) -> exp.TableAlias:
+    existing = table.args.get("alias")
+    name = table.alias or table.name
+    columns = existing.columns if isinstance(existing, exp.TableAlias) else []
+    renamed = [exp.to_identifier(column.name, quoted=True) for column in columns]
+    return exp.TableAlias(this=exp.to_identifier(name, quoted=True), columns=renamed or None)

@@ -1,0 +1,136 @@
+"""The catalog on real SQLite and real PostgreSQL: migrations, constraints, atomic versions."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import inspect
+
+from catalog.audit import AuditLog
+from catalog.database import make_engine, session_factory, upgrade_to_head
+from catalog.errors import Conflict, InvalidInput, NotFound
+from catalog.jobs import JobStore
+from catalog.models import AuditEvent, Base
+from catalog.registry import Registry
+from tests.factories import REGISTRATION, suffix
+
+
+@pytest.fixture
+def sessions(catalog_url: str):
+    engine = make_engine(catalog_url)
+    upgrade_to_head(engine)
+    upgrade_to_head(engine)  # idempotent
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def version_fields(job_id: str = "j") -> dict[str, object]:
+    return dict(job_id=job_id, source_sha256="0" * 64, row_count=3, rejected_count=1, bytes=10,
+                schema=[{"name": "a", "type": "string"}], stats={}, gx_result={}, files=[])  # fmt: skip
+
+
+def test_migrations_create_exactly_the_model_tables(sessions) -> None:
+    tables = set(inspect(sessions.kw["bind"]).get_table_names()) - {"alembic_version"}
+    assert tables == set(Base.metadata.tables)
+
+
+def test_org_registration_ids_are_validated_per_region(sessions) -> None:
+    registry = Registry(sessions)
+    org = registry.create_org(name="Shenzhen SMT " + suffix(), slug="sz_" + suffix(), kind="provider",
+                              region="sz", registration_id="９１４４０３００ＭＡ５Ｇ７Ｋ３Ｐ７Ｐ")  # fmt: skip
+    assert (org.region, org.registration_id, org.registration_scheme) == ("SZ", "91440300MA5G7K3P7P", "uscc")
+    with pytest.raises(InvalidInput) as bad_check:
+        registry.create_org(name="x", slug="x_" + suffix(), kind="provider", region="GZ",
+                            registration_id="91440300MA5G7K3P7Q")  # fmt: skip
+    assert bad_check.value.field == "registration_id"
+    with pytest.raises(InvalidInput, match="old Companies Registry"):
+        registry.create_org(name="y", slug="y_" + suffix(), kind="provider", region="HK", registration_id="7123456")
+    with pytest.raises(InvalidInput, match="unknown region") as region:
+        registry.create_org(name="z", slug="z_" + suffix(), kind="provider", region="TW", registration_id="1")
+    assert region.value.field == "region"
+
+
+def test_duplicate_org_and_dataset_names_conflict(sessions) -> None:
+    registry = Registry(sessions)
+    name, slug = "HK Freight " + suffix(), "hk_" + suffix()
+    org = registry.create_org(name=name, slug=slug, kind="provider", region="HK", registration_id=REGISTRATION["HK"])
+    with pytest.raises(Conflict):
+        registry.create_org(name=name, slug=slug + "x", kind="provider", region="HK",
+                            registration_id=REGISTRATION["HK"])  # fmt: skip
+    registry.create_dataset(org=org, name="shipments", title="", description="", classification="internal",
+                            licence="", contract={"columns": []})  # fmt: skip
+    with pytest.raises(Conflict, match="already has a dataset named 'shipments'"):
+        registry.create_dataset(org=org, name="shipments", title="", description="",
+                                classification="internal", licence="", contract={"columns": []})  # fmt: skip
+    assert [d.name for d, _ in registry.list_datasets(org_id=org.id)] == ["shipments"]
+
+
+def test_concurrent_version_commits_get_distinct_numbers(sessions) -> None:
+    registry = Registry(sessions)
+    org = registry.create_org(name="DG " + suffix(), slug="dg_" + suffix(), kind="provider", region="DG",
+                              registration_id=REGISTRATION["DG"])  # fmt: skip
+    dataset = registry.create_dataset(org=org, name="meters", title="", description="",
+                                      classification="internal", licence="", contract={})  # fmt: skip
+    with pytest.raises(NotFound):
+        registry.version(dataset.id)
+    errors: list[BaseException] = []
+
+    def commit(i: int) -> None:
+        try:
+            registry.commit_version(dataset.id, **version_fields(f"job{i}"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [v.version for v in registry.versions(dataset.id)] == [1, 2, 3, 4]
+    assert registry.version(dataset.id).version == registry.get_dataset(dataset.id).current_version == 4
+
+
+def test_job_lease_is_claimed_once_and_reclaimable_after_expiry(sessions) -> None:
+    from datetime import timedelta
+
+    from catalog.models import utcnow
+
+    registry, jobs = Registry(sessions), JobStore(sessions)
+    org = registry.create_org(name="GZ " + suffix(), slug="gz_" + suffix(), kind="provider", region="GZ",
+                              registration_id=REGISTRATION["GZ"])  # fmt: skip
+    dataset = registry.create_dataset(org=org, name="welds", title="", description="",
+                                      classification="internal", licence="", contract={})  # fmt: skip
+    job = jobs.create(dataset_id=dataset.id, created_by="c", source_bucket="b", source_key="k",
+                      source_sha256="0" * 64, source_bytes=1)  # fmt: skip
+    assert jobs.claim(job.id) is True
+    assert jobs.claim(job.id) is False  # lease held
+    later = utcnow() + timedelta(minutes=5)
+    assert job.id in jobs.claimable(now=later)
+    assert jobs.claim(job.id, now=later) is True
+    assert jobs.get(job.id).attempts == 2
+
+
+def test_audit_chain_verifies_and_detects_tampering(sessions) -> None:
+    audit = AuditLog(sessions)
+    for i in range(5):
+        audit.append(actor="c", action="query.run", resource="query", outcome="allowed", detail={"i": i})
+    assert audit.verify() == (True, None)
+    with sessions.begin() as session:
+        third = session.query(AuditEvent).order_by(AuditEvent.seq).offset(2).first()
+        third.detail = {"i": 99}
+        tampered = third.seq
+    assert audit.verify() == (False, tampered)
+
+
+def test_audit_appends_from_threads_form_one_chain(sessions) -> None:
+    audit = AuditLog(sessions)
+    threads = [threading.Thread(target=lambda: audit.append(actor="t", action="a", resource="r", outcome="ok"))
+               for _ in range(6)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert audit.verify() == (True, None)
+    assert len(audit.recent(limit=100)) == 6

@@ -1,0 +1,168 @@
+"""The /v1 API through the real app (ASGI in-process), on the local store and on S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
+
+
+def assert_error_envelope(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "detail"}
+    assert body["error"]["message"]
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["error"]["code"] == code
+    return dict(body["error"])
+
+
+def upload(client: Any, caller: Any, dataset_id: str, content: bytes, **params: str) -> Any:
+    return client.post(f"/v1/datasets/{dataset_id}/uploads", headers=caller.headers, content=content,
+                       params={"filename": "meters.csv", **params})  # fmt: skip
+
+
+def test_every_v1_route_requires_a_bearer_token(client) -> None:
+    for method, path in [("GET", "/v1/me"), ("GET", "/v1/datasets"), ("POST", "/v1/query"),
+                         ("GET", "/v1/grants"), ("GET", "/v1/audit"), ("GET", "/v1/jobs/x")]:  # fmt: skip
+        response = client.request(method, path)
+        error = assert_error_envelope(response, 401, "authentication_required")
+        assert "Bearer" in error["message"]
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_token_in_query_string_is_refused(client, platform) -> None:
+    caller = make_caller(platform, client)
+    response = client.get("/v1/me", params={"access_token": caller.token})
+    assert_error_envelope(response, 401, "authentication_required")
+
+
+def test_me_reflects_the_token_claims(client, platform) -> None:
+    caller = make_caller(platform, client, region="HK", role="consumer")
+    me = client.get("/v1/me", headers=caller.headers).json()
+    assert (me["org_id"], me["region"], me["jurisdiction"], me["roles"]) == (caller.org.id, "HK", "HK", ["consumer"])
+
+
+def test_roles_are_enforced_per_route(client, platform) -> None:
+    consumer = make_caller(platform, client, role="consumer")
+    response = client.post("/v1/datasets", headers=consumer.headers, json={"name": "x", "contract": {"columns": [
+        {"name": "a"}]}})  # fmt: skip
+    error = assert_error_envelope(response, 403, "forbidden")
+    assert "provider" in error["message"]
+    assert_error_envelope(client.get("/v1/audit", headers=consumer.headers), 403, "forbidden")
+
+
+def test_upload_validates_and_commits_exactly_the_valid_rows(client, platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    response = upload(client, provider, dataset["id"], ENERGY_CSV)
+    assert response.status_code == 202, response.text
+    job = wait_job(client, provider, response.json()["id"])
+    assert (job["status"], job["rows_read"], job["rows_valid"], job["rows_rejected"]) == ("succeeded", 5, 3, 2)
+    assert job["version"] == 1
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    reasons = {(r["row"], reason["column"], reason["rule"]) for r in rejected for reason in r["reasons"]}
+    assert {row for row, _, _ in reasons} == {2, 4}
+    assert {col for _, col, _ in reasons} == {"用电量(度)", "设备编号"}  # the partner's own headers
+    versions = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json()
+    assert [(v["version"], v["row_count"], v["rejected_count"]) for v in versions] == [(1, 3, 2)]
+    rows = client.post("/v1/query", headers=provider.headers, json={
+        "sql": f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"}).json()  # fmt: skip
+    assert [tuple(r) for r in rows["rows"]] == ENERGY_VALID_ROWS
+
+
+def test_batch_past_the_error_ratio_fails_whole_and_keeps_the_quarantine(client, platform) -> None:
+    platform.ingest.settings = platform.ingest.settings.model_copy(update={"max_error_ratio": 0.2})
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    job = wait_job(client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"])
+    assert (job["status"], job["version"], job["error"]["code"]) == ("failed", None, "too_many_rejected_rows")
+    assert "40" in job["error"]["message"] or "0.4" in job["error"]["message"]
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    assert [r["row"] for r in rejected] == [2, 4]
+    assert client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json() == []
+
+
+def test_identical_reupload_is_detected_by_hash(client, platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    first = wait_job(client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"])
+    again = upload(client, provider, dataset["id"], ENERGY_CSV).json()
+    assert first["status"] == "succeeded"
+    assert (again["status"], again["version"]) == ("duplicate", 1)
+    versions = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json()
+    assert len(versions) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "params", "status", "code", "needle"),
+    [
+        (b"", {}, 422, "file_empty", "empty"),
+        ("设备编号,时间\n".encode("gbk"), {}, 422, "encoding_invalid", "utf-8"),
+        (ENERGY_CSV, {"encoding": "latin-9"}, 422, "ingest_error", "encoding"),
+    ],
+)
+def test_bad_uploads_get_a_4xx_naming_the_problem(client, platform, content, params, status, code, needle) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    error = assert_error_envelope(upload(client, provider, dataset["id"], content, **params), status)
+    assert error["code"] == code
+    assert needle in error["message"].lower()
+    versions = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json()
+    assert versions == []
+
+
+def test_dataset_bad_input_is_rejected_with_the_envelope(client, platform) -> None:
+    provider = make_caller(platform, client)
+    make_dataset(client, provider, name="meters")
+    error = assert_error_envelope(
+        client.post("/v1/datasets", headers=provider.headers, json={"name": "meters", "contract": {"columns": [
+            {"name": "a"}]}}), 409, "conflict")  # fmt: skip
+    assert "meters" in error["message"]
+    error = assert_error_envelope(
+        client.post("/v1/datasets", headers=provider.headers, json={"name": "Bad Name", "contract": {"columns": [
+            {"name": "a"}]}}), 422, "invalid_input")  # fmt: skip
+    assert error["detail"]["field"] == "name"
+    error = assert_error_envelope(
+        client.post("/v1/datasets", headers=provider.headers, json={"name": "x", "contract": {"columns": [
+            {"name": "Bad Col"}]}}), 422, "invalid_request")  # fmt: skip
+    assert "column name" in str(error["detail"])
+    assert_error_envelope(client.get("/v1/datasets/nope", headers=provider.headers), 404, "not_found")
+
+
+def test_upload_to_another_orgs_dataset_is_forbidden(client, platform) -> None:
+    owner, other = make_caller(platform, client), make_caller(platform, client, region="SZ")
+    dataset = make_dataset(client, owner)
+    assert_error_envelope(upload(client, other, dataset["id"], ENERGY_CSV), 403, "forbidden")
+
+
+def test_health_readiness_and_metrics(client, platform) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"catalog", "storage", "lake"}
+    metrics = client.get("/metrics").text
+    assert "datashare_http_requests_total" in metrics
+    response = client.get("/healthz", headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_readyz_names_the_failing_part(client, platform) -> None:
+    from catalog.lake import Lake
+    from catalog.regions import Region
+    from catalog.storage.s3 import S3Store
+
+    dead = S3Store("http://127.0.0.1:9", access_key="k", secret_key="s")  # discard port: nothing listens
+    healthy = platform.lake
+    platform.lake = Lake({r: dead for r in Region}, healthy.buckets)
+    try:
+        response = client.get("/readyz")
+    finally:
+        platform.lake = healthy
+    error = assert_error_envelope(response, 503, "not_ready")
+    assert "storage" in error["message"]
+    assert error["detail"]["checks"]["catalog"] == "ok"

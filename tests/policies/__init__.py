@@ -1,0 +1,153 @@
+"""Shared test data for the policy tests: a small grant catalog on real Parquet files.
+
+``FULL_DATA`` holds every column of each dataset, including columns that are
+never granted (``operator_phone``, ``manager_email``) and a dataset nobody is
+granted (``hk_logistics.payroll``), so a leak shows up as data, not as a guess.
+``GrantCatalog`` is a real resolver over granted sources (a fake, not a mock).
+DuckDB runs in-process: ``run_governed`` uses a locked-down connection that may
+read only the granted files, ``run_reference`` evaluates the client's SQL on
+tables holding only the granted columns (an independent oracle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb  # noqa: TID251 - tests drive the real engine directly (STYLE T2)
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from policies.errors import AccessDenied, UnknownDataset
+from policies.model import GovernedSource
+
+FULL_DATA: dict[str, pa.Table] = {
+    "dg_factory.energy_meter": pa.table(
+        {
+            "meter_id": ["M1", "M1", "M2", "M2", "M3", "M3", "M4", "M4"],
+            "site": ["S1", "S1", "S1", "S1", "S2", "S2", "S3", "S3"],
+            "ts": [datetime(2025, 3, day, hour) for day in (1, 2) for hour in (8, 9, 10, 11)],
+            "kwh": [12.5, 7.25, 30.0, 1.5, 18.75, 22.0, 5.5, 9.0],
+            "operator_phone": [f"+852 5555 000{n}" for n in range(8)],
+        }
+    ),
+    "dg_factory.sites": pa.table(
+        {
+            "site": ["S1", "S2", "S3", "S4"],
+            "district": ["Songshan Lake", "Chang'an", "Humen", "Houjie"],
+            "manager_email": [f"manager{n}@dg-factory.example" for n in range(4)],
+        }
+    ),
+    "hk_logistics.payroll": pa.table({"employee": ["E1", "E2"], "salary": [41000.0, 52000.0]}),
+}
+
+STANDARD_GRANTS: dict[str, tuple[str, ...]] = {
+    "dg_factory.energy_meter": ("meter_id", "site", "ts", "kwh"),
+    "dg_factory.sites": ("site", "district"),
+}
+
+
+def storage_paths(sql_name: str, parts: int) -> tuple[str, ...]:
+    org, name = sql_name.split(".")
+    return tuple(f"s3://gba-data/{org}/{name}/v1/part-{n}.parquet" for n in range(parts))
+
+
+def standard_sources() -> tuple[GovernedSource, ...]:
+    return tuple(
+        GovernedSource(
+            dataset_id=f"ds-{sql_name}",
+            org=sql_name.split(".")[0],
+            name=sql_name.split(".")[1],
+            version=1,
+            files=storage_paths(sql_name, 2),
+            columns=columns,
+        )
+        for sql_name, columns in STANDARD_GRANTS.items()
+    )
+
+
+class GrantCatalog:
+    """Resolver over granted sources; other known datasets are denied, the rest unknown."""
+
+    def __init__(self, sources: Iterable[GovernedSource], *, default_org: str | None = None):
+        self.sources = {source.sql_name: source for source in sources}
+        self.default_org = default_org
+        self.calls: list[tuple[str | None, str]] = []
+
+    def __call__(self, org: str | None, name: str) -> GovernedSource:
+        self.calls.append((org, name))
+        sql_name = f"{org or self.default_org}.{name}"
+        if sql_name in self.sources:
+            return self.sources[sql_name]
+        if sql_name in FULL_DATA and org is not None:
+            raise AccessDenied("query", sql_name, "request access via POST /v1/access-requests")
+        raise UnknownDataset(sql_name if org else name)
+
+
+def write_source(source: GovernedSource, directory: Path) -> GovernedSource:
+    """Write the *full* data of ``source`` (all columns) over local copies of its files."""
+    table = FULL_DATA[source.sql_name]
+    local: list[str] = []
+    for n, _path in enumerate(source.files):
+        target = directory / f"{source.org}__{source.name}__{n}.parquet"
+        rows = list(range(n, table.num_rows, len(source.files)))
+        pq.write_table(table.take(rows), target)
+        local.append(str(target))
+    return replace(source, files=tuple(local))
+
+
+def write_catalog(directory: Path, sources: Sequence[GovernedSource] | None = None) -> GrantCatalog:
+    chosen = standard_sources() if sources is None else sources
+    return GrantCatalog(write_source(source, directory) for source in chosen)
+
+
+def run_governed(sql: str, allowed_paths: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Run generated SQL on a connection that can read only ``allowed_paths``."""
+    con = duckdb.connect(
+        config={
+            "python_enable_replacements": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
+    try:
+        con.execute("SET allowed_paths = ?", [list(allowed_paths)])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def run_reference(sql: str, sources: Iterable[GovernedSource]) -> list[tuple[Any, ...]]:
+    """Run the client's SQL on tables that hold only the granted columns (no rewrite)."""
+    con = duckdb.connect(config={"python_enable_replacements": False})
+    try:
+        for source in sources:
+            granted = FULL_DATA[source.sql_name].select(list(source.columns))
+            con.register("granted_rows", granted)
+            org = exp.to_identifier(source.org, quoted=True).sql(dialect="duckdb")
+            table = exp.table_(source.name, db=source.org, quoted=True).sql(dialect="duckdb")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {org}")
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM granted_rows")
+            con.unregister("granted_rows")
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def read_parquet_paths(sql: str) -> set[str]:
+    """Every path literal inside READ_PARQUET(...) calls of generated SQL."""
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    return {
+        literal.this
+        for call in tree.find_all(exp.ReadParquet)
+        for literal in call.find_all(exp.Literal)
+        if literal.is_string
+    }
