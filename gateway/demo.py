@@ -144,7 +144,7 @@ def _print_welcome(settings: PlatformSettings, path: Path, seconds: float) -> No
     clients = json.loads(path.read_text())["clients"]
     table = Table(title="Demo clients (also in " + str(path) + ")")
     for column in ("role", "org", "region", "client_id", "client_secret"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for c in clients:
         table.add_row(c["role"], c["org"], c["region"], c["client_id"], c["client_secret"])
     console.print(table)

@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings, StorageSettings
@@ -80,6 +80,12 @@ class PlatformSettings(BaseSettings):
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # worker processes and subprocesses must not depend on the current directory
+        return value.expanduser().absolute()
 
     @model_validator(mode="after")
     def _prod_needs_real_secrets(self) -> PlatformSettings:

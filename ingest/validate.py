@@ -278,7 +278,7 @@ class ValidationSession:
                 )
                 for label, value in failure_rows:
                     failures.setdefault(int(label), []).append(
-                        RowFailure(meta["column"], meta["rule"], meta["expected"], truncate(value))
+                        RowFailure(meta["column"], meta["rule"], meta["expected"], _actual(value))
                     )
             summaries.append(_summarise(item))
         summary = {
@@ -288,6 +288,11 @@ class ValidationSession:
             "results": summaries,
         }
         return BatchValidation(failures, result, summary, seconds, len(frame))
+
+
+def _actual(value: object) -> str | None:
+    plain = jsonable(value)
+    return None if plain is None else truncate(plain)
 
 
 def _raise_if_crashed(item: Any) -> None:

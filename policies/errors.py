@@ -32,12 +32,14 @@ class QueryRefused(PolicyError, Terminal):
 class UnknownDataset(PolicyError, LookupError):
     code = "unknown_dataset"
 
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"no dataset named {name!r}; reference datasets as <org>.<dataset> "
-            "(GET /v1/datasets lists them)",
-            dataset=name,
+    def __init__(self, name: str, reason: str = "") -> None:
+        message = (
+            f"dataset {name!r} {reason}"
+            if reason
+            else f"no dataset named {name!r}; reference datasets as <org>.<dataset> "
+            "(GET /v1/datasets lists them)"
         )
+        super().__init__(message, dataset=name)
         self.name = name
 
 

@@ -71,7 +71,9 @@ class _Resolver:
         try:
             version = self.policy.registry.version(dataset.id)
         except NotFound:
-            raise UnknownDataset(f"{org}.{name} (it has no committed version yet)") from None
+            raise UnknownDataset(
+                f"{org}.{name}", "has no committed version yet; its provider's upload is still running or failed"
+            ) from None
         schema_columns = [str(c["name"]) for c in version.schema]
         allowed = set(grant.columns) if grant is not None and grant.columns is not None else None
         columns = tuple(c for c in schema_columns if allowed is None or c in allowed)

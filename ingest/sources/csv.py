@@ -251,7 +251,7 @@ class CsvReader:
             return pa_csv.open_csv(
                 stream,
                 read_options=pa_csv.ReadOptions(
-                    block_size=opts.max_record_bytes, use_threads=True, encoding="utf8"
+                    block_size=opts.max_record_bytes, use_threads=False, encoding="utf8"
                 ),
                 parse_options=pa_csv.ParseOptions(
                     delimiter=opts.delimiter,
