@@ -26,6 +26,7 @@ MEDIA_TYPES = {
     "arrow": "application/vnd.apache.arrow.stream",
     "parquet": "application/vnd.apache.parquet",
 }
+COMPACT = (",", ":")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
@@ -42,15 +43,16 @@ def _json_value(value: Any) -> Any:
 def encode_json(schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
                 ) -> Iterator[bytes]:  # fmt: skip
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
-    yield b'{"columns":' + json.dumps(columns, ensure_ascii=False).encode() + b',"rows":['
+    yield b'{"columns":' + json.dumps(columns, ensure_ascii=False, separators=COMPACT).encode() + b',"rows":['
     first = True
     for batch in batches:
         names = batch.schema.names
         for row in batch.to_pylist():
-            line = json.dumps([row[n] for n in names], default=_json_value, ensure_ascii=False)
+            line = json.dumps([row[n] for n in names], default=_json_value, ensure_ascii=False,
+                              separators=COMPACT)  # fmt: skip
             yield (b"" if first else b",") + line.encode()
             first = False
-    tail = json.dumps(footer(), default=_json_value)
+    tail = json.dumps(footer(), default=_json_value, separators=COMPACT)
     yield b"]," + tail[1:-1].encode() + b"}"
 
 

@@ -98,9 +98,7 @@ def test_csv_source_latin1_byte_in_utf8_file_raises_encoding_error(tmp_path: Pat
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 7])
-def test_csv_source_offsets_and_text_survive_small_chunks(
-    tmp_path: Path, chunk_bytes: int
-) -> None:
+def test_csv_source_offsets_and_text_survive_small_chunks(tmp_path: Path, chunk_bytes: int) -> None:
     good = "名,值\r\n广州,1\r深圳,2\n".encode()
     _, rows = read(write(tmp_path, good), chunk_bytes=chunk_bytes)
     assert rows == [{"名": "广州", "值": "1"}, {"名": "深圳", "值": "2"}]

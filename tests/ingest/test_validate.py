@@ -39,9 +39,7 @@ def batch(rows: list[tuple[str | None, str | None, float | None, int | None]]) -
 
 def rules(suite: object) -> list[tuple[str, str, str]]:
     document = suite.to_json_dict()  # type: ignore[attr-defined]
-    return [
-        (e["type"], e["meta"]["column"], e["meta"]["rule"]) for e in document["expectations"]
-    ]
+    return [(e["type"], e["meta"]["column"], e["meta"]["rule"]) for e in document["expectations"]]
 
 
 def test_compile_suite_maps_each_contract_rule_to_an_expectation() -> None:

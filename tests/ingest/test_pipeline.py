@@ -1,0 +1,387 @@
+"""process_file end to end on small files it writes itself (plus one slow ~200 MB file)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ingest.contracts import DataContract
+from ingest.errors import (
+    EmptyFileError,
+    EncodingError,
+    HeaderMismatchError,
+    MalformedFileError,
+    TooManyRejectedRowsError,
+)
+from ingest.pipeline import Progress, process_file
+from ingest.sources import SourceOptions
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER = ["设备编号", "城市", "温度", "数量", "合格", "日期", "时间", "产线", "备注"]
+CONTRACT = DataContract.model_validate(
+    {
+        "columns": [
+            {"name": "device_id", "source": "设备编号", "pattern": "[A-Z]-[0-9]+"},
+            {"name": "city", "source": "城市", "allowed": ["广州市", "深圳市", "香港"]},
+            {"name": "temp", "source": "温度", "type": "double", "min": -40, "max": 100,
+             "unit": "°C"},
+            {"name": "count", "source": "数量", "type": "integer", "min": 0},
+            {"name": "ok", "source": "合格", "type": "boolean"},
+            {"name": "day", "source": "日期", "type": "date", "format": "%d/%m/%Y"},
+            {"name": "ts", "source": "时间", "type": "timestamp"},
+            {"name": "line", "source": "产线", "nullable": False, "pi": "non_pi"},
+            {"name": "note", "source": "备注", "description": "free text", "pi": "pi_other"},
+        ],
+        "primary_key": ["device_id"],
+    }
+)  # fmt: skip
+GOOD = ["A-1", "广州市", "21.5", "3", "是", "31/01/2024", "2024-01-31 10:00:00", "L1", "ok"]
+
+
+CONTRACT_NAMES = [c.name for c in CONTRACT.columns]
+
+
+def row(**changes: str) -> list[str]:
+    """GOOD with some columns (by contract name) replaced."""
+    values = dict(zip(HEADER, GOOD, strict=True))
+    values.update({HEADER[CONTRACT_NAMES.index(k)]: v for k, v in changes.items()})
+    return list(values.values())
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    lines = [",".join(HEADER)] + [",".join(r) for r in rows]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+def quarantine(path: Path | None) -> list[dict[str, Any]]:
+    assert path is not None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def run(path: Path, tmp_path: Path, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {"encoding": "utf-8", "max_error_ratio": 1.0}
+    options.update(kwargs)
+    return process_file(path, CONTRACT, staging_dir=tmp_path / "staging", **options)
+
+
+# Each planted row breaks exactly one rule; rows 1, 14 and 15 are valid.
+PLANTED = [
+    row(),
+    row(device_id="A-2", temp="N/A"),
+    row(device_id="A-3", city="上海市"),
+    row(device_id="A-4", day="30/02/2024"),
+    row(),  # same key as row 1
+    row(device_id="A-6", temp="120"),
+    row(device_id="A-7", count="3.5"),
+    row(device_id="A-8", ok="maybe"),
+    row(device_id="a-9"),
+    row(device_id="A-10", line=""),
+    row(device_id="A-11", note="x\x00y"),
+    row(device_id="A-12", ts="2024-13-01 00:00:00"),
+    row(device_id="A-13", count="-1"),
+    row(device_id="A-14", city="", temp="", ok="否", note="", ts="2024-03-01T08:00:00"),
+    row(device_id="A-15", temp="1e1", count="+8", ok="TRUE", day="1/3/2024"),
+    row(device_id="A-16", count="99999999999999999999"),
+]
+EXPECTED_REJECTS = [
+    (2, "温度", "type", "N/A"),
+    (3, "城市", "allowed", "上海市"),
+    (4, "日期", "type", "30/02/2024"),
+    (5, "设备编号", "unique", "A-1"),
+    (6, "温度", "range", "120"),
+    (7, "数量", "type", "3.5"),
+    (8, "合格", "type", "maybe"),
+    (9, "设备编号", "pattern", "a-9"),
+    (10, "产线", "not_null", ""),
+    (11, "备注", "control_character", "x\x00y"),
+    (12, "时间", "type", "2024-13-01 00:00:00"),
+    (13, "数量", "range", "-1"),
+    (16, "数量", "type", "99999999999999999999"),
+]
+
+
+def test_process_file_quarantines_exactly_the_planted_rows(tmp_path: Path) -> None:
+    outcome = run(write_csv(tmp_path / "in.csv", PLANTED), tmp_path, batch_rows=4)
+    records = quarantine(outcome.quarantine_path)
+    found = [
+        (r["row"], reason["column"], reason["rule"], reason["actual"])
+        for r in records
+        for reason in r["reasons"]
+    ]
+    assert found == EXPECTED_REJECTS
+    assert records[1]["values"] == dict(zip(HEADER, PLANTED[2], strict=True))
+    assert records[0]["reasons"][0]["expected"] == "double"
+    assert records[4]["reasons"][0]["expected"] == "between -40 and 100"
+    assert (outcome.rows_read, outcome.rows_valid, outcome.rows_rejected) == (16, 3, 13)
+    checks = outcome.gx_result["row_checks"]
+    assert checks["failures_by_rule"] == {
+        "allowed": 1, "control_character": 1, "not_null": 1, "pattern": 1, "range": 2,
+        "type": 6, "unique": 1,
+    }  # fmt: skip
+
+
+def test_process_file_writes_typed_parquet_with_only_the_valid_rows(tmp_path: Path) -> None:
+    outcome = run(write_csv(tmp_path / "in.csv", PLANTED), tmp_path)
+    assert [p.rows for p in outcome.parts] == [3]
+    table = pq.read_table(outcome.parts[0].path)
+    assert table.schema.field("device_id").type == pa.string()
+    assert not table.schema.field("device_id").nullable  # primary key
+    assert not table.schema.field("line").nullable
+    assert [(f.name, f.type) for f in table.schema][2:7] == [
+        ("temp", pa.float64()),
+        ("count", pa.int64()),
+        ("ok", pa.bool_()),
+        ("day", pa.date32()),
+        ("ts", pa.timestamp("ms")),
+    ]
+    assert table.to_pylist() == [
+        {"device_id": "A-1", "city": "广州市", "temp": 21.5, "count": 3, "ok": True,
+         "day": dt.date(2024, 1, 31), "ts": dt.datetime(2024, 1, 31, 10), "line": "L1",
+         "note": "ok"},
+        {"device_id": "A-14", "city": None, "temp": None, "count": 3, "ok": False,
+         "day": dt.date(2024, 1, 31), "ts": dt.datetime(2024, 3, 1, 8), "line": "L1",
+         "note": None},
+        {"device_id": "A-15", "city": "广州市", "temp": 10.0, "count": 8, "ok": True,
+         "day": dt.date(2024, 3, 1), "ts": dt.datetime(2024, 1, 31, 10), "line": "L1",
+         "note": "ok"},
+    ]  # fmt: skip
+    metadata = pq.ParquetFile(outcome.parts[0].path).metadata
+    column = metadata.row_group(0).column(2)
+    assert column.compression == "ZSTD"
+    assert column.statistics.min == 10.0 and column.statistics.max == 21.5
+    assert outcome.parts[0].bytes == outcome.parts[0].path.stat().st_size
+
+
+def test_process_file_reports_schema_stats_and_gx_result(tmp_path: Path) -> None:
+    outcome = run(write_csv(tmp_path / "in.csv", PLANTED), tmp_path)
+    temp = next(s for s in outcome.schema if s["name"] == "temp")
+    assert temp == {
+        "name": "temp", "type": "double", "arrow_type": "double", "nullable": True,
+        "unit": "°C", "pi": "non_pi", "description": None, "source": "温度",
+    }  # fmt: skip
+    assert outcome.stats["temp"] == {
+        "count": 2, "nulls": 1, "min": 10.0, "max": 21.5, "mean": 15.75, "distinct_estimate": 2,
+    }  # fmt: skip
+    assert outcome.stats["day"]["min"] == "2024-01-31"
+    assert outcome.stats["ok"]["distinct_estimate"] == 2
+    city = next(r for r in outcome.gx_result["results"] if r["key"] == "city:allowed")
+    assert city["unexpected_count"] == 1 and city["partial_unexpected_list"] == ["上海市"]
+    json.dumps([outcome.schema, outcome.stats, outcome.gx_result], ensure_ascii=False)
+
+
+def test_process_file_rejects_duplicate_keys_across_batches(tmp_path: Path) -> None:
+    rows = [row(device_id=f"A-{i % 5}") for i in range(12)]
+    outcome = run(write_csv(tmp_path / "in.csv", rows), tmp_path, batch_rows=3)
+    assert [r["row"] for r in quarantine(outcome.quarantine_path)] == list(range(6, 13))
+    assert outcome.rows_valid == 5
+
+
+@pytest.mark.parametrize(
+    ("encoding", "city"), [("gbk", "广州市"), ("big5hkscs", "許功嘅"), ("utf-8-sig", "東莞")]
+)
+def test_process_file_decodes_declared_encodings(tmp_path: Path, encoding: str, city: str) -> None:
+    contract = DataContract.model_validate(
+        {"columns": [{"name": "city", "source": "城市"}, {"name": "n", "type": "integer"}]}
+    )
+    path = tmp_path / "in.csv"
+    data = f"城市,n\n{city},1\n".encode(encoding)
+    path.write_bytes(data)
+    outcome = process_file(
+        path, contract, encoding=encoding, staging_dir=tmp_path / "s", max_error_ratio=0.0
+    )
+    assert pq.read_table(outcome.parts[0].path).to_pylist() == [{"city": city, "n": 1}]
+
+
+def test_process_file_wrong_encoding_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "in.csv", PLANTED[:1], encoding="gbk")
+    with pytest.raises(EncodingError) as caught:
+        run(path, tmp_path)
+    assert caught.value.offset == 0
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_process_file_too_many_errors_keeps_the_quarantine_report(tmp_path: Path) -> None:
+    with pytest.raises(TooManyRejectedRowsError) as caught:
+        run(write_csv(tmp_path / "in.csv", PLANTED), tmp_path, max_error_ratio=0.5)
+    error = caught.value
+    assert (error.rows_read, error.rows_rejected, error.limit) == (16, 13, 0.5)
+    assert error.quarantine_path is not None
+    assert len(quarantine(Path(error.quarantine_path))) == 13
+    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["quarantine.jsonl"]
+
+
+def test_process_file_accepts_an_error_ratio_at_the_limit(tmp_path: Path) -> None:
+    rows = [row(device_id=f"A-{i}") for i in range(3)] + [row(device_id="A-9", temp="x")]
+    outcome = run(write_csv(tmp_path / "in.csv", rows), tmp_path, max_error_ratio=0.25)
+    assert (outcome.rows_valid, outcome.rows_rejected) == (3, 1)
+
+
+def test_process_file_empty_file_raises_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(EmptyFileError):
+        run(empty, tmp_path)
+    with pytest.raises(EmptyFileError) as caught:
+        run(write_csv(tmp_path / "header.csv", []), tmp_path)
+    assert caught.value.attrs()["has_header"] is True
+
+
+def test_process_file_header_mismatch_names_the_missing_header(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(",".join([*HEADER[:-1], "备注 2"]) + "\n" + ",".join(GOOD) + "\n")
+    with pytest.raises(HeaderMismatchError) as caught:
+        run(path, tmp_path)
+    assert (caught.value.missing, caught.value.unexpected) == (["备注"], ["备注 2"])
+    assert "备注" in str(caught.value)
+
+
+def test_process_file_matches_headers_after_nfkc_and_strip(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    header = [f" {h} " for h in HEADER]
+    header[0] = "设备编号\u3000"  # ideographic space
+    path.write_text(",".join(header) + "\n" + ",".join(GOOD) + "\n", encoding="utf-8")
+    assert run(path, tmp_path).rows_valid == 1
+
+
+def test_process_file_ragged_row_fails_and_removes_parts(tmp_path: Path) -> None:
+    rows = [row(device_id=f"A-{i}") for i in range(400)] + [[*GOOD, "extra"]]
+    small_blocks = SourceOptions(max_record_bytes=4096, max_cell_bytes=1024)
+    written: list[int] = []
+    with pytest.raises(MalformedFileError) as caught:
+        run(
+            write_csv(tmp_path / "in.csv", rows),
+            tmp_path,
+            batch_rows=50,
+            rows_per_part=50,
+            limits=small_blocks,
+            on_progress=lambda _progress: written.append(
+                len(list((tmp_path / "staging").iterdir()))
+            ),
+        )
+    assert (caught.value.line, caught.value.row) == (402, 401)
+    assert max(written) > 1  # parts had been written before the bad row was reached
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_process_file_rolls_parts_and_writes_only_in_staging(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", [row(device_id=f"A-{i}") for i in range(25)])
+    before = set(tmp_path.rglob("*"))
+    outcome = run(source, tmp_path, batch_rows=4, rows_per_part=10)
+    assert [p.rows for p in outcome.parts] == [10, 10, 5]
+    assert [p.path.name for p in outcome.parts] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert outcome.quarantine_path is None
+    created = set(tmp_path.rglob("*")) - before
+    assert all(p == tmp_path / "staging" or tmp_path / "staging" in p.parents for p in created)
+    ids = [r["device_id"] for p in outcome.parts for r in pq.read_table(p.path).to_pylist()]
+    assert ids == [f"A-{i}" for i in range(25)]
+
+
+def test_process_file_reports_progress_with_increasing_bytes(tmp_path: Path) -> None:
+    rows = [row(device_id=f"A-{i}", note="x" * 2000) for i in range(3000)]
+    source = write_csv(tmp_path / "in.csv", rows)
+    seen: list[Progress] = []
+    small_blocks = SourceOptions(max_record_bytes=65536, max_cell_bytes=8192)
+    run(source, tmp_path, batch_rows=500, on_progress=seen.append, limits=small_blocks)
+    assert len(seen) == 6
+    assert [p.rows_read for p in seen] == [500, 1000, 1500, 2000, 2500, 3000]
+    read = [p.bytes_read for p in seen]
+    assert read == sorted(read) and read[0] < read[-1] == source.stat().st_size
+    assert {p.total_bytes for p in seen} == {source.stat().st_size}
+
+
+MEMORY_PROBE = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    from pathlib import Path
+    from ingest.contracts import DataContract
+    from ingest.pipeline import process_file
+
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+    def peak_mb():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    contract = DataContract.model_validate_json(sys.argv[1])
+    warm, small, big, staging = (Path(p) for p in sys.argv[2:6])
+    def run(path, name):
+        started = time.perf_counter()
+        out = process_file(path, contract, encoding="utf-8", staging_dir=staging / name,
+                           max_error_ratio=0.0)
+        return out, time.perf_counter() - started
+    run(warm, "warm")  # imports and first-use allocations of GX, pandas, pyarrow
+    baseline = rss_mb()
+    run(small, "small")
+    peak_small = peak_mb()
+    out, seconds = run(big, "big")
+    print(json.dumps({"baseline": baseline, "peak_small": peak_small, "peak_big": peak_mb(),
+                      "rows": out.rows_valid, "seconds": seconds}))
+    """
+)
+
+
+def generate(path: Path, target_bytes: int) -> int:
+    """Valid rows for CONTRACT (unique keys), written in ~5 MB chunks."""
+    cities = ["广州市", "深圳市", "香港"]
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(",".join(HEADER) + "\n")
+        while out.tell() < target_bytes:
+            out.write(
+                "".join(
+                    f"A-{i},{cities[i % 3]},{(i % 1000) / 10 - 20:.1f},{i % 97},"
+                    f"{'是' if i % 2 else '否'},{1 + i % 28:02d}/{1 + i % 12:02d}/2024,"
+                    f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00,L{i % 7},ok\n"
+                    for i in range(rows, rows + 50_000)
+                )
+            )
+            rows += 50_000
+    return rows
+
+
+@pytest.mark.slow
+def test_process_file_streams_a_large_file_in_bounded_memory(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    warm = write_csv(tmp_path / "warm.csv", [row(device_id=f"A-{i}") for i in range(10)])
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    generate(small, 20_000_000)
+    rows = generate(big, 200_000_000)
+    size_mb = big.stat().st_size / 2**20
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, CONTRACT.model_dump_json(), str(warm), str(small),
+         str(big), str(tmp_path / "staging")],
+        capture_output=True, text=True, env=env, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    growth_big = result["peak_big"] - result["baseline"]
+    growth_small = result["peak_small"] - result["baseline"]
+    summary = (
+        f"{rows} rows, {size_mb:.0f} MiB in {result['seconds']:.1f} s "
+        f"({rows / result['seconds']:,.0f} rows/s); peak RSS growth {growth_big:.0f} MiB "
+        f"(20 MB file: {growth_small:.0f} MiB)"
+    )
+    record_property("ingest_throughput", summary)
+    assert result["rows"] == rows
+    # Memory is a fixed working set (read-ahead blocks, one batch, allocator caches),
+    # well below the file size, and 10x the input adds almost nothing.
+    assert growth_big < 0.75 * size_mb, summary
+    assert growth_big - growth_small < 0.1 * size_mb, summary
