@@ -23,13 +23,23 @@ from catalog.models import AuditEvent, utcnow
 GENESIS = "0" * 64
 
 
-def event_hash(prev_hash: str, ts: datetime, actor: str, action: str, resource: str,
-               outcome: str, detail: dict[str, Any]) -> str:  # fmt: skip
+def event_hash(
+    prev_hash: str,
+    ts: datetime,
+    actor: str,
+    action: str,
+    resource: str,
+    outcome: str,
+    detail: dict[str, Any],
+) -> str:
     stamp = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
     canonical = json.dumps(
         [prev_hash, stamp, actor, action, resource, outcome, detail],
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
-    )  # fmt: skip
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -37,17 +47,33 @@ class AuditLog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def append(self, *, actor: str, action: str, resource: str, outcome: str,
-               detail: dict[str, Any] | None = None) -> AuditEvent:  # fmt: skip
+    def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        resource: str,
+        outcome: str,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
         detail = json.loads(json.dumps(detail or {}, default=str))
         for _attempt in range(20):
             with self.sessions() as session:
-                head = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+                head = session.scalar(
+                    select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+                )
                 prev = head or GENESIS
                 ts = utcnow()
-                event = AuditEvent(ts=ts, actor=actor, action=action, resource=resource,
-                                   outcome=outcome, detail=detail, prev_hash=prev,
-                                   hash=event_hash(prev, ts, actor, action, resource, outcome, detail))  # fmt: skip
+                event = AuditEvent(
+                    ts=ts,
+                    actor=actor,
+                    action=action,
+                    resource=resource,
+                    outcome=outcome,
+                    detail=detail,
+                    prev_hash=prev,
+                    hash=event_hash(prev, ts, actor, action, resource, outcome, detail),
+                )
                 session.add(event)
                 try:
                     session.commit()
@@ -69,8 +95,15 @@ class AuditLog:
         prev = GENESIS
         with self.sessions() as session:
             for event in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
-                expected = event_hash(prev, event.ts, event.actor, event.action, event.resource,
-                                      event.outcome, event.detail)  # fmt: skip
+                expected = event_hash(
+                    prev,
+                    event.ts,
+                    event.actor,
+                    event.action,
+                    event.resource,
+                    event.outcome,
+                    event.detail,
+                )
                 if event.prev_hash != prev or event.hash != expected:
                     return False, event.seq
                 prev = event.hash

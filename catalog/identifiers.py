@@ -58,7 +58,7 @@ def _uscc(value: str) -> str:
         return str(uscc.validate(compact))
     except ValidationError as exc:
         raise InvalidInput(
-            f"{value!r} is not a valid Unified Social Credit Code: {exc.message}; "
+            f"{value!r} is not a valid Unified Social Credit Code: {exc}; "
             "check the 18 characters against the business licence",
             field="registration_id",
         ) from exc

@@ -47,7 +47,9 @@ class JobStore:
                 .where(
                     Job.id == job_id,
                     Job.attempts < MAX_ATTEMPTS,
-                    or_(Job.status == "queued", (Job.status == "running") & (Job.lease_until < now)),
+                    or_(
+                        Job.status == "queued", (Job.status == "running") & (Job.lease_until < now)
+                    ),
                 )
                 .values(
                     status="running",
@@ -66,7 +68,10 @@ class JobStore:
                     select(Job.id)
                     .where(
                         Job.attempts < MAX_ATTEMPTS,
-                        or_(Job.status == "queued", (Job.status == "running") & (Job.lease_until < now)),
+                        or_(
+                            Job.status == "queued",
+                            (Job.status == "running") & (Job.lease_until < now),
+                        ),
                     )
                     .order_by(Job.created_at)
                     .limit(limit)
@@ -77,7 +82,9 @@ class JobStore:
         """Record progress and renew the lease."""
         with self.sessions.begin() as session:
             session.execute(
-                update(Job).where(Job.id == job_id).values(lease_until=utcnow() + self.lease, **fields)
+                update(Job)
+                .where(Job.id == job_id)
+                .values(lease_until=utcnow() + self.lease, **fields)
             )
 
     def finish(self, job_id: str, *, status: str, **fields: Any) -> None:
@@ -100,7 +107,8 @@ class JobStore:
                     finished_at=now,
                     error={
                         "code": "job_abandoned",
-                        "message": f"the job's worker stopped {MAX_ATTEMPTS} times; upload the file again",
+                        "message": f"the job's worker stopped {MAX_ATTEMPTS} times; "
+                        "upload the file again",
                     },
                 )
             )

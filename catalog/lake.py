@@ -8,7 +8,7 @@ catalog rewrite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,9 @@ def build_lake(
     shared: dict[str, ObjectStore] = {}
     for region in Region:
         override = settings.regions.get(region)
-        endpoint = str(override.endpoint_url) if override and override.endpoint_url else endpoint_url
+        endpoint = (
+            str(override.endpoint_url) if override and override.endpoint_url else endpoint_url
+        )
         if endpoint is None:
             stores[region] = shared.setdefault("local", LocalStore(local_root, signer))
             continue
@@ -85,7 +87,10 @@ def _keys(
     settings: StorageSettings, region: Region, embedded: tuple[str, str, str, str] | None
 ) -> tuple[str, str, str | None, str | None]:
     override = settings.regions.get(region)
-    pick: Callable[[str], str | None] = lambda name: _secret(override, name) or _secret(settings, name)  # noqa: E731
+
+    def pick(name: str) -> str | None:
+        return _secret(override, name) or _secret(settings, name)
+
     access, secret = pick("access_key"), pick("secret_key")
     if access is None or secret is None:
         if embedded is None:
@@ -99,7 +104,9 @@ def _secret(holder: object, name: str) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def _s3(settings: StorageSettings, endpoint: str, keys: tuple[str, str, str | None, str | None]) -> S3Store:
+def _s3(
+    settings: StorageSettings, endpoint: str, keys: tuple[str, str, str | None, str | None]
+) -> S3Store:
     return S3Store(
         endpoint,
         access_key=keys[0],

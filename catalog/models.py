@@ -6,9 +6,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -21,7 +31,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
 
 
 class Organisation(Base):
@@ -82,7 +96,9 @@ class DatasetVersion(Base):
     """One committed, immutable version: its row exists only once every file is written."""
 
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_versions_dataset_version"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_versions_dataset_version"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
@@ -153,5 +169,7 @@ class AuditEvent(Base):
     resource: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column()
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # a fork in the chain cannot commit
+    prev_hash: Mapped[str] = mapped_column(
+        String(64), unique=True
+    )  # a fork in the chain cannot commit
     hash: Mapped[str] = mapped_column(String(64), unique=True)

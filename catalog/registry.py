@@ -36,11 +36,14 @@ class Registry:
     ) -> Organisation:
         if not SLUG.match(slug):
             raise InvalidInput(
-                f"organisation slug {slug!r} must match [a-z][a-z0-9_]{{1,31}} (it names the org in SQL)",
+                f"organisation slug {slug!r} must match [a-z][a-z0-9_]{{1,31}} "
+                "(it names the org in SQL)",
                 field="slug",
             )
         if kind not in ORG_KINDS:
-            raise InvalidInput(f"organisation kind {kind!r}; use one of {', '.join(ORG_KINDS)}", field="kind")
+            raise InvalidInput(
+                f"organisation kind {kind!r}; use one of {', '.join(ORG_KINDS)}", field="kind"
+            )
         if not name.strip():
             raise InvalidInput("organisation name is empty", field="name")
         try:
@@ -103,7 +106,8 @@ class Registry:
     ) -> Dataset:
         if not DATASET_NAME.match(name):
             raise InvalidInput(
-                f"dataset name {name!r} must match [a-z][a-z0-9_]{{0,62}} (it names the table in SQL)",
+                f"dataset name {name!r} must match [a-z][a-z0-9_]{{0,62}} "
+                "(it names the table in SQL)",
                 field="name",
             )
         if classification not in CLASSIFICATIONS:
@@ -162,7 +166,9 @@ class Registry:
         for _attempt in range(5):
             with self.sessions.begin() as session:
                 latest = session.scalar(
-                    select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id)
+                    select(func.max(DatasetVersion.version)).where(
+                        DatasetVersion.dataset_id == dataset_id
+                    )
                 )
                 version = DatasetVersion(dataset_id=dataset_id, version=(latest or 0) + 1, **fields)
                 session.add(version)
@@ -196,7 +202,9 @@ class Registry:
                 if dataset is None:
                     raise NotFound("dataset", dataset_id)
                 if dataset.current_version is None:
-                    raise NotFound("version", f"{dataset_id}@current", "the dataset has no data yet")
+                    raise NotFound(
+                        "version", f"{dataset_id}@current", "the dataset has no data yet"
+                    )
                 number = dataset.current_version
             found = session.scalar(
                 select(DatasetVersion).where(

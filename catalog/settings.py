@@ -21,18 +21,30 @@ class CatalogSettings(BaseModel):
             "postgresql+psycopg://user:pass@host/db. Default: SQLite file <data-dir>/catalog.db."
         ),
     )
-    pool_size: int = Field(default=5, ge=1, le=100, description="Connections per process (PostgreSQL).")
-    echo_sql: bool = Field(default=False, description="Log every catalog SQL statement (debugging).")
+    pool_size: int = Field(
+        default=5, ge=1, le=100, description="Connections per process (PostgreSQL)."
+    )
+    echo_sql: bool = Field(
+        default=False, description="Log every catalog SQL statement (debugging)."
+    )
 
 
 class RegionStorage(BaseModel):
     """Per-region override: a region's data may live on its own object store."""
 
-    endpoint_url: AnyHttpUrl | None = Field(default=None, description="S3 endpoint for this region.")
+    endpoint_url: AnyHttpUrl | None = Field(
+        default=None, description="S3 endpoint for this region."
+    )
     bucket: str | None = Field(default=None, description="Bucket for this region's data.")
-    access_key: SecretStr | None = Field(default=None, description="Read-write key for this region.")
-    secret_key: SecretStr | None = Field(default=None, description="Read-write secret for this region.")
-    read_access_key: SecretStr | None = Field(default=None, description="Read-only key for this region.")
+    access_key: SecretStr | None = Field(
+        default=None, description="Read-write key for this region."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Read-write secret for this region."
+    )
+    read_access_key: SecretStr | None = Field(
+        default=None, description="Read-only key for this region."
+    )
     read_secret_key: SecretStr | None = Field(default=None, description="Read-only secret.")
 
 
@@ -40,7 +52,8 @@ class StorageSettings(BaseModel):
     backend: Literal["auto", "s3", "local"] = Field(
         default="auto",
         description=(
-            "auto: S3 at endpoint_url if set, else an embedded SeaweedFS started under the data dir "
+            "auto: S3 at endpoint_url if set, else an embedded SeaweedFS started under the data "
+            "dir "
             "(Linux x86-64, Windows), else the local filesystem. s3: require an S3 endpoint. "
             "local: files under <data-dir>/objects."
         ),
@@ -83,7 +96,9 @@ class StorageSettings(BaseModel):
     @model_validator(mode="after")
     def _s3_needs_endpoint(self) -> StorageSettings:
         if self.backend == "s3" and self.endpoint_url is None:
-            raise ValueError("storage.backend=s3 needs storage.endpoint_url (DATASHARE_STORAGE__ENDPOINT_URL)")
+            raise ValueError(
+                "storage.backend=s3 needs storage.endpoint_url (DATASHARE_STORAGE__ENDPOINT_URL)"
+            )
         if self.endpoint_url is not None and (self.access_key is None or self.secret_key is None):
             raise ValueError(
                 "storage.endpoint_url is set but storage.access_key/secret_key are not "

@@ -41,11 +41,21 @@ class AdminContext:
         organisation = self.registry.find_org(org)
         scope = sorted({s for r in roles for s in ROLE_SCOPES[r]})
         with self.sessions.begin() as session:
-            client, secret = create_client(session, org_id=organisation.id, name=name,
-                                           roles=sorted(set(roles)), scope=" ".join(scope))  # fmt: skip
+            client, secret = create_client(
+                session,
+                org_id=organisation.id,
+                name=name,
+                roles=sorted(set(roles)),
+                scope=" ".join(scope),
+            )
             client_id = client.client_id
-        self.audit.append(actor="cli", action="client.create", resource=f"client:{client_id}",
-                          outcome="created", detail={"org": organisation.slug, "roles": roles})  # fmt: skip
+        self.audit.append(
+            actor="cli",
+            action="client.create",
+            resource=f"client:{client_id}",
+            outcome="created",
+            detail={"org": organisation.slug, "roles": roles},
+        )
         return client_id, secret
 
     def dataset(self, ident: str) -> Dataset:
@@ -58,8 +68,15 @@ class AdminContext:
         return self.registry.get_dataset(ident)
 
     def grant(self, dataset_ident: str, org: str, columns: list[str] | None, purpose: str) -> Grant:
-        return record_grant(self.grants, self.audit, actor="cli", dataset=self.dataset(dataset_ident),
-                            consumer=self.registry.find_org(org), columns=columns, purpose=purpose)  # fmt: skip
+        return record_grant(
+            self.grants,
+            self.audit,
+            actor="cli",
+            dataset=self.dataset(dataset_ident),
+            consumer=self.registry.find_org(org),
+            columns=columns,
+            purpose=purpose,
+        )
 
 
 @contextmanager

@@ -47,8 +47,15 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         app.state.metrics = platform.metrics
     install_error_handlers(app)
     app.middleware("http")(request_context_middleware)
-    for router in (health.router, oauth_router, me.router, datasets.router, jobs.router, grants.router,
-                   query.router, files.router):  # fmt: skip
+    for router in (
+        health.router,
+        oauth_router,
+        me.router,
+        datasets.router,
+        jobs.router,
+        grants.router,
+        query.router,
+        files.router,
+    ):
         app.include_router(router)
     return app
-

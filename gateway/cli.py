@@ -16,12 +16,16 @@ from rich.console import Console
 from gateway.settings import PlatformSettings
 
 app = typer.Typer(help="GBA Industrial Data Exchange.", no_args_is_help=True, add_completion=False)
-admin = typer.Typer(help="Administer organisations, OAuth clients and grants.", no_args_is_help=True)
+admin = typer.Typer(
+    help="Administer organisations, OAuth clients and grants.", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./.datashare).")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default ./.datashare).")
+]
 Host = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 Port = Annotated[int | None, typer.Option(help="Port to bind (default 8000).")]
 
@@ -38,7 +42,9 @@ def reported() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def load_settings(data_dir: Path | None = None, host: str | None = None, port: int | None = None) -> PlatformSettings:
+def load_settings(
+    data_dir: Path | None = None, host: str | None = None, port: int | None = None
+) -> PlatformSettings:
     overrides: dict[str, Any] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -50,7 +56,10 @@ def load_settings(data_dir: Path | None = None, host: str | None = None, port: i
         return PlatformSettings(**overrides)
     except ValueError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
-        err.print("Settings come from DATASHARE_* environment variables and .env; see docs/configuration.md")
+        err.print(
+            "Settings come from DATASHARE_* environment variables and .env; "
+            "see docs/configuration.md"
+        )
         raise typer.Exit(2) from None
 
 
@@ -63,8 +72,12 @@ def serve(data_dir: DataDir = None, host: Host = None, port: Port = None) -> Non
 
 
 @app.command()
-def demo(data_dir: DataDir = None, host: Host = None, port: Port = None,
-         exit_after_load: Annotated[bool, typer.Option(help="Stop once the data is loaded.")] = False) -> None:  # fmt: skip
+def demo(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    exit_after_load: Annotated[bool, typer.Option(help="Stop once the data is loaded.")] = False,
+) -> None:
     """Start the stack, load sample datasets from all five regions, print credentials."""
     from gateway.demo import run_demo
 
@@ -78,20 +91,30 @@ def _client(gateway: str | None, client_id: str | None, client_secret: str | Non
     cid = client_id or os.environ.get("DATASHARE_CLIENT_ID")
     secret = client_secret or os.environ.get("DATASHARE_CLIENT_SECRET")
     if not cid or not secret:
-        err.print("[red]need client credentials:[/red] --client-id/--client-secret or "
-                  "DATASHARE_CLIENT_ID/DATASHARE_CLIENT_SECRET (see demo-credentials.json)")  # fmt: skip
+        err.print(
+            "[red]need client credentials:[/red] --client-id/--client-secret or "
+            "DATASHARE_CLIENT_ID/DATASHARE_CLIENT_SECRET (see demo-credentials.json)"
+        )
         raise typer.Exit(2)
     return DatashareClient(url, cid, secret)
 
 
 Gateway = Annotated[str | None, typer.Option(help="Gateway URL (env DATASHARE_GATEWAY).")]
 ClientId = Annotated[str | None, typer.Option(help="OAuth client id (env DATASHARE_CLIENT_ID).")]
-ClientSecret = Annotated[str | None, typer.Option(help="OAuth client secret (env DATASHARE_CLIENT_SECRET).")]
+ClientSecret = Annotated[
+    str | None, typer.Option(help="OAuth client secret (env DATASHARE_CLIENT_SECRET).")
+]
 
 
 @app.command()
-def ingest(dataset_id: str, file: Path, encoding: str = "utf-8", gateway: Gateway = None,
-           client_id: ClientId = None, client_secret: ClientSecret = None) -> None:  # fmt: skip
+def ingest(
+    dataset_id: str,
+    file: Path,
+    encoding: str = "utf-8",
+    gateway: Gateway = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+) -> None:
     """Upload FILE to a dataset through the gateway and wait for the job."""
     from gateway.client import GatewayError
 
@@ -109,8 +132,13 @@ def ingest(dataset_id: str, file: Path, encoding: str = "utf-8", gateway: Gatewa
 
 
 @app.command()
-def query(sql: str, fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
-          gateway: Gateway = None, client_id: ClientId = None, client_secret: ClientSecret = None) -> None:  # fmt: skip
+def query(
+    sql: str,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    gateway: Gateway = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+) -> None:
     """Run a governed SQL query through the gateway."""
     from gateway.client import GatewayError
 
@@ -131,17 +159,36 @@ def query(sql: str, fmt: Annotated[str, typer.Option("--format", help="table, cs
 
 
 @admin.command("create-org")
-def create_org(name: str, slug: str, kind: str, region: str, registration_id: str,
-               data_dir: DataDir = None) -> None:  # fmt: skip
-    """Register an organisation (KIND: provider, consumer, steward, operator; REGION: GZ SZ DG HK MO)."""
+def create_org(
+    name: str, slug: str, kind: str, region: str, registration_id: str, data_dir: DataDir = None
+) -> None:
+    """Register an organisation.
+
+    KIND: provider, consumer, steward or operator. REGION: GZ, SZ, DG, HK or MO.
+    """
     from gateway.admin import admin_session
 
     with reported(), admin_session(load_settings(data_dir)) as ctx:
-        org = ctx.registry.create_org(name=name, slug=slug, kind=kind, region=region, registration_id=registration_id)
-        ctx.audit.append(actor="cli", action="org.create", resource=f"org:{org.id}", outcome="created",
-                         detail={"slug": slug, "region": org.region})  # fmt: skip
-    out.print_json(json.dumps({"id": org.id, "slug": org.slug, "region": org.region,
-                               "registration_id": org.registration_id}))  # fmt: skip
+        org = ctx.registry.create_org(
+            name=name, slug=slug, kind=kind, region=region, registration_id=registration_id
+        )
+        ctx.audit.append(
+            actor="cli",
+            action="org.create",
+            resource=f"org:{org.id}",
+            outcome="created",
+            detail={"slug": slug, "region": org.region},
+        )
+    out.print_json(
+        json.dumps(
+            {
+                "id": org.id,
+                "slug": org.slug,
+                "region": org.region,
+                "registration_id": org.registration_id,
+            }
+        )
+    )
 
 
 @admin.command("list-orgs")
@@ -150,15 +197,20 @@ def list_orgs(data_dir: DataDir = None) -> None:
     from gateway.admin import admin_session
 
     with reported(), admin_session(load_settings(data_dir)) as ctx:
-        orgs = [{"id": o.id, "slug": o.slug, "name": o.name, "kind": o.kind, "region": o.region}
-                for o in ctx.registry.list_orgs()]  # fmt: skip
+        orgs = [
+            {"id": o.id, "slug": o.slug, "name": o.name, "kind": o.kind, "region": o.region}
+            for o in ctx.registry.list_orgs()
+        ]
     out.print_json(json.dumps(orgs, ensure_ascii=False))
 
 
 @admin.command("create-client")
-def create_client(org: str, name: str,
-                  role: Annotated[list[str], typer.Option(help="provider, consumer, steward, admin")],
-                  data_dir: DataDir = None) -> None:  # fmt: skip
+def create_client(
+    org: str,
+    name: str,
+    role: Annotated[list[str], typer.Option(help="provider, consumer, steward, admin")],
+    data_dir: DataDir = None,
+) -> None:
     """Create an OAuth client for an organisation; prints {"client_id", "client_secret"} once."""
     from gateway.admin import admin_session
 
@@ -168,15 +220,28 @@ def create_client(org: str, name: str,
 
 
 @admin.command("grant")
-def grant(dataset: str, org: str, column: Annotated[list[str] | None, typer.Option()] = None,
-          purpose: str = "analytics", data_dir: DataDir = None) -> None:  # fmt: skip
-    """Grant organisation ORG read access to DATASET (id or org.name), optionally some columns only."""
+def grant(
+    dataset: str,
+    org: str,
+    column: Annotated[list[str] | None, typer.Option()] = None,
+    purpose: str = "analytics",
+    data_dir: DataDir = None,
+) -> None:
+    """Grant organisation ORG read access to DATASET (id or org.name), or to some columns."""
     from gateway.admin import admin_session
 
     with reported(), admin_session(load_settings(data_dir)) as ctx:
         record = ctx.grant(dataset, org, column or None, purpose)
-    out.print_json(json.dumps({"grant_id": record.id, "dataset_id": record.dataset_id,
-                               "org_id": record.org_id, "columns": record.columns}))  # fmt: skip
+    out.print_json(
+        json.dumps(
+            {
+                "grant_id": record.id,
+                "dataset_id": record.dataset_id,
+                "org_id": record.org_id,
+                "columns": record.columns,
+            }
+        )
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry

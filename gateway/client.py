@@ -1,8 +1,8 @@
 """A small Python client for the gateway: tokens, datasets, uploads, queries → Arrow / pandas.
 
-    client = DatashareClient("http://127.0.0.1:8000", client_id, client_secret)
-    table = client.query("SELECT * FROM dg_factory.energy_meter LIMIT 10")   # pyarrow.Table
-    frame = client.query_pandas("SELECT ...")
+client = DatashareClient("http://127.0.0.1:8000", client_id, client_secret)
+table = client.query("SELECT * FROM dg_factory.energy_meter LIMIT 10")   # pyarrow.Table
+frame = client.query_pandas("SELECT ...")
 """
 
 from __future__ import annotations
@@ -25,8 +25,15 @@ class GatewayError(Exception):
 
 
 class DatashareClient:
-    def __init__(self, url: str, client_id: str, client_secret: str, *, timeout: float = 120.0,
-                 scope: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 120.0,
+        scope: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._auth = (client_id, client_secret)
         self._scope = scope
@@ -51,10 +58,16 @@ class DatashareClient:
             response = self._http.post("/oauth/token", data=data, auth=self._auth)
             if response.status_code != 200:
                 body = response.json()
-                raise GatewayError(response.status_code, body.get("error", "oauth_error"),
-                                   body.get("error_description", ""))  # fmt: skip
+                raise GatewayError(
+                    response.status_code,
+                    body.get("error", "oauth_error"),
+                    body.get("error_description", ""),
+                )
             body = response.json()
-            self._token, self._expires = body["access_token"], time.time() + float(body["expires_in"])
+            self._token, self._expires = (
+                body["access_token"],
+                time.time() + float(body["expires_in"]),
+            )
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -80,10 +93,12 @@ class DatashareClient:
                     yield chunk
 
         response = self.request(
-            "POST", f"/v1/datasets/{dataset_id}/uploads",
-            params={"encoding": encoding, "filename": path.name}, content=chunks(),
+            "POST",
+            f"/v1/datasets/{dataset_id}/uploads",
+            params={"encoding": encoding, "filename": path.name},
+            content=chunks(),
             headers={"Content-Type": "application/octet-stream"},
-        )  # fmt: skip
+        )
         return dict(response.json())
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -111,6 +126,8 @@ class DatashareClient:
 def _raise(response: httpx.Response) -> None:
     try:
         error = response.json()["error"]
-        raise GatewayError(response.status_code, error["code"], error["message"], error.get("detail"))
+        raise GatewayError(
+            response.status_code, error["code"], error["message"], error.get("detail")
+        )
     except (ValueError, KeyError, TypeError):
         raise GatewayError(response.status_code, "http_error", response.text[:500]) from None

@@ -33,6 +33,9 @@ from gateway.settings import PlatformSettings
 from policies.grants import record_grant
 
 console = Console()
+FIRST_QUERY = (
+    "SELECT meter_id, ts_local, kwh_interval FROM dg_songhu_precision.dg_energy_metering LIMIT 5"
+)
 ROLE_BY_KIND = {"provider": "provider", "consumer": "consumer", "steward": "steward"}
 
 
@@ -58,7 +61,7 @@ def run_demo(settings: PlatformSettings, *, exit_after_load: bool = False) -> Pa
 
 def load_demo(settings: PlatformSettings, platform: Platform) -> Path:
     admin = AdminContext(platform.sessions, platform.registry, platform.grants, platform.audit)
-    clients = _clients(settings, platform, admin)
+    clients = _clients(settings, admin)
     by_org = {c["org"]: c for c in clients}
     samples = sample_datasets()
     write_samples(settings.data_dir / "samples")
@@ -75,7 +78,7 @@ def load_demo(settings: PlatformSettings, platform: Platform) -> Path:
     return path
 
 
-def _clients(settings: PlatformSettings, platform: Platform, admin: AdminContext) -> list[dict[str, Any]]:
+def _clients(settings: PlatformSettings, admin: AdminContext) -> list[dict[str, Any]]:
     """Reuse the clients of an earlier run when they still work, else create them."""
     path = settings.data_dir / "demo-credentials.json"
     if path.is_file():
@@ -87,8 +90,16 @@ def _clients(settings: PlatformSettings, platform: Platform, admin: AdminContext
         record = _ensure_org(admin, org)
         role = ROLE_BY_KIND[org.kind]
         client_id, secret = admin.create_client(record.slug, f"{org.name} demo client", [role])
-        clients.append({"name": org.name, "client_id": client_id, "client_secret": secret, "role": role,
-                        "org": org.slug, "region": org.region})  # fmt: skip
+        clients.append(
+            {
+                "name": org.name,
+                "client_id": client_id,
+                "client_secret": secret,
+                "role": role,
+                "org": org.slug,
+                "region": org.region,
+            }
+        )
     return clients
 
 
@@ -105,39 +116,61 @@ def _ensure_org(admin: AdminContext, org: SampleOrg) -> Any:
     try:
         return admin.registry.find_org(org.slug)
     except NotFound:
-        return admin.registry.create_org(name=org.name, slug=org.slug, kind=org.kind, region=org.region,
-                                         registration_id=org.registration_id)  # fmt: skip
+        return admin.registry.create_org(
+            name=org.name,
+            slug=org.slug,
+            kind=org.kind,
+            region=org.region,
+            registration_id=org.registration_id,
+        )
 
 
 def _load_sample(url: str, client: dict[str, Any], sample: SampleDataset) -> None:
     with DatashareClient(url, client["client_id"], client["client_secret"]) as api:
         existing = {d["sql_name"]: d for d in api.datasets()}
-        dataset = existing.get(f"{sample.org.slug}.{sample.name}") or api.create_dataset({
-            "name": sample.name, "title": f"{sample.title} · {sample.title_zh}",
-            "description": sample.description, "classification": sample.classification,
-            "contract": sample.contract.model_dump(mode="json", exclude_none=True),
-        })  # fmt: skip
+        dataset = existing.get(f"{sample.org.slug}.{sample.name}") or api.create_dataset(
+            {
+                "name": sample.name,
+                "title": f"{sample.title} · {sample.title_zh}",
+                "description": sample.description,
+                "classification": sample.classification,
+                "contract": sample.contract.model_dump(mode="json", exclude_none=True),
+            }
+        )
         staged = Path(os.environ.get("TMPDIR", "/tmp")) / f"datashare-demo-{sample.filename}"
         staged.write_bytes(sample.content)
         try:
             with console.status(f"loading {sample.org.region} {sample.name} ({sample.encoding})…"):
-                job = api.wait_job(api.upload(dataset["id"], staged, encoding=sample.encoding)["id"])
+                job = api.wait_job(
+                    api.upload(dataset["id"], staged, encoding=sample.encoding)["id"]
+                )
         finally:
             staged.unlink(missing_ok=True)
     state = {"succeeded": "[green]loaded[/green]", "duplicate": "[cyan]already loaded[/cyan]"}
-    console.print(f"  {sample.org.region}  {sample.org.slug}.{sample.name:<28} "
-                  f"{state.get(job['status'], '[red]' + job['status'] + '[/red]')}  "
-                  f"{job['rows_valid']} rows, {job['rows_rejected']} quarantined")  # fmt: skip
+    console.print(
+        f"  {sample.org.region}  {sample.org.slug}.{sample.name:<28} "
+        f"{state.get(job['status'], '[red]' + job['status'] + '[/red]')}  "
+        f"{job['rows_valid']} rows, {job['rows_rejected']} quarantined"
+    )
 
 
-def _grant_open_columns(platform: Platform, admin: AdminContext, sample: SampleDataset, consumer: SampleOrg) -> None:
+def _grant_open_columns(
+    platform: Platform, admin: AdminContext, sample: SampleDataset, consumer: SampleOrg
+) -> None:
     dataset = admin.dataset(f"{sample.org.slug}.{sample.name}")
     org = admin.registry.find_org(consumer.slug)
     if any(g.dataset_id == dataset.id for g in platform.grants.live_for_org(org.id)):
         return
     columns = [c.name for c in sample.contract.columns if c.pi == "non_pi"]
-    record_grant(platform.grants, platform.audit, actor="demo", dataset=dataset, consumer=org,
-                 columns=columns, purpose="model_training")  # fmt: skip
+    record_grant(
+        platform.grants,
+        platform.audit,
+        actor="demo",
+        dataset=dataset,
+        consumer=org,
+        columns=columns,
+        purpose="model_training",
+    )
 
 
 def _print_welcome(settings: PlatformSettings, path: Path, seconds: float) -> None:
@@ -150,14 +183,16 @@ def _print_welcome(settings: PlatformSettings, path: Path, seconds: float) -> No
     console.print(table)
     consumer = next(c for c in clients if c["role"] == "consumer")
     url = settings.public_url
-    console.print(f"\n[bold]Gateway ready at {url}[/bold] (loaded in {seconds:.0f} s). Try, as the AI team:\n")
+    console.print(
+        f"\n[bold]Gateway ready at {url}[/bold] (loaded in {seconds:.0f} s). Try, as the AI team:\n"
+    )
     console.print(
         f"  TOKEN=$(curl -s -u '{consumer['client_id']}:{consumer['client_secret']}' "
         f"-d grant_type=client_credentials {url}/oauth/token | python3 -c 'import json,sys; "
-        "print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/datasets\n"
+        'print(json.load(sys.stdin)["access_token"])\')\n'
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/datasets\n'
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
-        f"-d '{{\"sql\": \"SELECT meter_id, ts_local, kwh_interval FROM dg_songhu_precision.dg_energy_metering LIMIT 5\"}}' {url}/v1/query\n",
+        f'-d \'{{"sql": "{FIRST_QUERY}"}}\' {url}/v1/query\n',
         soft_wrap=True,
     )
     console.print("Press Ctrl-C to stop.")

@@ -127,21 +127,56 @@ def iso6346_check_digit(first10: str) -> str:
 def sample_orgs() -> list[SampleOrg]:
     """One provider per region, an HK AI lab (consumer) and a mainland steward organisation."""
     return [
-        SampleOrg("广州黄埔汇达汽车车身有限公司", "gz_huangpu_autobody", "GZ", "provider",
-                  make_uscc("440112", "MA9W4L7C")),
-        SampleOrg("深圳市宝安智联电子制造有限公司", "sz_baoan_smt", "SZ", "provider",
-                  make_uscc("440306", "MA5H3T8R")),
-        SampleOrg("东莞松湖精密注塑有限公司", "dg_songhu_precision", "DG", "provider",
-                  make_uscc("441900", "MA51XK2D")),
-        SampleOrg("Kwai Tsing Cross-Border Logistics Limited 葵青跨境物流有限公司",
-                  "hk_kwaitsing_logistics", "HK", "provider", "72905518"),
-        SampleOrg("Cadeia de Frio Cotai, Limitada 路氹冷鏈物流有限公司", "mo_cotai_coldchain",
-                  "MO", "provider", "48213(SO)"),
-        SampleOrg("Pearl Delta Applied AI Lab Limited 珠三角應用人工智能實驗室有限公司",
-                  "hk_prd_ai_lab", "HK", "consumer", "78120346"),
-        SampleOrg("广州南沙湾区工业数据交换运营有限公司", "gz_nansha_steward", "GZ", "steward",
-                  make_uscc("440115", "MA9Y2U6N")),
-    ]  # fmt: skip
+        SampleOrg(
+            "广州黄埔汇达汽车车身有限公司",
+            "gz_huangpu_autobody",
+            "GZ",
+            "provider",
+            make_uscc("440112", "MA9W4L7C"),
+        ),
+        SampleOrg(
+            "深圳市宝安智联电子制造有限公司",
+            "sz_baoan_smt",
+            "SZ",
+            "provider",
+            make_uscc("440306", "MA5H3T8R"),
+        ),
+        SampleOrg(
+            "东莞松湖精密注塑有限公司",
+            "dg_songhu_precision",
+            "DG",
+            "provider",
+            make_uscc("441900", "MA51XK2D"),
+        ),
+        SampleOrg(
+            "Kwai Tsing Cross-Border Logistics Limited 葵青跨境物流有限公司",
+            "hk_kwaitsing_logistics",
+            "HK",
+            "provider",
+            "72905518",
+        ),
+        SampleOrg(
+            "Cadeia de Frio Cotai, Limitada 路氹冷鏈物流有限公司",
+            "mo_cotai_coldchain",
+            "MO",
+            "provider",
+            "48213(SO)",
+        ),
+        SampleOrg(
+            "Pearl Delta Applied AI Lab Limited 珠三角應用人工智能實驗室有限公司",
+            "hk_prd_ai_lab",
+            "HK",
+            "consumer",
+            "78120346",
+        ),
+        SampleOrg(
+            "广州南沙湾区工业数据交换运营有限公司",
+            "gz_nansha_steward",
+            "GZ",
+            "steward",
+            make_uscc("440115", "MA9Y2U6N"),
+        ),
+    ]
 
 
 # generic machinery -------------------------------------------------------------------------------
@@ -192,16 +227,28 @@ def _build(spec: _Spec, org: SampleOrg, rows: int, seed: int) -> SampleDataset:
         bad = defect.value(rng, table[index])
         table[index][defect.column] = bad
         header = spec.contract.column(defect.column).header
-        notes.append((index, f"data row {index + 1} (file line {index + 2}): "
-                             f"{header} = {bad!r}: {defect.reason}"))  # fmt: skip
+        notes.append(
+            (
+                index,
+                f"data row {index + 1} (file line {index + 2}): "
+                f"{header} = {bad!r}: {defect.reason}",
+            )
+        )
     return SampleDataset(
-        org=org, name=spec.name, title=spec.title, title_zh=spec.title_zh,
-        description=spec.description, classification=spec.classification,
-        contract=spec.contract, encoding=spec.encoding, filename=spec.filename,
+        org=org,
+        name=spec.name,
+        title=spec.title,
+        title_zh=spec.title_zh,
+        description=spec.description,
+        classification=spec.classification,
+        contract=spec.contract,
+        encoding=spec.encoding,
+        filename=spec.filename,
         content=_render(spec.contract, table, spec.newline).encode(spec.encoding),
-        expected_valid_rows=rows - len(planted), expected_rejected_rows=len(planted),
+        expected_valid_rows=rows - len(planted),
+        expected_rejected_rows=len(planted),
         defects=tuple(note for _, note in sorted(notes)),
-    )  # fmt: skip
+    )
 
 
 def sample_datasets(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> list[SampleDataset]:
@@ -253,18 +300,20 @@ def _gz_rows(rng: random.Random, rows: int) -> list[Row]:
             notes.append("更换电极帽Ø16后首件检验" if day % 7 == 1 else "首件检验")
         if not passed:
             notes.append(rng.choice(_GZ_FAIL_NOTES))
-        out.append({
-            "inspection_id": f"IPQC-202507{day:02d}-{seq:04d}",
-            "inspection_date": f"2025年7月{day}日",
-            "part_no": rng.choice(_GZ_PARTS),
-            "weld_current_ka": f"{rng.uniform(8.2, 11.4):.1f}",
-            "weld_time_ms": str(20 * rng.randint(8, 20)),
-            "electrode_force_kn": f"{rng.uniform(2.8, 4.6):.2f}",
-            "nugget_diameter_mm": f"{nugget:.2f}",
-            "result": "合格" if passed else "不合格",
-            "inspector_id": rng.choice(_GZ_INSPECTORS),
-            "remark": "；".join(notes),
-        })  # fmt: skip
+        out.append(
+            {
+                "inspection_id": f"IPQC-202507{day:02d}-{seq:04d}",
+                "inspection_date": f"2025年7月{day}日",
+                "part_no": rng.choice(_GZ_PARTS),
+                "weld_current_ka": f"{rng.uniform(8.2, 11.4):.1f}",
+                "weld_time_ms": str(20 * rng.randint(8, 20)),
+                "electrode_force_kn": f"{rng.uniform(2.8, 4.6):.2f}",
+                "nugget_diameter_mm": f"{nugget:.2f}",
+                "result": "合格" if passed else "不合格",
+                "inspector_id": rng.choice(_GZ_INSPECTORS),
+                "remark": "；".join(notes),
+            }
+        )
     return out
 
 
@@ -273,25 +322,60 @@ def _gz_spec() -> _Spec:
         columns=[
             _col("inspection_id", "检验单号", nullable=False, pattern=r"^IPQC-[0-9]{8}-[0-9]{4}$"),
             _col("inspection_date", "检验日期", "date", nullable=False, format="%Y年%m月%d日"),
-            _col("part_no", "零件号", nullable=False,
-                 pattern=r"^[0-9]{5}-[A-Z0-9]{3}-[A-Z0-9]{3}$"),
-            _col("weld_current_ka", "焊接电流(kA)", "double", unit="kA", nullable=False,
-                 min=6, max=14),
-            _col("weld_time_ms", "焊接时间(ms)", "integer", unit="ms", nullable=False,
-                 min=100, max=500),
-            _col("electrode_force_kn", "电极压力(kN)", "double", unit="kN", nullable=False,
-                 min=2, max=6),
-            _col("nugget_diameter_mm", "熔核直径(mm)", "double", unit="mm", nullable=False,
-                 min=0, max=12),
+            _col(
+                "part_no", "零件号", nullable=False, pattern=r"^[0-9]{5}-[A-Z0-9]{3}-[A-Z0-9]{3}$"
+            ),
+            _col(
+                "weld_current_ka",
+                "焊接电流(kA)",
+                "double",
+                unit="kA",
+                nullable=False,
+                min=6,
+                max=14,
+            ),
+            _col(
+                "weld_time_ms",
+                "焊接时间(ms)",
+                "integer",
+                unit="ms",
+                nullable=False,
+                min=100,
+                max=500,
+            ),
+            _col(
+                "electrode_force_kn",
+                "电极压力(kN)",
+                "double",
+                unit="kN",
+                nullable=False,
+                min=2,
+                max=6,
+            ),
+            _col(
+                "nugget_diameter_mm",
+                "熔核直径(mm)",
+                "double",
+                unit="mm",
+                nullable=False,
+                min=0,
+                max=12,
+            ),
             _col("result", "判定结果", nullable=False, allowed=["合格", "不合格"]),
-            _col("inspector_id", "检验员工号", nullable=False, pattern=r"^QC[0-9]{4}$",
-                 pi="pi_quasi_id"),
+            _col(
+                "inspector_id",
+                "检验员工号",
+                nullable=False,
+                pattern=r"^QC[0-9]{4}$",
+                pi="pi_quasi_id",
+            ),
             _col("remark", "备注", pi="pi_other"),
         ],
         primary_key=["inspection_id"],
-    )  # fmt: skip
+    )
     return _Spec(
-        region="GZ", name="gz_spot_weld_inspection",
+        region="GZ",
+        name="gz_spot_weld_inspection",
         title="Body-in-white spot-weld inspection records (IPQC), July 2025",
         title_zh="白车身点焊过程检验记录（IPQC）2025年7月",
         description=(
@@ -301,22 +385,38 @@ def _gz_spec() -> _Spec:
             "(no zero padding). The remark column holds free text, including the diameter sign "
             "Ø, which GBK cannot encode."
         ),
-        classification="restricted", encoding="gb18030",
-        filename="gz_spot_weld_inspection_202507.csv", newline="\r\n", contract=contract,
+        classification="restricted",
+        encoding="gb18030",
+        filename="gz_spot_weld_inspection_202507.csv",
+        newline="\r\n",
+        contract=contract,
         rows=_gz_rows,
         defects=(
-            _Defect("weld_current_ka", "decimal point lost (8.6 kA typed 86); above max 14",
-                    lambda _rng, row: row["weld_current_ka"].replace(".", "")),
+            _Defect(
+                "weld_current_ka",
+                "decimal point lost (8.6 kA typed 86); above max 14",
+                lambda _rng, row: row["weld_current_ka"].replace(".", ""),
+            ),
             _Defect("result", "verdict '合格?' is not one of 合格/不合格", _const("合格?")),
-            _Defect("inspection_date", "date typed as 2025.7.11, does not match %Y年%m月%d日",
-                    lambda _rng, row: row["inspection_date"].replace("年", ".")
-                    .replace("月", ".").replace("日", "")),
-            _Defect("inspector_id", "badge lost its leading zero (Excel numeric coercion); "
-                    "breaks ^QC[0-9]{4}$", lambda rng, _row: rng.choice(("QC412", "QC587"))),
-            _Defect("nugget_diameter_mm", "nugget diameter not entered; the column is required",
-                    _const("")),
+            _Defect(
+                "inspection_date",
+                "date typed as 2025.7.11, does not match %Y年%m月%d日",
+                lambda _rng, row: (
+                    row["inspection_date"].replace("年", ".").replace("月", ".").replace("日", "")
+                ),
+            ),
+            _Defect(
+                "inspector_id",
+                "badge lost its leading zero (Excel numeric coercion); breaks ^QC[0-9]{4}$",
+                lambda rng, _row: rng.choice(("QC412", "QC587")),
+            ),
+            _Defect(
+                "nugget_diameter_mm",
+                "nugget diameter not entered; the column is required",
+                _const(""),
+            ),
         ),
-    )  # fmt: skip
+    )
 
 
 # SZ: SMT reflow oven telemetry (Excel "CSV UTF-8", with BOM) -----------------------------------
@@ -337,15 +437,20 @@ def _sz_rows(rng: random.Random, rows: int) -> list[Row]:
         index = i % len(_SZ_OVENS)
         line, oven, nitrogen, badge, work_order, speed = _SZ_OVENS[index]
         ts = start + timedelta(seconds=30 * (i // len(_SZ_OVENS)) + 3 * index + 2)
-        out.append({
-            "line_id": line, "oven_id": oven, "ts_device": f"{ts:%Y-%m-%d %H:%M:%S}",
-            "peak_temp_c": f"{rng.uniform(236.0, 249.0):.1f}",
-            "tal_s": f"{rng.uniform(48.0, 88.0):.1f}",
-            "conveyor_m_min": f"{speed + rng.uniform(-0.02, 0.02):.2f}",
-            "o2_ppm": str(rng.randint(250, 850)) if nitrogen else "",
-            "quality": rng.choices(("Good", "Uncertain", "Bad"), weights=(970, 25, 5))[0],
-            "operator_badge": badge, "work_order": work_order,
-        })  # fmt: skip
+        out.append(
+            {
+                "line_id": line,
+                "oven_id": oven,
+                "ts_device": f"{ts:%Y-%m-%d %H:%M:%S}",
+                "peak_temp_c": f"{rng.uniform(236.0, 249.0):.1f}",
+                "tal_s": f"{rng.uniform(48.0, 88.0):.1f}",
+                "conveyor_m_min": f"{speed + rng.uniform(-0.02, 0.02):.2f}",
+                "o2_ppm": str(rng.randint(250, 850)) if nitrogen else "",
+                "quality": rng.choices(("Good", "Uncertain", "Bad"), weights=(970, 25, 5))[0],
+                "operator_badge": badge,
+                "work_order": work_order,
+            }
+        )
     return out
 
 
@@ -355,21 +460,35 @@ def _sz_spec() -> _Spec:
             _col("line_id", "线体", nullable=False, pattern=r"^SMT-[0-9]{2}$"),
             _col("oven_id", "设备编号", nullable=False, pattern=r"^RF-[0-9]{3}$"),
             _col("ts_device", "采集时间", "timestamp", nullable=False, format="%Y-%m-%d %H:%M:%S"),
-            _col("peak_temp_c", "峰值温度(℃)", "double", unit="°C", nullable=False,
-                 min=25, max=260),
+            _col(
+                "peak_temp_c", "峰值温度(℃)", "double", unit="°C", nullable=False, min=25, max=260
+            ),
             _col("tal_s", "液相线以上时间(s)", "double", unit="s", nullable=False, min=0, max=180),
-            _col("conveyor_m_min", "链速(m/min)", "double", unit="m/min", nullable=False,
-                 min=0.3, max=2.0),
+            _col(
+                "conveyor_m_min",
+                "链速(m/min)",
+                "double",
+                unit="m/min",
+                nullable=False,
+                min=0.3,
+                max=2.0,
+            ),
             _col("o2_ppm", "氧含量(ppm)", "integer", unit="ppm", min=0, max=5000),
             _col("quality", "数据质量", nullable=False, allowed=["Good", "Uncertain", "Bad"]),
-            _col("operator_badge", "操作员工号", nullable=False, pattern=r"^E[0-9]{6}$",
-                 pi="pi_quasi_id"),
+            _col(
+                "operator_badge",
+                "操作员工号",
+                nullable=False,
+                pattern=r"^E[0-9]{6}$",
+                pi="pi_quasi_id",
+            ),
             _col("work_order", "工单号", nullable=False, pattern=r"^WO[0-9]{10}$"),
         ],
         primary_key=["oven_id", "ts_device"],
-    )  # fmt: skip
+    )
     return _Spec(
-        region="SZ", name="sz_smt_reflow_telemetry",
+        region="SZ",
+        name="sz_smt_reflow_telemetry",
         title="SMT reflow oven telemetry (SAC305), 30-second samples",
         title_zh="SMT回流焊炉过程遥测（SAC305，30秒采样）",
         description=(
@@ -378,31 +497,54 @@ def _sz_spec() -> _Spec:
             "with the OPC UA quality code and the operator badge. Excel 'CSV UTF-8' export "
             "(UTF-8 with BOM). Device clock is naive local time (Asia/Shanghai)."
         ),
-        classification="restricted", encoding="utf-8-sig",
-        filename="sz_smt_reflow_telemetry_20250711.csv", newline="\r\n", contract=contract,
+        classification="restricted",
+        encoding="utf-8-sig",
+        filename="sz_smt_reflow_telemetry_20250711.csv",
+        newline="\r\n",
+        contract=contract,
         rows=_sz_rows,
         defects=(
-            _Defect("peak_temp_c", "thermocouple open-circuit sentinel 999.9 °C; above max 260",
-                    _const("999.9")),
-            _Defect("tal_s", "'N/A' is not a number (profiler missed the liquidus crossing)",
-                    _const("N/A")),
-            _Defect("ts_device", "historian added milliseconds; does not match %H:%M:%S",
-                    lambda rng, row: f"{row['ts_device']}.{rng.randrange(1, 1000):03d}"),
-            _Defect("operator_badge", "badge not scanned at shift start; the column is required",
-                    _const("")),
-            _Defect("quality", "quality 'Unknown' is not an OPC UA status (Good/Uncertain/Bad)",
-                    _const("Unknown")),
+            _Defect(
+                "peak_temp_c",
+                "thermocouple open-circuit sentinel 999.9 °C; above max 260",
+                _const("999.9"),
+            ),
+            _Defect(
+                "tal_s",
+                "'N/A' is not a number (profiler missed the liquidus crossing)",
+                _const("N/A"),
+            ),
+            _Defect(
+                "ts_device",
+                "historian added milliseconds; does not match %H:%M:%S",
+                lambda rng, row: f"{row['ts_device']}.{rng.randrange(1, 1000):03d}",
+            ),
+            _Defect(
+                "operator_badge",
+                "badge not scanned at shift start; the column is required",
+                _const(""),
+            ),
+            _Defect(
+                "quality",
+                "quality 'Unknown' is not an OPC UA status (Good/Uncertain/Bad)",
+                _const("Unknown"),
+            ),
         ),
-    )  # fmt: skip
+    )
 
 
 # DG: factory 15-minute energy metering (GBK) -----------------------------------------------------
 
 _DG_METERS = (
-    ("DG-P1-INC-01", "INC"), ("DG-P1-MCC-03", "MCC"), ("DG-P1-MCC-07", "MCC"),
-    ("DG-P2-INC-01", "INC"), ("DG-P2-MCC-02", "MCC"), ("DG-P2-LN-11", "LN"),
-    ("DG-P2-LN-12", "LN"), ("DG-P3-MCC-05", "MCC"),
-)  # fmt: skip
+    ("DG-P1-INC-01", "INC"),
+    ("DG-P1-MCC-03", "MCC"),
+    ("DG-P1-MCC-07", "MCC"),
+    ("DG-P2-INC-01", "INC"),
+    ("DG-P2-MCC-02", "MCC"),
+    ("DG-P2-LN-11", "LN"),
+    ("DG-P2-LN-12", "LN"),
+    ("DG-P3-MCC-05", "MCC"),
+)
 _DG_KWH = {"INC": (600.0, 2400.0), "MCC": (15.0, 95.0), "LN": (3.0, 40.0)}
 
 
@@ -430,38 +572,52 @@ def _dg_rows(rng: random.Random, rows: int) -> list[Row]:
         low, high = _DG_KWH[kind]
         kwh = round(rng.uniform(low, high) * (0.6 if start.hour < 8 else 1.0), 2)
         totals[meter] = round(totals[meter] + kwh, 2)
-        out.append({
-            "meter_id": meter, "ts_local": f"{end.year}/{end.month}/{end.day} {end:%H:%M}",
-            "tariff_period": _gd_tariff(start), "kwh_interval": f"{kwh:.2f}",
-            "kwh_import_total": f"{totals[meter]:.2f}",
-            "kw_max_demand": "" if kind == "LN" else f"{kwh * 4 * rng.uniform(1.05, 1.3):.1f}",
-            "power_factor": f"{rng.uniform(0.82, 0.99):.3f}",
-            "v_ll_avg": f"{rng.uniform(372.0, 398.0):.1f}",
-            "freq_hz": f"{rng.uniform(49.92, 50.08):.2f}",
-        })  # fmt: skip
+        out.append(
+            {
+                "meter_id": meter,
+                "ts_local": f"{end.year}/{end.month}/{end.day} {end:%H:%M}",
+                "tariff_period": _gd_tariff(start),
+                "kwh_interval": f"{kwh:.2f}",
+                "kwh_import_total": f"{totals[meter]:.2f}",
+                "kw_max_demand": "" if kind == "LN" else f"{kwh * 4 * rng.uniform(1.05, 1.3):.1f}",
+                "power_factor": f"{rng.uniform(0.82, 0.99):.3f}",
+                "v_ll_avg": f"{rng.uniform(372.0, 398.0):.1f}",
+                "freq_hz": f"{rng.uniform(49.92, 50.08):.2f}",
+            }
+        )
     return out
 
 
 def _dg_spec() -> _Spec:
     contract = DataContract(
         columns=[
-            _col("meter_id", "设备编号", nullable=False,
-                 pattern=r"^DG-P[1-3]-(INC|MCC|LN)-[0-9]{2}$"),
+            _col(
+                "meter_id", "设备编号", nullable=False, pattern=r"^DG-P[1-3]-(INC|MCC|LN)-[0-9]{2}$"
+            ),
             _col("ts_local", "时间", "timestamp", nullable=False, format="%Y/%m/%d %H:%M"),
             _col("tariff_period", "电价时段", nullable=False, allowed=["尖峰", "峰", "平", "谷"]),
-            _col("kwh_interval", "用电量(度)", "double", unit="kWh", nullable=False,
-                 min=0, max=5000),
-            _col("kwh_import_total", "正向有功总电能(度)", "double", unit="kWh", nullable=False,
-                 min=0, max=1e9),
+            _col(
+                "kwh_interval", "用电量(度)", "double", unit="kWh", nullable=False, min=0, max=5000
+            ),
+            _col(
+                "kwh_import_total",
+                "正向有功总电能(度)",
+                "double",
+                unit="kWh",
+                nullable=False,
+                min=0,
+                max=1e9,
+            ),
             _col("kw_max_demand", "最大需量(kW)", "double", unit="kW", min=0, max=20000),
             _col("power_factor", "功率因数", "double", nullable=False, min=0, max=1),
             _col("v_ll_avg", "线电压(V)", "double", unit="V", nullable=False, min=300, max=450),
             _col("freq_hz", "频率(Hz)", "double", unit="Hz", nullable=False, min=49.5, max=50.5),
         ],
         primary_key=["meter_id", "ts_local"],
-    )  # fmt: skip
+    )
     return _Spec(
-        region="DG", name="dg_energy_metering",
+        region="DG",
+        name="dg_energy_metering",
         title="Factory electricity metering, 15-minute intervals",
         title_zh="工厂电能计量（15分钟间隔）",
         description=(
@@ -472,22 +628,32 @@ def _dg_spec() -> _Spec:
             "(blank). Tariff periods follow the Guangdong time-of-use scheme (simplified, "
             "unverified). GBK CSV saved by Excel."
         ),
-        classification="internal", encoding="gbk",
-        filename="dg_energy_metering_15min_20250711.csv", newline="\r\n", contract=contract,
+        classification="internal",
+        encoding="gbk",
+        filename="dg_energy_metering_15min_20250711.csv",
+        newline="\r\n",
+        contract=contract,
         rows=_dg_rows,
         defects=(
-            _Defect("kwh_interval", "negative interval energy (sign error after a meter swap); "
-                    "below min 0", lambda rng, _row: f"-{rng.uniform(1.0, 40.0):.2f}"),
-            _Defect("meter_id", "meter id written with underscores; breaks the pattern",
-                    lambda _rng, row: row["meter_id"].replace("-", "_")),
-            _Defect("ts_local", "timestamp missing (logger gap); the column is required",
-                    _const("")),
-            _Defect("tariff_period", "tariff period '高峰' is not one of 尖峰/峰/平/谷",
-                    _const("高峰")),
-            _Defect("power_factor", "'N/A' is not a number (meter did not report)",
-                    _const("N/A")),
+            _Defect(
+                "kwh_interval",
+                "negative interval energy (sign error after a meter swap); below min 0",
+                lambda rng, _row: f"-{rng.uniform(1.0, 40.0):.2f}",
+            ),
+            _Defect(
+                "meter_id",
+                "meter id written with underscores; breaks the pattern",
+                lambda _rng, row: row["meter_id"].replace("-", "_"),
+            ),
+            _Defect(
+                "ts_local", "timestamp missing (logger gap); the column is required", _const("")
+            ),
+            _Defect(
+                "tariff_period", "tariff period '高峰' is not one of 尖峰/峰/平/谷", _const("高峰")
+            ),
+            _Defect("power_factor", "'N/A' is not a number (meter did not report)", _const("N/A")),
         ),
-    )  # fmt: skip
+    )
 
 
 # HK: cross-boundary road shipments (Big5-HKSCS) -------------------------------------------------
@@ -497,9 +663,15 @@ _HK_OWNERS = ("GBAU", "KTCU", "PRDU", "HKTU", "SZXU")
 _HK_PLATE_LETTERS = ("LV", "RX", "TW", "UK", "PK", "KX", "NP")
 _HK_DRIVERS = ("陳大文", "許志強", "李家豪", "黃偉明", "梁子健", "鄧志輝", "吳嘉雯", "麥浩然")
 _HK_GOODS = (
-    "電子零件（手機主板）", "LED燈帶，紙箱裝", "客戶嘅樣板，小心輕放", "啲紙箱要防潮，唔好疊太高",
-    "注塑外殼 200箱", "鋰電池（UN3481），按危險品處理", "成衣 45箱", "",
-)  # fmt: skip
+    "電子零件（手機主板）",
+    "LED燈帶，紙箱裝",
+    "客戶嘅樣板，小心輕放",
+    "啲紙箱要防潮，唔好疊太高",
+    "注塑外殼 200箱",
+    "鋰電池（UN3481），按危險品處理",
+    "成衣 45箱",
+    "",
+)
 
 
 def _container_no(rng: random.Random) -> str:
@@ -512,19 +684,22 @@ def _hk_rows(rng: random.Random, rows: int) -> list[Row]:
     for i in range(rows):
         day = date(2025, 7, 1) + timedelta(days=i * 62 // rows)
         padded = rng.random() >= 0.15  # some clerks type 1/8/2025, equally valid day-first
-        out.append({
-            "shipment_id": f"HKX{2507001 + i:07d}",
-            "ship_date": f"{day:%d/%m/%Y}" if padded else f"{day.day}/{day.month}/{day.year}",
-            "direction": rng.choices(("進口", "出口", "轉運"), weights=(45, 40, 15))[0],
-            "crossing_point": rng.choice(_HK_CROSSINGS),
-            "container_no": _container_no(rng),
-            "truck_plate_hk": rng.choice(_HK_PLATE_LETTERS) + str(rng.randint(1, 9999)),
-            "driver_name": rng.choice(_HK_DRIVERS),
-            "gross_kg": f"{rng.uniform(3500.0, 28500.0):.1f}",
-            "invoice_value_hkd": f"{rng.uniform(8000.0, 950000.0):.2f}",
-            "goods_desc_zh": _HK_GOODS[i % len(_HK_GOODS)] if i < len(_HK_GOODS)
-            else rng.choice(_HK_GOODS),
-        })  # fmt: skip
+        out.append(
+            {
+                "shipment_id": f"HKX{2507001 + i:07d}",
+                "ship_date": f"{day:%d/%m/%Y}" if padded else f"{day.day}/{day.month}/{day.year}",
+                "direction": rng.choices(("進口", "出口", "轉運"), weights=(45, 40, 15))[0],
+                "crossing_point": rng.choice(_HK_CROSSINGS),
+                "container_no": _container_no(rng),
+                "truck_plate_hk": rng.choice(_HK_PLATE_LETTERS) + str(rng.randint(1, 9999)),
+                "driver_name": rng.choice(_HK_DRIVERS),
+                "gross_kg": f"{rng.uniform(3500.0, 28500.0):.1f}",
+                "invoice_value_hkd": f"{rng.uniform(8000.0, 950000.0):.2f}",
+                "goods_desc_zh": _HK_GOODS[i % len(_HK_GOODS)]
+                if i < len(_HK_GOODS)
+                else rng.choice(_HK_GOODS),
+            }
+        )
     return out
 
 
@@ -536,18 +711,31 @@ def _hk_spec() -> _Spec:
             _col("direction", "方向", nullable=False, allowed=["進口", "出口", "轉運"]),
             _col("crossing_point", "口岸", nullable=False, allowed=list(_HK_CROSSINGS)),
             _col("container_no", "貨櫃編號", nullable=False, pattern=r"^[A-Z]{3}[UJZ][0-9]{7}$"),
-            _col("truck_plate_hk", "香港車牌", nullable=False, pattern=r"^[A-Z]{2}[1-9][0-9]{0,3}$",
-                 pi="pi_quasi_id"),
+            _col(
+                "truck_plate_hk",
+                "香港車牌",
+                nullable=False,
+                pattern=r"^[A-Z]{2}[1-9][0-9]{0,3}$",
+                pi="pi_quasi_id",
+            ),
             _col("driver_name", "司機姓名", nullable=False, pi="pi_direct_id"),
             _col("gross_kg", "毛重(公斤)", "double", unit="kg", nullable=False, min=0, max=32500),
-            _col("invoice_value_hkd", "發票金額(港元)", "double", unit="HKD", nullable=False,
-                 min=0, max=1e8),
+            _col(
+                "invoice_value_hkd",
+                "發票金額(港元)",
+                "double",
+                unit="HKD",
+                nullable=False,
+                min=0,
+                max=1e8,
+            ),
             _col("goods_desc_zh", "貨物描述", pi="pi_other"),
         ],
         primary_key=["shipment_id"],
-    )  # fmt: skip
+    )
     return _Spec(
-        region="HK", name="hk_cross_boundary_shipments",
+        region="HK",
+        name="hk_cross_boundary_shipments",
         title="Cross-boundary road shipments HK ⇄ Shenzhen, Q3 2025",
         title_zh="跨境陸路貨運記錄（香港 ⇄ 深圳）2025年第三季",
         description=(
@@ -558,21 +746,34 @@ def _hk_spec() -> _Spec:
             "descriptions contain Cantonese characters (嘅, 啲, 嘢) that plain Big5 lacks, "
             "commas (quoted fields) and names such as 許 whose Big5 trail byte is 0x5C."
         ),
-        classification="personal", encoding="big5hkscs",
-        filename="hk_cross_boundary_shipments_2025q3.csv", newline="\r\n", contract=contract,
+        classification="personal",
+        encoding="big5hkscs",
+        filename="hk_cross_boundary_shipments_2025q3.csv",
+        newline="\r\n",
+        contract=contract,
         rows=_hk_rows,
         defects=(
-            _Defect("ship_date", "month-first (US locale) date; the middle field is not a month",
-                    lambda rng, _row: f"{rng.randint(1, 12):02d}/{rng.randint(13, 28)}/2025"),
-            _Defect("container_no", "container number with a space; breaks the pattern",
-                    lambda _rng, row: row["container_no"][:4] + " " + row["container_no"][4:]),
-            _Defect("direction", "English label 'IMPORT' is not one of 進口/出口/轉運",
-                    _const("IMPORT")),
+            _Defect(
+                "ship_date",
+                "month-first (US locale) date; the middle field is not a month",
+                lambda rng, _row: f"{rng.randint(1, 12):02d}/{rng.randint(13, 28)}/2025",
+            ),
+            _Defect(
+                "container_no",
+                "container number with a space; breaks the pattern",
+                lambda _rng, row: row["container_no"][:4] + " " + row["container_no"][4:],
+            ),
+            _Defect(
+                "direction", "English label 'IMPORT' is not one of 進口/出口/轉運", _const("IMPORT")
+            ),
             _Defect("driver_name", "driver name missing; the column is required", _const("")),
-            _Defect("gross_kg", "decimal point lost (weight x10); above max 32,500 kg",
-                    lambda _rng, row: row["gross_kg"].replace(".", "")),
+            _Defect(
+                "gross_kg",
+                "decimal point lost (weight x10); above max 32,500 kg",
+                lambda _rng, row: row["gross_kg"].replace(".", ""),
+            ),
         ),
-    )  # fmt: skip
+    )
 
 
 # MO: cold-chain warehouse maintenance log (UTF-8) -----------------------------------------------
@@ -580,13 +781,30 @@ def _hk_spec() -> _Spec:
 _MO_ASSETS = ("MO-FL-003", "MO-FL-007", "MO-CR-001", "MO-CR-002", "MO-AC-011", "MO-DK-004")
 _MO_TECHS = ("黎志偉", "陳嘉樂", "José Fernandes", "Ana Sousa", "何健文", "Carlos Lei")
 _MO_NOTES = (
-    "Substituição do compressor da câmara frigorífica", "更換叉車液壓油管", "",
-    "Inspeção preventiva trimestral", "冷房門封條老化，已更換", "Limpeza dos condensadores", "",
-)  # fmt: skip
+    "Substituição do compressor da câmara frigorífica",
+    "更換叉車液壓油管",
+    "",
+    "Inspeção preventiva trimestral",
+    "冷房門封條老化，已更換",
+    "Limpeza dos condensadores",
+    "",
+)
 _MO_MINUTES = {"PM": (30, 240), "CM": (20, 2880), "PdM": (15, 120)}
 _MO_COST = {"PM": (150.0, 2500.0), "CM": (300.0, 38000.0), "PdM": (200.0, 1500.0)}
-_PT_MONTHS = ("Janeiro", "Fevereiro", "Março", "Abril", "Maio", "Junho", "Julho", "Agosto",
-              "Setembro", "Outubro", "Novembro", "Dezembro")  # fmt: skip
+_PT_MONTHS = (
+    "Janeiro",
+    "Fevereiro",
+    "Março",
+    "Abril",
+    "Maio",
+    "Junho",
+    "Julho",
+    "Agosto",
+    "Setembro",
+    "Outubro",
+    "Novembro",
+    "Dezembro",
+)
 
 
 def _mo_rows(rng: random.Random, rows: int) -> list[Row]:
@@ -595,16 +813,20 @@ def _mo_rows(rng: random.Random, rows: int) -> list[Row]:
         kind = rng.choices(("PM", "CM", "PdM"), weights=(55, 40, 5))[0]
         reported = date(2025, 1, 2) + timedelta(days=i * 210 // rows)
         phone = f"+853 6{rng.choice('235')}{rng.randrange(100):02d} {rng.randrange(10**4):04d}"
-        out.append({
-            "wo_no": f"OT-2025-{i + 1:05d}", "asset_tag": rng.choice(_MO_ASSETS),
-            "maint_type": kind, "reported_date": f"{reported:%d/%m/%Y}",
-            "downtime_min": str(rng.randint(*_MO_MINUTES[kind])),
-            "cost": f"{rng.uniform(*_MO_COST[kind]):.2f}",
-            "currency": rng.choices(("MOP", "HKD"), weights=(85, 15))[0],
-            "technician_name": rng.choice(_MO_TECHS),
-            "technician_phone": phone if rng.random() < 0.8 else "",
-            "notes": rng.choice(_MO_NOTES),
-        })  # fmt: skip
+        out.append(
+            {
+                "wo_no": f"OT-2025-{i + 1:05d}",
+                "asset_tag": rng.choice(_MO_ASSETS),
+                "maint_type": kind,
+                "reported_date": f"{reported:%d/%m/%Y}",
+                "downtime_min": str(rng.randint(*_MO_MINUTES[kind])),
+                "cost": f"{rng.uniform(*_MO_COST[kind]):.2f}",
+                "currency": rng.choices(("MOP", "HKD"), weights=(85, 15))[0],
+                "technician_name": rng.choice(_MO_TECHS),
+                "technician_phone": phone if rng.random() < 0.8 else "",
+                "notes": rng.choice(_MO_NOTES),
+            }
+        )
     return out
 
 
@@ -624,19 +846,31 @@ def _mo_spec() -> _Spec:
             _col("asset_tag", "設備編號", nullable=False, pattern=r"^MO-(FL|CR|AC|DK)-[0-9]{3}$"),
             _col("maint_type", "維修類型", nullable=False, allowed=["PM", "CM", "PdM"]),
             _col("reported_date", "報修日期", "date", nullable=False, format="%d/%m/%Y"),
-            _col("downtime_min", "停機時間(分鐘)", "integer", unit="min", nullable=False,
-                 min=0, max=10080),
+            _col(
+                "downtime_min",
+                "停機時間(分鐘)",
+                "integer",
+                unit="min",
+                nullable=False,
+                min=0,
+                max=10080,
+            ),
             _col("cost", "費用", "double", nullable=False, min=0, max=500000),
             _col("currency", "貨幣", nullable=False, allowed=["MOP", "HKD"]),
             _col("technician_name", "技術員", nullable=False, pi="pi_direct_id"),
-            _col("technician_phone", "聯絡電話", pattern=r"^\+853 6[0-9]{3} [0-9]{4}$",
-                 pi="pi_direct_id"),
+            _col(
+                "technician_phone",
+                "聯絡電話",
+                pattern=r"^\+853 6[0-9]{3} [0-9]{4}$",
+                pi="pi_direct_id",
+            ),
             _col("notes", "備註", pi="pi_other"),
         ],
         primary_key=["wo_no"],
-    )  # fmt: skip
+    )
     return _Spec(
-        region="MO", name="mo_coldchain_maintenance",
+        region="MO",
+        name="mo_coldchain_maintenance",
         title="Cold-chain warehouse maintenance log (CMMS), 2025",
         title_zh="冷鏈倉庫設備維修記錄（CMMS）2025年",
         description=(
@@ -646,17 +880,29 @@ def _mo_spec() -> _Spec:
             "sometimes HKD), technician and +853 mobile. UTF-8 without BOM, LF line ends; "
             "notes mix Portuguese and Traditional Chinese."
         ),
-        classification="personal", encoding="utf-8",
-        filename="mo_coldchain_maintenance_2025.csv", newline="\n", contract=contract,
+        classification="personal",
+        encoding="utf-8",
+        filename="mo_coldchain_maintenance_2025.csv",
+        newline="\n",
+        contract=contract,
         rows=_mo_rows,
         defects=(
-            _Defect("reported_date", "Portuguese long-form date; does not match %d/%m/%Y",
-                    lambda _rng, row: _pt_date(row)),
-            _Defect("cost", "Portuguese number format (1.234,50) is not a plain decimal",
-                    lambda _rng, row: _pt_amount(row)),
+            _Defect(
+                "reported_date",
+                "Portuguese long-form date; does not match %d/%m/%Y",
+                lambda _rng, row: _pt_date(row),
+            ),
+            _Defect(
+                "cost",
+                "Portuguese number format (1.234,50) is not a plain decimal",
+                lambda _rng, row: _pt_amount(row),
+            ),
             _Defect("maint_type", "'Preventiva' is not one of PM/CM/PdM", _const("Preventiva")),
-            _Defect("downtime_min", "negative downtime (completion logged before the report); "
-                    "below min 0", lambda rng, _row: f"-{rng.randint(5, 90)}"),
+            _Defect(
+                "downtime_min",
+                "negative downtime (completion logged before the report); below min 0",
+                lambda rng, _row: f"-{rng.randint(5, 90)}",
+            ),
             _Defect("asset_tag", "asset tag missing; the column is required", _const("")),
         ),
-    )  # fmt: skip
+    )

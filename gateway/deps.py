@@ -29,7 +29,8 @@ def get_principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationRequired(
-            "send an access token as 'Authorization: Bearer <token>'; get one from POST /oauth/token"
+            "send an access token as 'Authorization: Bearer <token>'; "
+            "get one from POST /oauth/token"
         )
     if len(header) > MAX_AUTHORIZATION_BYTES:
         raise AuthenticationRequired("the Authorization header is too large")

@@ -73,11 +73,14 @@ def status_for(exc: BaseException) -> int:
 
 
 def envelope(code: str, message: str, detail: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "detail": detail if detail is not None else {}}}
+    return {
+        "error": {"code": code, "message": message, "detail": detail if detail is not None else {}}
+    }
 
 
-def error_response(status: int, code: str, message: str, detail: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
+def error_response(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(envelope(code, message, detail), status_code=status, headers=headers)
 
 
@@ -85,8 +88,16 @@ def _platform_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PlatformError)
     status = status_for(exc)
     level = logging.WARNING if status < 500 else logging.ERROR
-    log.log(level, "request failed", extra={"code": exc.code, "status": status, "path": request.url.path,
-                                             **{f"err_{k}": v for k, v in exc.attrs().items()}})  # fmt: skip
+    log.log(
+        level,
+        "request failed",
+        extra={
+            "code": exc.code,
+            "status": status,
+            "path": request.url.path,
+            **{f"err_{k}": v for k, v in exc.attrs().items()},
+        },
+    )
     headers = None
     if status == 401:
         challenge = exc.www_authenticate if isinstance(exc, InvalidToken) else "Bearer"
@@ -97,25 +108,37 @@ def _platform_error(request: Request, exc: Exception) -> JSONResponse:
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""),
-         "type": e.get("type", "")}
+        {
+            "location": ".".join(str(p) for p in e.get("loc", ())),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
         for e in exc.errors()
-    ]  # fmt: skip
-    return error_response(422, "invalid_request", "the request does not match the API schema",
-                          {"errors": problems})  # fmt: skip
+    ]
+    return error_response(
+        422, "invalid_request", "the request does not match the API schema", {"errors": problems}
+    )
 
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "authentication_required"}
-    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
-                          headers=dict(exc.headers or {}))  # fmt: skip
+    return error_response(
+        exc.status_code,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=dict(exc.headers or {}),
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"path": request.url.path}, exc_info=exc)
-    return error_response(500, "internal_error", "the gateway hit an unexpected error; it has been logged",
-                          {"request_id": getattr(request.state, "request_id", None)})  # fmt: skip
+    return error_response(
+        500,
+        "internal_error",
+        "the gateway hit an unexpected error; it has been logged",
+        {"request_id": getattr(request.state, "request_id", None)},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

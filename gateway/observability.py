@@ -24,7 +24,10 @@ REDACT = re.compile(
     r"((?:secret|password|token|key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+|"
     r"(client_secret=)[^&\s]+"
 )
-STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
 
 
 def redact(text: str) -> str:
@@ -70,18 +73,24 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "datashare_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            "datashare_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.latency = Histogram(
-            "datashare_http_request_seconds", "HTTP request latency", ["method", "route"],
+            "datashare_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.queries = Counter(
             "datashare_queries_total", "Governed queries", ["outcome"], registry=self.registry
         )
         self.query_rows = Counter(
-            "datashare_query_rows_total", "Rows returned by governed queries", registry=self.registry
+            "datashare_query_rows_total",
+            "Rows returned by governed queries",
+            registry=self.registry,
         )
 
 
@@ -109,6 +118,13 @@ async def request_context_middleware(
         metrics: Metrics = request.app.state.metrics
         metrics.requests.labels(request.method, route, str(status)).inc()
         metrics.latency.labels(request.method, route).observe(elapsed)
-        access_log.info("request", extra={"method": request.method, "route": route,
-                                          "status": status, "ms": round(elapsed * 1000, 1)})  # fmt: skip
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "ms": round(elapsed * 1000, 1),
+            },
+        )
         request_id_var.reset(token)

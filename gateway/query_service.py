@@ -35,18 +35,36 @@ def governed(platform: Platform, principal: Principal, sql: str, *, action: str)
             max_sql_bytes=platform.settings.query.max_sql_bytes,
         )
     except PlatformError as exc:
-        log.warning("query refused", extra={"client_id": principal.client_id, "code": exc.code,
-                                            "sql_sha256": digest, **exc.attrs()})  # fmt: skip
-        platform.audit.append(actor=principal.client_id, action=action, resource="query",
-                              outcome="refused", detail={**detail, "code": exc.code, **exc.attrs()})  # fmt: skip
+        log.warning(
+            "query refused",
+            extra={
+                "client_id": principal.client_id,
+                "code": exc.code,
+                "sql_sha256": digest,
+                **exc.attrs(),
+            },
+        )
+        platform.audit.append(
+            actor=principal.client_id,
+            action=action,
+            resource="query",
+            outcome="refused",
+            detail={**detail, "code": exc.code, **exc.attrs()},
+        )
         raise
     detail["datasets"] = [
-        {"dataset": s.dataset_id, "sql_name": s.sql_name, "version": s.version, "columns": list(s.columns),
-         "grant": decisions.grants.get(s.dataset_id)}
+        {
+            "dataset": s.dataset_id,
+            "sql_name": s.sql_name,
+            "version": s.version,
+            "columns": list(s.columns),
+            "grant": decisions.grants.get(s.dataset_id),
+        }
         for s in query.sources
-    ]  # fmt: skip
-    platform.audit.append(actor=principal.client_id, action=action, resource="query",
-                          outcome="allowed", detail=detail)  # fmt: skip
+    ]
+    platform.audit.append(
+        actor=principal.client_id, action=action, resource="query", outcome="allowed", detail=detail
+    )
     return query
 
 

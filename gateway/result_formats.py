@@ -40,16 +40,22 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def encode_json(schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
-                ) -> Iterator[bytes]:  # fmt: skip
+def encode_json(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
+) -> Iterator[bytes]:
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
-    yield b'{"columns":' + json.dumps(columns, ensure_ascii=False, separators=COMPACT).encode() + b',"rows":['
+    yield (
+        b'{"columns":'
+        + json.dumps(columns, ensure_ascii=False, separators=COMPACT).encode()
+        + b',"rows":['
+    )
     first = True
     for batch in batches:
         names = batch.schema.names
         for row in batch.to_pylist():
-            line = json.dumps([row[n] for n in names], default=_json_value, ensure_ascii=False,
-                              separators=COMPACT)  # fmt: skip
+            line = json.dumps(
+                [row[n] for n in names], default=_json_value, ensure_ascii=False, separators=COMPACT
+            )
             yield (b"" if first else b",") + line.encode()
             first = False
     tail = json.dumps(footer(), default=_json_value, separators=COMPACT)

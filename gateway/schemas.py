@@ -27,7 +27,9 @@ class DatasetCreate(BaseModel):
     name: str = Field(description="SQL name within the organisation: [a-z][a-z0-9_]{0,62}.")
     title: str = ""
     description: str = ""
-    classification: Literal["public", "internal", "restricted", "personal", "important"] = "internal"
+    classification: Literal["public", "internal", "restricted", "personal", "important"] = (
+        "internal"
+    )
     licence: str = ""
     contract: DataContract
 

@@ -19,9 +19,13 @@ log = logging.getLogger("datashare.server")
 
 def make_server(settings: PlatformSettings, platform: Platform) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(settings, platform), host=settings.host, port=settings.port, log_config=None,
-        access_log=False, timeout_graceful_shutdown=10,
-    )  # fmt: skip
+        create_app(settings, platform),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     return uvicorn.Server(config)
 
 
@@ -29,7 +33,9 @@ def run_server(settings: PlatformSettings) -> None:
     configure_logging(settings.log.level, settings.log.json_format)
     platform = build_platform(settings)
     try:
-        log.info("gateway starting", extra={"url": settings.public_url, "storage": platform.lake.backend})
+        log.info(
+            "gateway starting", extra={"url": settings.public_url, "storage": platform.lake.backend}
+        )
         make_server(settings, platform).run()
     finally:
         platform.close()
@@ -54,7 +60,9 @@ class BackgroundServer:
             except httpx.HTTPError:
                 pass
             if not self._thread.is_alive():
-                raise RuntimeError(f"the gateway did not start on {self.settings.host}:{self.settings.port}")
+                raise RuntimeError(
+                    f"the gateway did not start on {self.settings.host}:{self.settings.port}"
+                )
             time.sleep(0.1)
         raise RuntimeError(f"the gateway was not ready within {timeout:.0f} s")
 

@@ -64,7 +64,8 @@ class Platform:
         """A gateway URL for a local-store object (the local stand-in for S3 presigning)."""
         expires = int(time.time()) + expires_seconds
         signature = _signature(self._url_key, bucket, key, expires)
-        return f"{self.settings.public_url}/files/{bucket}/{key}?expires={expires}&signature={signature}"
+        query = f"expires={expires}&signature={signature}"
+        return f"{self.settings.public_url}/files/{bucket}/{key}?{query}"
 
     def check_download(self, bucket: str, key: str, expires: int, signature: str) -> bool:
         expected = _signature(self._url_key, bucket, key, expires)
@@ -91,13 +92,17 @@ def start_storage(settings: PlatformSettings) -> tuple[str | None, EmbeddedSeawe
             settings.data_dir / "objects",
         )
         return None, None
-    seaweed = EmbeddedSeaweed(settings.data_dir / "seaweedfs", startup_timeout=storage.embedded_startup_seconds)
+    seaweed = EmbeddedSeaweed(
+        settings.data_dir / "seaweedfs", startup_timeout=storage.embedded_startup_seconds
+    )
     return seaweed.start(), seaweed
 
 
 def build_platform(settings: PlatformSettings, *, run_migrations: bool = True) -> Platform:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.catalog_url, pool_size=settings.catalog.pool_size, echo=settings.catalog.echo_sql)
+    engine = make_engine(
+        settings.catalog_url, pool_size=settings.catalog.pool_size, echo=settings.catalog.echo_sql
+    )
     if run_migrations:
         upgrade_to_head(engine)
     sessions = session_factory(engine)
@@ -124,27 +129,48 @@ def _assemble(
         c = seaweed.credentials
         embedded_keys = (c.access_key, c.secret_key, c.read_access_key, c.read_secret_key)
     lake = build_lake(
-        settings.storage, endpoint_url=endpoint, local_root=settings.data_dir / "objects",
-        signer=lambda b, k, e: holder["platform"].sign_download(b, k, e), embedded_keys=embedded_keys,
-    )  # fmt: skip
+        settings.storage,
+        endpoint_url=endpoint,
+        local_root=settings.data_dir / "objects",
+        signer=lambda b, k, e: holder["platform"].sign_download(b, k, e),
+        embedded_keys=embedded_keys,
+    )
     lake.ensure_buckets()
     registry, grants, audit = Registry(sessions), GrantStore(sessions), AuditLog(sessions)
     jobs = JobStore(sessions, lease=timedelta(seconds=settings.ingest.lease_seconds))
     scratch = Path(settings.ingest.scratch_dir or settings.data_dir / "scratch" / "ingest")
     q = settings.query
     platform = Platform(
-        settings=settings, engine=engine, sessions=sessions, registry=registry, jobs=jobs,
-        grants=grants, audit=audit, lake=lake,
-        ingest=IngestService(registry=registry, jobs=jobs, lake=lake, audit=audit,
-                             settings=settings.ingest, scratch=scratch),
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        registry=registry,
+        jobs=jobs,
+        grants=grants,
+        audit=audit,
+        lake=lake,
+        ingest=IngestService(
+            registry=registry,
+            jobs=jobs,
+            lake=lake,
+            audit=audit,
+            settings=settings.ingest,
+            scratch=scratch,
+        ),
         query_policy=QueryPolicy(registry, grants, lake),
         runner=QueryRunner(
-            timeout_seconds=q.timeout_seconds, memory_mb=q.memory_mb, threads=q.threads,
-            max_temp_mb=q.max_temp_mb, scratch_root=settings.data_dir / "scratch" / "query",
-            batch_rows=q.batch_rows, pool_size=q.pool_size,
+            timeout_seconds=q.timeout_seconds,
+            memory_mb=q.memory_mb,
+            threads=q.threads,
+            max_temp_mb=q.max_temp_mb,
+            scratch_root=settings.data_dir / "scratch" / "query",
+            batch_rows=q.batch_rows,
+            pool_size=q.pool_size,
         ),
         oauth=OAuthService(
-            sessions, issuer=settings.issuer, audience=settings.oauth.audience,
+            sessions,
+            issuer=settings.issuer,
+            audience=settings.oauth.audience,
             access_token_ttl=settings.oauth.access_token_ttl_seconds,
             key_secret=settings.secret(settings.oauth.key_secret, "oauth_key_secret"),
             key_rotate_after=timedelta(days=settings.oauth.key_rotate_days),
@@ -152,7 +178,7 @@ def _assemble(
         ),
         seaweed=seaweed,
         _url_key=url_key,
-    )  # fmt: skip
+    )
     holder["platform"] = platform
     return platform
 

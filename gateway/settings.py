@@ -24,14 +24,24 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", ""}
 
 
 class QuerySettings(BaseModel):
-    timeout_seconds: float = Field(default=30.0, gt=0, le=3600, description="Wall-clock limit per query.")
-    memory_mb: int = Field(default=2048, ge=128, le=65_536, description="Address-space limit of a worker.")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Wall-clock limit per query."
+    )
+    memory_mb: int = Field(
+        default=2048, ge=128, le=65_536, description="Address-space limit of a worker."
+    )
     threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads per query.")
-    max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description="Rows returned at most.")
+    max_rows: int = Field(
+        default=1_000_000, ge=1, le=100_000_000, description="Rows returned at most."
+    )
     max_temp_mb: int = Field(default=2048, ge=0, le=1_048_576, description="Spill space per query.")
-    max_sql_bytes: int = Field(default=65_536, ge=1024, le=1_048_576, description="Longest SQL accepted.")
+    max_sql_bytes: int = Field(
+        default=65_536, ge=1024, le=1_048_576, description="Longest SQL accepted."
+    )
     pool_size: int = Field(default=2, ge=0, le=32, description="Warm worker processes kept ready.")
-    batch_rows: int = Field(default=65_536, ge=1024, le=1_048_576, description="Rows per Arrow batch.")
+    batch_rows: int = Field(
+        default=65_536, ge=1024, le=1_048_576, description="Rows per Arrow batch."
+    )
 
 
 class OAuthSettings(BaseModel):
@@ -39,11 +49,16 @@ class OAuthSettings(BaseModel):
         default=None, description="Token issuer URL. Default: the gateway's public URL."
     )
     audience: str = Field(default="datashare-gateway", description="Audience of access tokens.")
-    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400, description="Access token lifetime.")
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Access token lifetime."
+    )
     key_rotate_days: int = Field(default=30, ge=1, le=365, description="Signing key lifetime.")
     key_secret: SecretStr | None = Field(
         default=None,
-        description="Encrypts signing keys at rest. Required outside dev; dev generates one under the data dir.",
+        description=(
+            "Encrypts signing keys at rest. Required outside dev; dev generates one under the data "
+            "dir."
+        ),
     )
 
 
@@ -51,14 +66,18 @@ class GatewaySettings(BaseModel):
     public_url: str | None = Field(
         default=None, description="URL clients use to reach the gateway. Default: http://HOST:PORT."
     )
-    max_request_mb: int = Field(default=2048, ge=1, le=1_048_576, description="Largest request body.")
+    max_request_mb: int = Field(
+        default=2048, ge=1, le=1_048_576, description="Largest request body."
+    )
     url_signing_secret: SecretStr | None = Field(
         default=None, description="Signs download URLs of the local store. Dev generates one."
     )
 
 
 class LogSettings(BaseModel):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
     json_format: bool = Field(default=True, description="JSON lines (true) or plain text (false).")
 
 
@@ -68,9 +87,12 @@ class PlatformSettings(BaseSettings):
     )
 
     environment: Literal["dev", "test", "prod"] = Field(
-        default="dev", description="dev and test generate missing secrets; prod refuses to start without them."
+        default="dev",
+        description="dev and test generate missing secrets; prod refuses to start without them.",
     )
-    data_dir: Path = Field(default=Path(".datashare"), description="Catalog file, secrets, embedded S3 data.")
+    data_dir: Path = Field(
+        default=Path(".datashare"), description="Catalog file, secrets, embedded S3 data."
+    )
     host: str = Field(default="127.0.0.1", description="Interface `datashare serve` binds.")
     port: int = Field(default=8000, ge=1, le=65_535, description="Port `datashare serve` binds.")
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)

@@ -45,7 +45,13 @@ def _default(field: FieldInfo) -> str:
 def _type(field: FieldInfo) -> str:
     annotation = field.annotation
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-    for noise in ("typing.", "pydantic.types.", "pydantic.networks.", "pathlib.", "catalog.regions."):
+    for noise in (
+        "typing.",
+        "pydantic.types.",
+        "pydantic.networks.",
+        "pathlib.",
+        "catalog.regions.",
+    ):
         text = text.replace(noise, "")
     return text.replace("|", "\\|")
 

@@ -212,7 +212,7 @@ class IngestService:
 
     def _commit(self, job: Job, dataset: Dataset, outcome: ProcessOutcome) -> None:
         store, bucket = self.lake.store(dataset.region), self.lake.bucket(dataset.region)
-        files = []
+        files: list[dict[str, Any]] = []
         for index, part in enumerate(outcome.parts):
             key = f"lake/{dataset.id}/{job.id}/part-{index:05d}.parquet"
             store.put_file(bucket, key, part.path, "application/vnd.apache.parquet")

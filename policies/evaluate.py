@@ -33,7 +33,9 @@ class QueryDecisions:
     """The sources one query resolved, with the grant behind each (for the audit log)."""
 
     sources: list[GovernedSource] = field(default_factory=list)
-    grants: dict[str, str | None] = field(default_factory=dict)  # dataset id → grant id (None: owner)
+    grants: dict[str, str | None] = field(
+        default_factory=dict
+    )  # dataset id → grant id (None: owner)
 
 
 class QueryPolicy:
@@ -72,7 +74,8 @@ class _Resolver:
             version = self.policy.registry.version(dataset.id)
         except NotFound:
             raise UnknownDataset(
-                f"{org}.{name}", "has no committed version yet; its provider's upload is still running or failed"
+                f"{org}.{name}",
+                "has no committed version yet; its provider's upload is still running or failed",
             ) from None
         schema_columns = [str(c["name"]) for c in version.schema]
         allowed = set(grant.columns) if grant is not None and grant.columns is not None else None

@@ -32,9 +32,22 @@ def record_grant(
                 field="columns",
             )
     if consumer.id == dataset.org_id:
-        raise InvalidInput("an organisation already reads its own datasets; no grant needed", field="org")
-    grant = grants.create(dataset_id=dataset.id, org_id=consumer.id, columns=columns, purpose=purpose,
-                          created_by=actor, expires_at=expires_at)  # fmt: skip
-    audit.append(actor=actor, action="grant.create", resource=f"dataset:{dataset.id}", outcome="granted",
-                 detail={"grant": grant.id, "org": consumer.slug, "columns": columns, "purpose": purpose})  # fmt: skip
+        raise InvalidInput(
+            "an organisation already reads its own datasets; no grant needed", field="org"
+        )
+    grant = grants.create(
+        dataset_id=dataset.id,
+        org_id=consumer.id,
+        columns=columns,
+        purpose=purpose,
+        created_by=actor,
+        expires_at=expires_at,
+    )
+    audit.append(
+        actor=actor,
+        action="grant.create",
+        resource=f"dataset:{dataset.id}",
+        outcome="granted",
+        detail={"grant": grant.id, "org": consumer.slug, "columns": columns, "purpose": purpose},
+    )
     return grant

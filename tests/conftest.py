@@ -82,24 +82,40 @@ def storage_settings(backend: str, seaweed: EmbeddedSeaweed | None) -> StorageSe
     assert seaweed is not None
     c = seaweed.credentials
     return StorageSettings(
-        backend="s3", endpoint_url=seaweed.endpoint_url, access_key=c.access_key, secret_key=c.secret_key,
-        read_access_key=c.read_access_key, read_secret_key=c.read_secret_key, bucket_prefix=SESSION_PREFIX,
-    )  # fmt: skip
+        backend="s3",
+        endpoint_url=seaweed.endpoint_url,
+        access_key=c.access_key,
+        secret_key=c.secret_key,
+        read_access_key=c.read_access_key,
+        read_secret_key=c.read_secret_key,
+        bucket_prefix=SESSION_PREFIX,
+    )
 
 
-def make_settings(data_dir: Path, *, backend: str, seaweed: EmbeddedSeaweed | None,
-                  catalog_url: str | None = None, **overrides: object) -> PlatformSettings:  # fmt: skip
+def make_settings(
+    data_dir: Path,
+    *,
+    backend: str,
+    seaweed: EmbeddedSeaweed | None,
+    catalog_url: str | None = None,
+    **overrides: object,
+) -> PlatformSettings:
     from gateway.settings import PlatformSettings, QuerySettings
     from ingest.settings import IngestSettings
 
     return PlatformSettings(
-        environment="test", data_dir=data_dir, storage=storage_settings(backend, seaweed),
+        environment="test",
+        data_dir=data_dir,
+        storage=storage_settings(backend, seaweed),
         catalog=CatalogSettings(url=catalog_url),
-        query=overrides.pop("query", QuerySettings(pool_size=1, timeout_seconds=20, memory_mb=2048)),
+        query=overrides.pop(
+            "query", QuerySettings(pool_size=1, timeout_seconds=20, memory_mb=2048)
+        ),
         # the factories' sample file plants 2 bad rows in 5; the ratio limit has its own test
         ingest=overrides.pop("ingest", IngestSettings(max_error_ratio=0.5)),
-        _env_file=None, **overrides,
-    )  # fmt: skip
+        _env_file=None,
+        **overrides,
+    )
 
 
 @pytest.fixture(params=ACTIVE_BACKENDS)

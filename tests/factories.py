@@ -34,9 +34,12 @@ def suffix() -> str:
 def make_org(platform: Platform, *, region: str = "DG", kind: str = "provider") -> Organisation:
     tag = suffix()
     return platform.registry.create_org(
-        name=f"{kind.title()} {region} {tag}", slug=f"{kind[:4]}_{region.lower()}_{tag}", kind=kind,
-        region=region, registration_id=REGISTRATION[region],
-    )  # fmt: skip
+        name=f"{kind.title()} {region} {tag}",
+        slug=f"{kind[:4]}_{region.lower()}_{tag}",
+        kind=kind,
+        region=region,
+        registration_id=REGISTRATION[region],
+    )
 
 
 @dataclass
@@ -51,29 +54,69 @@ class Caller:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def make_caller(platform: Platform, http: Any, *, region: str = "DG", role: str = "provider",
-                org: Organisation | None = None) -> Caller:  # fmt: skip
+def make_caller(
+    platform: Platform,
+    http: Any,
+    *,
+    region: str = "DG",
+    role: str = "provider",
+    org: Organisation | None = None,
+) -> Caller:
     """An org (unless given), an OAuth client with ``role`` and a token from POST /oauth/token."""
-    org = org or make_org(platform, region=region, kind="steward" if role == "steward" else
-                          ("consumer" if role == "consumer" else "provider"))  # fmt: skip
+    org = org or make_org(
+        platform,
+        region=region,
+        kind="steward" if role == "steward" else ("consumer" if role == "consumer" else "provider"),
+    )
     from gateway.admin import ROLE_SCOPES
 
     with platform.sessions.begin() as session:
-        client, secret = create_client(session, org_id=org.id, name=f"{role} client", roles=[role],
-                                       scope=" ".join(ROLE_SCOPES[role]))  # fmt: skip
+        client, secret = create_client(
+            session,
+            org_id=org.id,
+            name=f"{role} client",
+            roles=[role],
+            scope=" ".join(ROLE_SCOPES[role]),
+        )
         client_id = client.client_id
-    response = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    response = http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
     assert response.status_code == 200, response.text
     return Caller(org, client_id, secret, response.json()["access_token"])
 
 
 ENERGY_CONTRACT: dict[str, Any] = {
     "columns": [
-        {"name": "meter_id", "source": "设备编号", "type": "string", "nullable": False, "pattern": "^DG-[A-Z0-9-]+$"},
-        {"name": "ts", "source": "时间", "type": "timestamp", "nullable": False, "format": "%Y-%m-%d %H:%M"},
-        {"name": "kwh", "source": "用电量(度)", "type": "double", "nullable": False, "min": 0, "max": 5000,
-         "unit": "kWh"},
-        {"name": "tariff", "source": "时段", "type": "string", "allowed": ["尖峰", "峰", "平", "谷"]},
+        {
+            "name": "meter_id",
+            "source": "设备编号",
+            "type": "string",
+            "nullable": False,
+            "pattern": "^DG-[A-Z0-9-]+$",
+        },
+        {
+            "name": "ts",
+            "source": "时间",
+            "type": "timestamp",
+            "nullable": False,
+            "format": "%Y-%m-%d %H:%M",
+        },
+        {
+            "name": "kwh",
+            "source": "用电量(度)",
+            "type": "double",
+            "nullable": False,
+            "min": 0,
+            "max": 5000,
+            "unit": "kWh",
+        },
+        {
+            "name": "tariff",
+            "source": "时段",
+            "type": "string",
+            "allowed": ["尖峰", "峰", "平", "谷"],
+        },
     ]
 }
 ENERGY_CSV = (
@@ -84,16 +127,30 @@ ENERGY_CSV = (
     "bad id,2025-07-11 08:15,1.0,平\n"  # pattern: rejected
     "DG-P2-MCC-09,2025-07-11 08:45,0,尖峰\n"
 ).encode()
-ENERGY_VALID_ROWS = [("DG-P2-MCC-07", 12.5, "峰"), ("DG-P2-MCC-08", 7.25, "谷"), ("DG-P2-MCC-09", 0.0, "尖峰")]
+ENERGY_VALID_ROWS = [
+    ("DG-P2-MCC-07", 12.5, "峰"),
+    ("DG-P2-MCC-08", 7.25, "谷"),
+    ("DG-P2-MCC-09", 0.0, "尖峰"),
+]
 
 
-def make_dataset(http: TestClient | Any, caller: Caller, *, name: str | None = None,
-                 contract: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def make_dataset(
+    http: TestClient | Any,
+    caller: Caller,
+    *,
+    name: str | None = None,
+    contract: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     response = http.post(
-        "/v1/datasets", headers=caller.headers,
-        json={"name": name or f"energy_{suffix()}", "title": "Energy meters 能耗",
-              "classification": "internal", "contract": contract or ENERGY_CONTRACT},
-    )  # fmt: skip
+        "/v1/datasets",
+        headers=caller.headers,
+        json={
+            "name": name or f"energy_{suffix()}",
+            "title": "Energy meters 能耗",
+            "classification": "internal",
+            "contract": contract or ENERGY_CONTRACT,
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 

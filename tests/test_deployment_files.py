@@ -27,7 +27,7 @@ def test_every_compose_datashare_variable_is_a_settings_field() -> None:
     known = settings_env_names()
     seen = 0
     for name, service in compose["services"].items():
-        for key in (service.get("environment") or {}):
+        for key in service.get("environment") or {}:
             if key.startswith("DATASHARE_"):
                 seen += 1
                 assert env_known(key, known), f"{name}: {key} is not a PlatformSettings field"
@@ -41,19 +41,27 @@ def test_compose_images_are_pinned_and_the_stack_is_complete() -> None:
     for name, service in services.items():
         image = service.get("image", "")
         tag = image.rpartition(":")[2] if ":" in image else ""
-        assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: image {image!r} is not pinned"
-    assert "prod" == services["gateway"]["environment"]["DATASHARE_ENVIRONMENT"]
+        assert tag and tag != "latest" and re.search(r"\d", tag), (
+            f"{name}: image {image!r} is not pinned"
+        )
+    assert services["gateway"]["environment"]["DATASHARE_ENVIRONMENT"] == "prod"
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:\d+\.\d+\.\d+-", dockerfile, re.M)
 
 
 def test_configuration_reference_is_generated_from_the_settings() -> None:
     committed = (ROOT / "docs" / "configuration.md").read_text()
-    assert committed == render(), "docs/configuration.md is stale: python -m gateway.settings_doc > docs/configuration.md"
+    assert committed == render(), (
+        "docs/configuration.md is stale: python -m gateway.settings_doc > docs/configuration.md"
+    )
 
 
 def test_every_settings_field_is_documented_with_a_description() -> None:
-    missing = [line for line in render().splitlines() if line.startswith("| `DATASHARE_") and line.endswith("|  |")]
+    missing = [
+        line
+        for line in render().splitlines()
+        if line.startswith("| `DATASHARE_") and line.endswith("|  |")
+    ]
     assert missing == []
 
 
@@ -74,6 +82,14 @@ def test_prod_refuses_placeholder_secrets() -> None:
 
 def test_readme_shows_the_two_commands_and_the_tour_routes() -> None:
     readme = (ROOT / "README.md").read_text()
-    for needle in ("make demo", "make test", "/oauth/token", "/v1/datasets", "/uploads", "/v1/jobs/", "/v1/query"):
+    for needle in (
+        "make demo",
+        "make test",
+        "/oauth/token",
+        "/v1/datasets",
+        "/uploads",
+        "/v1/jobs/",
+        "/v1/query",
+    ):
         assert needle in readme, needle
     assert "make test" in (ROOT / ".ci" / "run").read_text()

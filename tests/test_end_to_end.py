@@ -28,10 +28,18 @@ pytestmark = pytest.mark.integration
 DATASHARE = [sys.executable, "-m", "gateway.cli"]
 
 
-def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "DATASHARE_DATA_DIR": str(data_dir), "DATASHARE_ENVIRONMENT": "test", **(env or {})}
-    return subprocess.run([*DATASHARE, *args], capture_output=True, text=True, env=full_env, timeout=120,
-                          check=False)  # fmt: skip
+def cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "DATASHARE_DATA_DIR": str(data_dir),
+        "DATASHARE_ENVIRONMENT": "test",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [*DATASHARE, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False
+    )
 
 
 @pytest.fixture
@@ -53,7 +61,9 @@ def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
 
 def org_and_client(data_dir: Path, kind: str, region: str, role: str) -> tuple[str, str, str]:
     slug = f"{kind[:4]}_{region.lower()}_{suffix()}"
-    created = cli(data_dir, "admin", "create-org", f"{kind} {slug}", slug, kind, region, REGISTRATION[region])
+    created = cli(
+        data_dir, "admin", "create-org", f"{kind} {slug}", slug, kind, region, REGISTRATION[region]
+    )
     assert created.returncode == 0, created.stderr
     made = cli(data_dir, "admin", "create-client", slug, f"{slug} client", "--role", role)
     assert made.returncode == 0, made.stderr
@@ -63,7 +73,9 @@ def org_and_client(data_dir: Path, kind: str, region: str, role: str) -> tuple[s
 
 
 def token(url: str, client_id: str, secret: str) -> str:
-    response = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    response = httpx.post(
+        f"{url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 
@@ -75,9 +87,14 @@ def test_spine_end_to_end_over_real_http(gateway: tuple[str, Path]) -> None:
     provider = {"Authorization": f"Bearer {token(url, pid, psecret)}"}
     consumer = {"Authorization": f"Bearer {token(url, cid, csecret)}"}
     with httpx.Client(base_url=url, timeout=60) as http:
-        dataset = http.post("/v1/datasets", headers=provider, json={
-            "name": "energy_meter", "title": "Energy", "contract": ENERGY_CONTRACT}).json()  # fmt: skip
-        job = http.post(f"/v1/datasets/{dataset['id']}/uploads", headers=provider, content=ENERGY_CSV).json()
+        dataset = http.post(
+            "/v1/datasets",
+            headers=provider,
+            json={"name": "energy_meter", "title": "Energy", "contract": ENERGY_CONTRACT},
+        ).json()
+        job = http.post(
+            f"/v1/datasets/{dataset['id']}/uploads", headers=provider, content=ENERGY_CSV
+        ).json()
         deadline = time.monotonic() + 60
         while job["status"] in ("queued", "running") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -112,12 +129,18 @@ def test_forged_expired_and_wrong_audience_tokens_are_401(gateway: tuple[str, Pa
     url, data_dir = gateway
     _, cid, csecret = org_and_client(data_dir, "consumer", "MO", "consumer")
     good = token(url, cid, csecret)
-    header = jwt.decode(good, ECKey.import_key(httpx.get(f"{url}/oauth/jwks").json()["keys"][0])).header
-    claims = jwt.decode(good, ECKey.import_key(httpx.get(f"{url}/oauth/jwks").json()["keys"][0])).claims
+    header = jwt.decode(
+        good, ECKey.import_key(httpx.get(f"{url}/oauth/jwks").json()["keys"][0])
+    ).header
+    claims = jwt.decode(
+        good, ECKey.import_key(httpx.get(f"{url}/oauth/jwks").json()["keys"][0])
+    ).claims
     other_key = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()))
     now = int(time.time())
     forged = jwt.encode(header, claims, other_key)
-    expired = jwt.encode(header, {**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, other_key)
+    expired = jwt.encode(
+        header, {**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, other_key
+    )
     wrong_aud = jwt.encode(header, {**claims, "aud": "someone-else"}, other_key)
     for bad in (forged, expired, wrong_aud, good[:-4] + "AAAA"):
         response = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {bad}"})
@@ -135,20 +158,28 @@ HOSTILE = [
 ]
 
 
-def test_hostile_sql_is_refused_audited_and_writes_nothing(gateway: tuple[str, Path], tmp_path: Path) -> None:
+def test_hostile_sql_is_refused_audited_and_writes_nothing(
+    gateway: tuple[str, Path], tmp_path: Path
+) -> None:
     url, data_dir = gateway
     _, cid, csecret = org_and_client(data_dir, "consumer", "HK", "consumer")
     headers = {"Authorization": f"Bearer {token(url, cid, csecret)}"}
     target = tmp_path / "written_by_attacker"
-    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if "catalog.db" not in p.name)
+    before = sorted(
+        p.relative_to(data_dir) for p in data_dir.rglob("*") if "catalog.db" not in p.name
+    )
     for sql, needle in HOSTILE:
-        response = httpx.post(f"{url}/v1/query", headers=headers, json={"sql": sql.format(target=target)})
+        response = httpx.post(
+            f"{url}/v1/query", headers=headers, json={"sql": sql.format(target=target)}
+        )
         assert response.status_code == 400, (sql, response.text)
         error = response.json()["error"]
         assert error["code"] == "query_refused"
         assert needle.lower() in (error["message"] + str(error["detail"])).lower(), (sql, error)
     assert not target.exists()
-    after = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if "catalog.db" not in p.name)
+    after = sorted(
+        p.relative_to(data_dir) for p in data_dir.rglob("*") if "catalog.db" not in p.name
+    )
     assert [p for p in after if p not in before and "scratch" not in str(p)] == []
     from catalog.audit import AuditLog
     from catalog.database import make_engine, session_factory

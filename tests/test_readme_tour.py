@@ -27,8 +27,13 @@ def tour_script() -> str:
 def test_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "demo", free_ports(1)[0]
     env = {**os.environ, "DATASHARE_DATA_DIR": str(data_dir)}
-    demo = subprocess.Popen([sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         credentials = data_dir / "demo-credentials.json"
         deadline = time.monotonic() + 240
@@ -43,17 +48,30 @@ def test_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
             .replace(".venv/bin/datashare", f"{sys.executable} -m gateway.cli")
             .replace("/tmp/press_line.csv", str(tmp_path / "press_line.csv"))
         )
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
-                                env=env, cwd=ROOT, timeout=180, check=False)  # fmt: skip
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=180,
+            check=False,
+        )
         out = result.stdout
         assert result.returncode == 0, result.stderr + out
         assert '"roles":["provider"]' in out
         assert re.search(r'"status":"succeeded".*"rows_valid":39,"rows_rejected":1', out), out
         assert '"row": 40' in out and '"rule": "range"' in out
-        assert '"rows":[["PL-39","2025-07-11T08:15:00",39.5],["PL-38"' in out  # the provider's own rows
+        assert (
+            '"rows":[["PL-39","2025-07-11T08:15:00",39.5],["PL-38"' in out
+        )  # the provider's own rows
         assert '"code":"access_denied"' in out  # the consumer before the grant
-        assert '"rows":[["PL-01",1.5],["PL-02",2.5],["PL-03",3.5]],"row_count":3' in out  # after the grant
-        assert re.search(r'"name":"tariff_period".*"rows":\[\["谷",[0-9.]+\]', out), out  # demo data
+        assert (
+            '"rows":[["PL-01",1.5],["PL-02",2.5],["PL-03",3.5]],"row_count":3' in out
+        )  # after the grant
+        assert re.search(r'"name":"tariff_period".*"rows":\[\["谷",[0-9.]+\]', out), (
+            out
+        )  # demo data
         assert '"code":"query_refused"' in out
     finally:
         os.killpg(demo.pid, signal.SIGINT)

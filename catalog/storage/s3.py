@@ -33,7 +33,9 @@ class S3Store:
     ) -> None:
         parts = urlsplit(endpoint_url)
         if not parts.hostname:
-            raise StorageError(f"storage endpoint {endpoint_url!r} has no host", endpoint=endpoint_url)
+            raise StorageError(
+                f"storage endpoint {endpoint_url!r} has no host", endpoint=endpoint_url
+            )
         self.endpoint = parts.netloc
         self.secure = parts.scheme == "https"
         self.region_name = region_name
@@ -42,7 +44,9 @@ class S3Store:
         self._read_secret = read_secret_key or secret_key
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=5, read=120),
-            retries=urllib3.Retry(total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]),
+            retries=urllib3.Retry(
+                total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]
+            ),
             maxsize=16,
         )
         self._client = Minio(
@@ -63,9 +67,13 @@ class S3Store:
                 self._client.make_bucket(bucket)
         except S3Error as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise StorageError(f"cannot create bucket {bucket}: {exc.code}", bucket=bucket) from exc
+                raise StorageError(
+                    f"cannot create bucket {bucket}: {exc.code}", bucket=bucket
+                ) from exc
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"object store {self.endpoint} unreachable", bucket=bucket) from exc
+            raise StorageUnavailable(
+                f"object store {self.endpoint} unreachable", bucket=bucket
+            ) from exc
 
     def put_file(
         self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream"
@@ -73,8 +81,13 @@ class S3Store:
         check_key(key)
         try:
             self._client.fput_object(bucket, key, str(path), content_type=content_type)
+        except S3Error as exc:
+            message = f"upload of {bucket}/{key} refused: {exc.code}"
+            raise StorageError(message, bucket=bucket) from exc
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"upload of {bucket}/{key} failed", bucket=bucket, key=key) from exc
+            raise StorageUnavailable(
+                f"upload of {bucket}/{key} failed", bucket=bucket, key=key
+            ) from exc
         return ObjectInfo(bucket, key, path.stat().st_size)
 
     def get_to_file(self, bucket: str, key: str, path: Path) -> None:
@@ -122,7 +135,9 @@ class S3Store:
 
     def presigned_get(self, bucket: str, key: str, expires_seconds: int) -> str:
         check_key(key)
-        return self._client.presigned_get_object(bucket, key, expires=timedelta(seconds=expires_seconds))
+        return self._client.presigned_get_object(
+            bucket, key, expires=timedelta(seconds=expires_seconds)
+        )
 
     def duckdb_location(self, bucket: str, key: str) -> str:
         return f"s3://{bucket}/{check_key(key)}"

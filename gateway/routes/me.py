@@ -17,10 +17,15 @@ Auditor = Annotated[Principal, Depends(require_role("steward", "admin"))]
 @router.get("/me")
 def me(principal: PrincipalDep) -> Me:
     return Me(
-        subject=principal.subject, client_id=principal.client_id, org_id=principal.org_id,
-        org_slug=principal.org_slug, region=principal.region, jurisdiction=principal.jurisdiction,
-        roles=sorted(principal.roles), scopes=sorted(principal.scopes),
-    )  # fmt: skip
+        subject=principal.subject,
+        client_id=principal.client_id,
+        org_id=principal.org_id,
+        org_slug=principal.org_slug,
+        region=principal.region,
+        jurisdiction=principal.jurisdiction,
+        roles=sorted(principal.roles),
+        scopes=sorted(principal.scopes),
+    )
 
 
 @router.get("/audit")
@@ -31,5 +36,8 @@ def audit(
     actor: str | None = None,
 ) -> dict[str, object]:
     intact, broken_at = platform.audit.verify()
-    events = [AuditOut.model_validate(e, from_attributes=True) for e in platform.audit.recent(limit=limit, actor=actor)]
+    events = [
+        AuditOut.model_validate(e, from_attributes=True)
+        for e in platform.audit.recent(limit=limit, actor=actor)
+    ]
     return {"chain_intact": intact, "broken_at": broken_at, "events": events}

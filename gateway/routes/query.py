@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from gateway.deps import PlatformDep, require_role
 from gateway.query_runner import QueryStream
 from gateway.query_service import governed, open_stream
-from gateway.result_formats import MEDIA_TYPES, encode_arrow, encode_csv, encode_json, encode_parquet
+from gateway.result_formats import (
+    MEDIA_TYPES,
+    encode_arrow,
+    encode_csv,
+    encode_json,
+    encode_parquet,
+)
 from gateway.schemas import ExplainOut, QueryRequest
 from gateway.services import Platform
 from policies.model import Principal
@@ -22,7 +28,9 @@ Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
 
 
 @router.post("")
-async def run_query(body: QueryRequest, principal: Querier, platform: PlatformDep) -> StreamingResponse:
+async def run_query(
+    body: QueryRequest, principal: Querier, platform: PlatformDep
+) -> StreamingResponse:
     query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.run")
     stream = await run_in_threadpool(open_stream, platform, query)
     headers = {"x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources)}
@@ -58,8 +66,10 @@ async def explain(body: QueryRequest, principal: Querier, platform: PlatformDep)
     query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.explain")
     return ExplainOut(
         governed_sql=_redact_paths(query.sql, query),
-        datasets=[{"sql_name": s.sql_name, "version": s.version, "columns": list(s.columns)}
-                  for s in query.sources],  # fmt: skip
+        datasets=[
+            {"sql_name": s.sql_name, "version": s.version, "columns": list(s.columns)}
+            for s in query.sources
+        ],
         max_rows=query.max_rows,
     )
 

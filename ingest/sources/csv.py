@@ -126,6 +126,17 @@ class Utf8Transcoder(io.RawIOBase):
             pieces.append(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
+    def read_buffer(self, size: int) -> pa.Buffer:
+        """``read`` into Arrow-allocated memory (pyarrow prefers this method when present).
+
+        pyarrow's CSV reader keeps a read-ahead queue of blocks; holding them as Python
+        ``bytes`` left the C heap fragmented (~+80 MB RSS), Arrow's pool returns them.
+        """
+        data = self.read(size)
+        buffer = pa.allocate_buffer(len(data))
+        memoryview(buffer).cast("B")[:] = data
+        return buffer
+
     def readall(self) -> bytes:
         return b"".join(iter(lambda: self.read(self._chunk_bytes), b""))
 

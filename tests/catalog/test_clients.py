@@ -54,9 +54,13 @@ def org_id(sessions: sessionmaker[Session]) -> str:
     tag = secrets.token_hex(3)
     with sessions.begin() as session:
         org = Organisation(
-            slug=f"org_{tag}", name=f"Org {tag}", kind="consumer", region="GZ",
-            registration_id="91440101MA9Y1T6H6L", registration_scheme="uscc",
-        )  # fmt: skip
+            slug=f"org_{tag}",
+            name=f"Org {tag}",
+            kind="consumer",
+            region="GZ",
+            registration_id="91440101MA9Y1T6H6L",
+            registration_scheme="uscc",
+        )
         session.add(org)
         session.flush()
         return org.id

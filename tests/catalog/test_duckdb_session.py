@@ -199,9 +199,11 @@ def test_max_temp_directory_size_is_enforced(lake: dict[str, Path], tmp_path: Pa
 
 def test_create_secret_statement_quotes_every_value(limits: SandboxLimits) -> None:
     hostile = S3ReadCredentials(
-        scope="s3://gba-gz/", endpoint="127.0.0.1:9",
-        access_key="k'); DROP TABLE t; --", secret_key="x\\'y",
-    )  # fmt: skip
+        scope="s3://gba-gz/",
+        endpoint="127.0.0.1:9",
+        access_key="k'); DROP TABLE t; --",
+        secret_key="x\\'y",
+    )
     statement = create_secret_statement("gw_s3_0", hostile)
     assert "'k''); DROP TABLE t; --'" in statement
     with sandboxed_connection(allowed_paths=[], s3=[hostile], limits=limits) as con:

@@ -26,8 +26,17 @@ def sessions(catalog_url: str):
 
 
 def version_fields(job_id: str = "j") -> dict[str, object]:
-    return dict(job_id=job_id, source_sha256="0" * 64, row_count=3, rejected_count=1, bytes=10,
-                schema=[{"name": "a", "type": "string"}], stats={}, gx_result={}, files=[])  # fmt: skip
+    return {
+        "job_id": job_id,
+        "source_sha256": "0" * 64,
+        "row_count": 3,
+        "rejected_count": 1,
+        "bytes": 10,
+        "schema": [{"name": "a", "type": "string"}],
+        "stats": {},
+        "gx_result": {},
+        "files": [],
+    }
 
 
 def test_migrations_create_exactly_the_model_tables(sessions) -> None:
@@ -37,41 +46,92 @@ def test_migrations_create_exactly_the_model_tables(sessions) -> None:
 
 def test_org_registration_ids_are_validated_per_region(sessions) -> None:
     registry = Registry(sessions)
-    org = registry.create_org(name="Shenzhen SMT " + suffix(), slug="sz_" + suffix(), kind="provider",
-                              region="sz", registration_id="９１４４０３００ＭＡ５Ｇ７Ｋ３Ｐ７Ｐ")  # fmt: skip
-    assert (org.region, org.registration_id, org.registration_scheme) == ("SZ", "91440300MA5G7K3P7P", "uscc")
+    org = registry.create_org(
+        name="Shenzhen SMT " + suffix(),
+        slug="sz_" + suffix(),
+        kind="provider",
+        region="sz",
+        registration_id="９１４４０３００ＭＡ５Ｇ７Ｋ３Ｐ７Ｐ",
+    )
+    assert (org.region, org.registration_id, org.registration_scheme) == (
+        "SZ",
+        "91440300MA5G7K3P7P",
+        "uscc",
+    )
     with pytest.raises(InvalidInput) as bad_check:
-        registry.create_org(name="x", slug="x_" + suffix(), kind="provider", region="GZ",
-                            registration_id="91440300MA5G7K3P7Q")  # fmt: skip
+        registry.create_org(
+            name="x",
+            slug="x_" + suffix(),
+            kind="provider",
+            region="GZ",
+            registration_id="91440300MA5G7K3P7Q",
+        )
     assert bad_check.value.field == "registration_id"
     with pytest.raises(InvalidInput, match="old Companies Registry"):
-        registry.create_org(name="y", slug="y_" + suffix(), kind="provider", region="HK", registration_id="7123456")
+        registry.create_org(
+            name="y", slug="y_" + suffix(), kind="provider", region="HK", registration_id="7123456"
+        )
     with pytest.raises(InvalidInput, match="unknown region") as region:
-        registry.create_org(name="z", slug="z_" + suffix(), kind="provider", region="TW", registration_id="1")
+        registry.create_org(
+            name="z", slug="z_" + suffix(), kind="provider", region="TW", registration_id="1"
+        )
     assert region.value.field == "region"
 
 
 def test_duplicate_org_and_dataset_names_conflict(sessions) -> None:
     registry = Registry(sessions)
     name, slug = "HK Freight " + suffix(), "hk_" + suffix()
-    org = registry.create_org(name=name, slug=slug, kind="provider", region="HK", registration_id=REGISTRATION["HK"])
+    org = registry.create_org(
+        name=name, slug=slug, kind="provider", region="HK", registration_id=REGISTRATION["HK"]
+    )
     with pytest.raises(Conflict):
-        registry.create_org(name=name, slug=slug + "x", kind="provider", region="HK",
-                            registration_id=REGISTRATION["HK"])  # fmt: skip
-    registry.create_dataset(org=org, name="shipments", title="", description="", classification="internal",
-                            licence="", contract={"columns": []})  # fmt: skip
+        registry.create_org(
+            name=name,
+            slug=slug + "x",
+            kind="provider",
+            region="HK",
+            registration_id=REGISTRATION["HK"],
+        )
+    registry.create_dataset(
+        org=org,
+        name="shipments",
+        title="",
+        description="",
+        classification="internal",
+        licence="",
+        contract={"columns": []},
+    )
     with pytest.raises(Conflict, match="already has a dataset named 'shipments'"):
-        registry.create_dataset(org=org, name="shipments", title="", description="",
-                                classification="internal", licence="", contract={"columns": []})  # fmt: skip
+        registry.create_dataset(
+            org=org,
+            name="shipments",
+            title="",
+            description="",
+            classification="internal",
+            licence="",
+            contract={"columns": []},
+        )
     assert [d.name for d, _ in registry.list_datasets(org_id=org.id)] == ["shipments"]
 
 
 def test_concurrent_version_commits_get_distinct_numbers(sessions) -> None:
     registry = Registry(sessions)
-    org = registry.create_org(name="DG " + suffix(), slug="dg_" + suffix(), kind="provider", region="DG",
-                              registration_id=REGISTRATION["DG"])  # fmt: skip
-    dataset = registry.create_dataset(org=org, name="meters", title="", description="",
-                                      classification="internal", licence="", contract={})  # fmt: skip
+    org = registry.create_org(
+        name="DG " + suffix(),
+        slug="dg_" + suffix(),
+        kind="provider",
+        region="DG",
+        registration_id=REGISTRATION["DG"],
+    )
+    dataset = registry.create_dataset(
+        org=org,
+        name="meters",
+        title="",
+        description="",
+        classification="internal",
+        licence="",
+        contract={},
+    )
     with pytest.raises(NotFound):
         registry.version(dataset.id)
     errors: list[BaseException] = []
@@ -89,7 +149,11 @@ def test_concurrent_version_commits_get_distinct_numbers(sessions) -> None:
         t.join()
     assert not errors
     assert [v.version for v in registry.versions(dataset.id)] == [1, 2, 3, 4]
-    assert registry.version(dataset.id).version == registry.get_dataset(dataset.id).current_version == 4
+    assert (
+        registry.version(dataset.id).version
+        == registry.get_dataset(dataset.id).current_version
+        == 4
+    )
 
 
 def test_job_lease_is_claimed_once_and_reclaimable_after_expiry(sessions) -> None:
@@ -98,12 +162,30 @@ def test_job_lease_is_claimed_once_and_reclaimable_after_expiry(sessions) -> Non
     from catalog.models import utcnow
 
     registry, jobs = Registry(sessions), JobStore(sessions)
-    org = registry.create_org(name="GZ " + suffix(), slug="gz_" + suffix(), kind="provider", region="GZ",
-                              registration_id=REGISTRATION["GZ"])  # fmt: skip
-    dataset = registry.create_dataset(org=org, name="welds", title="", description="",
-                                      classification="internal", licence="", contract={})  # fmt: skip
-    job = jobs.create(dataset_id=dataset.id, created_by="c", source_bucket="b", source_key="k",
-                      source_sha256="0" * 64, source_bytes=1)  # fmt: skip
+    org = registry.create_org(
+        name="GZ " + suffix(),
+        slug="gz_" + suffix(),
+        kind="provider",
+        region="GZ",
+        registration_id=REGISTRATION["GZ"],
+    )
+    dataset = registry.create_dataset(
+        org=org,
+        name="welds",
+        title="",
+        description="",
+        classification="internal",
+        licence="",
+        contract={},
+    )
+    job = jobs.create(
+        dataset_id=dataset.id,
+        created_by="c",
+        source_bucket="b",
+        source_key="k",
+        source_sha256="0" * 64,
+        source_bytes=1,
+    )
     assert jobs.claim(job.id) is True
     assert jobs.claim(job.id) is False  # lease held
     later = utcnow() + timedelta(minutes=5)
@@ -115,7 +197,9 @@ def test_job_lease_is_claimed_once_and_reclaimable_after_expiry(sessions) -> Non
 def test_audit_chain_verifies_and_detects_tampering(sessions) -> None:
     audit = AuditLog(sessions)
     for i in range(5):
-        audit.append(actor="c", action="query.run", resource="query", outcome="allowed", detail={"i": i})
+        audit.append(
+            actor="c", action="query.run", resource="query", outcome="allowed", detail={"i": i}
+        )
     assert audit.verify() == (True, None)
     with sessions.begin() as session:
         third = session.query(AuditEvent).order_by(AuditEvent.seq).offset(2).first()
@@ -126,8 +210,12 @@ def test_audit_chain_verifies_and_detects_tampering(sessions) -> None:
 
 def test_audit_appends_from_threads_form_one_chain(sessions) -> None:
     audit = AuditLog(sessions)
-    threads = [threading.Thread(target=lambda: audit.append(actor="t", action="a", resource="r", outcome="ok"))
-               for _ in range(6)]  # fmt: skip
+    threads = [
+        threading.Thread(
+            target=lambda: audit.append(actor="t", action="a", resource="r", outcome="ok")
+        )
+        for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -22,13 +22,23 @@ def assert_error_envelope(response: Any, status: int, code: str | None = None) -
 
 
 def upload(client: Any, caller: Any, dataset_id: str, content: bytes, **params: str) -> Any:
-    return client.post(f"/v1/datasets/{dataset_id}/uploads", headers=caller.headers, content=content,
-                       params={"filename": "meters.csv", **params})  # fmt: skip
+    return client.post(
+        f"/v1/datasets/{dataset_id}/uploads",
+        headers=caller.headers,
+        content=content,
+        params={"filename": "meters.csv", **params},
+    )
 
 
 def test_every_v1_route_requires_a_bearer_token(client) -> None:
-    for method, path in [("GET", "/v1/me"), ("GET", "/v1/datasets"), ("POST", "/v1/query"),
-                         ("GET", "/v1/grants"), ("GET", "/v1/audit"), ("GET", "/v1/jobs/x")]:  # fmt: skip
+    for method, path in [
+        ("GET", "/v1/me"),
+        ("GET", "/v1/datasets"),
+        ("POST", "/v1/query"),
+        ("GET", "/v1/grants"),
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/jobs/x"),
+    ]:
         response = client.request(method, path)
         error = assert_error_envelope(response, 401, "authentication_required")
         assert "Bearer" in error["message"]
@@ -44,13 +54,21 @@ def test_token_in_query_string_is_refused(client, platform) -> None:
 def test_me_reflects_the_token_claims(client, platform) -> None:
     caller = make_caller(platform, client, region="HK", role="consumer")
     me = client.get("/v1/me", headers=caller.headers).json()
-    assert (me["org_id"], me["region"], me["jurisdiction"], me["roles"]) == (caller.org.id, "HK", "HK", ["consumer"])
+    assert (me["org_id"], me["region"], me["jurisdiction"], me["roles"]) == (
+        caller.org.id,
+        "HK",
+        "HK",
+        ["consumer"],
+    )
 
 
 def test_roles_are_enforced_per_route(client, platform) -> None:
     consumer = make_caller(platform, client, role="consumer")
-    response = client.post("/v1/datasets", headers=consumer.headers, json={"name": "x", "contract": {"columns": [
-        {"name": "a"}]}})  # fmt: skip
+    response = client.post(
+        "/v1/datasets",
+        headers=consumer.headers,
+        json={"name": "x", "contract": {"columns": [{"name": "a"}]}},
+    )
     error = assert_error_envelope(response, 403, "forbidden")
     assert "provider" in error["message"]
     assert_error_envelope(client.get("/v1/audit", headers=consumer.headers), 403, "forbidden")
@@ -62,16 +80,26 @@ def test_upload_validates_and_commits_exactly_the_valid_rows(client, platform) -
     response = upload(client, provider, dataset["id"], ENERGY_CSV)
     assert response.status_code == 202, response.text
     job = wait_job(client, provider, response.json()["id"])
-    assert (job["status"], job["rows_read"], job["rows_valid"], job["rows_rejected"]) == ("succeeded", 5, 3, 2)
+    assert (job["status"], job["rows_read"], job["rows_valid"], job["rows_rejected"]) == (
+        "succeeded",
+        5,
+        3,
+        2,
+    )
     assert job["version"] == 1
     rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
-    reasons = {(r["row"], reason["column"], reason["rule"]) for r in rejected for reason in r["reasons"]}
+    reasons = {
+        (r["row"], reason["column"], reason["rule"]) for r in rejected for reason in r["reasons"]
+    }
     assert {row for row, _, _ in reasons} == {2, 4}
     assert {col for _, col, _ in reasons} == {"用电量(度)", "设备编号"}  # the partner's own headers
     versions = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json()
     assert [(v["version"], v["row_count"], v["rejected_count"]) for v in versions] == [(1, 3, 2)]
-    rows = client.post("/v1/query", headers=provider.headers, json={
-        "sql": f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"}).json()  # fmt: skip
+    rows = client.post(
+        "/v1/query",
+        headers=provider.headers,
+        json={"sql": f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"},
+    ).json()
     assert [tuple(r) for r in rows["rows"]] == ENERGY_VALID_ROWS
 
 
@@ -79,18 +107,28 @@ def test_batch_past_the_error_ratio_fails_whole_and_keeps_the_quarantine(client,
     platform.ingest.settings = platform.ingest.settings.model_copy(update={"max_error_ratio": 0.2})
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    job = wait_job(client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"])
-    assert (job["status"], job["version"], job["error"]["code"]) == ("failed", None, "too_many_rejected_rows")
+    job = wait_job(
+        client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"]
+    )
+    assert (job["status"], job["version"], job["error"]["code"]) == (
+        "failed",
+        None,
+        "too_many_rejected_rows",
+    )
     assert "40" in job["error"]["message"] or "0.4" in job["error"]["message"]
     rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
     assert [r["row"] for r in rejected] == [2, 4]
-    assert client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json() == []
+    assert (
+        client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json() == []
+    )
 
 
 def test_identical_reupload_is_detected_by_hash(client, platform) -> None:
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    first = wait_job(client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"])
+    first = wait_job(
+        client, provider, upload(client, provider, dataset["id"], ENERGY_CSV).json()["id"]
+    )
     again = upload(client, provider, dataset["id"], ENERGY_CSV).json()
     assert first["status"] == "succeeded"
     assert (again["status"], again["version"]) == ("duplicate", 1)
@@ -106,10 +144,14 @@ def test_identical_reupload_is_detected_by_hash(client, platform) -> None:
         (ENERGY_CSV, {"encoding": "latin-9"}, 422, "ingest_error", "encoding"),
     ],
 )
-def test_bad_uploads_get_a_4xx_naming_the_problem(client, platform, content, params, status, code, needle) -> None:
+def test_bad_uploads_get_a_4xx_naming_the_problem(
+    client, platform, content, params, status, code, needle
+) -> None:
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    error = assert_error_envelope(upload(client, provider, dataset["id"], content, **params), status)
+    error = assert_error_envelope(
+        upload(client, provider, dataset["id"], content, **params), status
+    )
     assert error["code"] == code
     assert needle in error["message"].lower()
     versions = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json()
@@ -120,18 +162,38 @@ def test_dataset_bad_input_is_rejected_with_the_envelope(client, platform) -> No
     provider = make_caller(platform, client)
     make_dataset(client, provider, name="meters")
     error = assert_error_envelope(
-        client.post("/v1/datasets", headers=provider.headers, json={"name": "meters", "contract": {"columns": [
-            {"name": "a"}]}}), 409, "conflict")  # fmt: skip
+        client.post(
+            "/v1/datasets",
+            headers=provider.headers,
+            json={"name": "meters", "contract": {"columns": [{"name": "a"}]}},
+        ),
+        409,
+        "conflict",
+    )
     assert "meters" in error["message"]
     error = assert_error_envelope(
-        client.post("/v1/datasets", headers=provider.headers, json={"name": "Bad Name", "contract": {"columns": [
-            {"name": "a"}]}}), 422, "invalid_input")  # fmt: skip
+        client.post(
+            "/v1/datasets",
+            headers=provider.headers,
+            json={"name": "Bad Name", "contract": {"columns": [{"name": "a"}]}},
+        ),
+        422,
+        "invalid_input",
+    )
     assert error["detail"]["field"] == "name"
     error = assert_error_envelope(
-        client.post("/v1/datasets", headers=provider.headers, json={"name": "x", "contract": {"columns": [
-            {"name": "Bad Col"}]}}), 422, "invalid_request")  # fmt: skip
+        client.post(
+            "/v1/datasets",
+            headers=provider.headers,
+            json={"name": "x", "contract": {"columns": [{"name": "Bad Col"}]}},
+        ),
+        422,
+        "invalid_request",
+    )
     assert "column name" in str(error["detail"])
-    assert_error_envelope(client.get("/v1/datasets/nope", headers=provider.headers), 404, "not_found")
+    assert_error_envelope(
+        client.get("/v1/datasets/nope", headers=provider.headers), 404, "not_found"
+    )
 
 
 def test_upload_to_another_orgs_dataset_is_forbidden(client, platform) -> None:
@@ -156,9 +218,11 @@ def test_readyz_names_the_failing_part(client, platform) -> None:
     from catalog.regions import Region
     from catalog.storage.s3 import S3Store
 
-    dead = S3Store("http://127.0.0.1:9", access_key="k", secret_key="s")  # discard port: nothing listens
+    dead = S3Store(
+        "http://127.0.0.1:9", access_key="k", secret_key="s"
+    )  # discard port: nothing listens
     healthy = platform.lake
-    platform.lake = Lake({r: dead for r in Region}, healthy.buckets)
+    platform.lake = Lake(dict.fromkeys(Region, dead), healthy.buckets)
     try:
         response = client.get("/readyz")
     finally:

@@ -239,8 +239,12 @@ def test_sample_dataset_decodes_strictly_with_declared_encoding(datasets, region
 
 def test_sample_dataset_encodings_per_region(datasets):
     assert {r: d.encoding for r, d in datasets.items()} == {
-        "GZ": "gb18030", "SZ": "utf-8-sig", "DG": "gbk", "HK": "big5hkscs", "MO": "utf-8",
-    }  # fmt: skip
+        "GZ": "gb18030",
+        "SZ": "utf-8-sig",
+        "DG": "gbk",
+        "HK": "big5hkscs",
+        "MO": "utf-8",
+    }
     assert datasets["SZ"].content.startswith(b"\xef\xbb\xbf")
     assert not datasets["MO"].content.startswith(b"\xef\xbb\xbf")
     assert "设备编号" in datasets["DG"].content.decode("gbk")
@@ -292,8 +296,9 @@ def test_sample_orgs_registration_ids_valid():
     orgs = sample_orgs()
     assert {o.region for o in orgs if o.kind == "provider"} == set(REGIONS)
     assert [(o.region, o.kind) for o in orgs if o.kind != "provider"] == [
-        ("HK", "consumer"), ("GZ", "steward"),
-    ]  # fmt: skip
+        ("HK", "consumer"),
+        ("GZ", "steward"),
+    ]
     assert len({o.slug for o in orgs}) == len(orgs)
     for org in orgs:
         rid = org.registration_id

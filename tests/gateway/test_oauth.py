@@ -46,9 +46,20 @@ CLIENT_SCOPE = "datasets:read query"
 KEY_SECRET = b"oauth-test-secret-" + secrets.token_bytes(16)
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 REQUIRED_CLAIMS = [
-    "iss", "aud", "exp", "iat", "nbf", "sub", "client_id", "jti",
-    "org", "org_slug", "region", "jurisdiction", "roles",
-]  # fmt: skip
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "sub",
+    "client_id",
+    "jti",
+    "org",
+    "org_slug",
+    "region",
+    "jurisdiction",
+    "roles",
+]
 
 
 @dataclass(frozen=True)
@@ -79,9 +90,13 @@ def org(sessions: sessionmaker[Session]) -> Org:
     tag = secrets.token_hex(3)
     with sessions.begin() as session:
         row = Organisation(
-            slug=f"sz_{tag}", name=f"Shenzhen Org {tag}", kind="consumer", region="SZ",
-            registration_id="91440300MA5G7K3P7P", registration_scheme="uscc",
-        )  # fmt: skip
+            slug=f"sz_{tag}",
+            name=f"Shenzhen Org {tag}",
+            kind="consumer",
+            region="SZ",
+            registration_id="91440300MA5G7K3P7P",
+            registration_scheme="uscc",
+        )
         session.add(row)
         session.flush()
         return Org(row.id, row.slug)
@@ -100,10 +115,14 @@ def registered(sessions: sessionmaker[Session], org: Org) -> Registered:
 def make_service(sessions: sessionmaker[Session]) -> Callable[..., OAuthService]:
     def make(**overrides: Any) -> OAuthService:
         options: dict[str, Any] = {
-            "issuer": ISSUER, "audience": AUDIENCE, "access_token_ttl": 900,
-            "key_secret": KEY_SECRET, "key_rotate_after": timedelta(days=30),
-            "scopes_supported": SCOPES, **overrides,
-        }  # fmt: skip
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "access_token_ttl": 900,
+            "key_secret": KEY_SECRET,
+            "key_rotate_after": timedelta(days=30),
+            "scopes_supported": SCOPES,
+            **overrides,
+        }
         return OAuthService(sessions, **options)
 
     return make
@@ -159,11 +178,21 @@ def unb64(segment: str) -> bytes:
 def claims_for(org: Org, who: Registered, /, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": who.client_id, "client_id": who.client_id,
-        "exp": now + 300, "iat": now, "nbf": now, "jti": secrets.token_urlsafe(16),
-        "scope": "query", "org": org.id, "org_slug": org.slug, "region": "SZ",
-        "jurisdiction": "mainland", "roles": ["consumer"],
-    }  # fmt: skip
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": who.client_id,
+        "client_id": who.client_id,
+        "exp": now + 300,
+        "iat": now,
+        "nbf": now,
+        "jti": secrets.token_urlsafe(16),
+        "scope": "query",
+        "org": org.id,
+        "org_slug": org.slug,
+        "region": "SZ",
+        "jurisdiction": "mainland",
+        "roles": ["consumer"],
+    }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}
 
@@ -229,9 +258,12 @@ def test_token_wrong_secret_invalid_client(http, registered, method):
     else:
         response = http.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": wrong.client_id,
-                  "client_secret": wrong.secret},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": wrong.client_id,
+                "client_secret": wrong.secret,
+            },
+        )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert "error_description" in response.json()
@@ -378,10 +410,15 @@ def test_metadata_lists_rfc_8414_fields(http):
 def test_authenticate_fresh_token_returns_principal(service, http, registered, org):
     principal = service.authenticate(issue(http, registered))
     assert principal == Principal(
-        subject=registered.client_id, client_id=registered.client_id, org_id=org.id,
-        org_slug=org.slug, region="SZ", jurisdiction="mainland",
-        roles=frozenset({"consumer"}), scopes=frozenset({"datasets:read", "query"}),
-    )  # fmt: skip
+        subject=registered.client_id,
+        client_id=registered.client_id,
+        org_id=org.id,
+        org_slug=org.slug,
+        region="SZ",
+        jurisdiction="mainland",
+        roles=frozenset({"consumer"}),
+        scopes=frozenset({"datasets:read", "query"}),
+    )
 
 
 def test_validate_accepts_application_at_jwt_and_audience_list(service, our_key, org, registered):
@@ -485,9 +522,12 @@ def test_validate_rejects_malformed_token(service, our_key, token):
 def test_validate_leeway_above_sixty_seconds_refused(service, our_key):
     with pytest.raises(ValueError, match="leeway"):
         validate_access_token(
-            "x", keys=service.keys.verification_keys(), issuer=ISSUER, audience=AUDIENCE,
+            "x",
+            keys=service.keys.verification_keys(),
+            issuer=ISSUER,
+            audience=AUDIENCE,
             leeway_seconds=600,
-        )  # fmt: skip
+        )
 
 
 def test_invalid_token_challenge_follows_rfc_6750():

@@ -230,8 +230,11 @@ def test_worker_landlock_blocks_writes_and_tcp(tmp_path: Path, parts: dict[str, 
         port = listener.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-c", LANDLOCK_PROBE, str(scratch), str(parts["granted"]), str(port)],
-            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"outside": "refused", "tcp": "refused", "copy": "permission"}
     assert (scratch / "inside.txt").read_text() == "ok"
@@ -321,13 +324,29 @@ def _free_ports(count: int) -> list[int]:
 def _weed_command(root: Path, ports: list[int], config: Path) -> list[str]:
     p = ports
     return [
-        str(WEED), "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-master.telemetry=false", f"-master.port={p[0]}", f"-master.port.grpc={p[1]}",
-        "-master.volumeSizeLimitMB=256", f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
-        "-volume.max=200", "-filer", f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",
-        "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}", f"-s3.config={config}",
-        f"-metricsPort={p[8]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-    ]  # fmt: skip
+        str(WEED),
+        "server",
+        f"-dir={root}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        f"-master.port={p[0]}",
+        f"-master.port.grpc={p[1]}",
+        "-master.volumeSizeLimitMB=256",
+        f"-volume.port={p[2]}",
+        f"-volume.port.grpc={p[3]}",
+        "-volume.max=200",
+        "-filer",
+        f"-filer.port={p[4]}",
+        f"-filer.port.grpc={p[5]}",
+        "-s3",
+        f"-s3.port={p[6]}",
+        f"-s3.port.grpc={p[7]}",
+        f"-s3.config={config}",
+        f"-metricsPort={p[8]}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
 
 
 def _identities(admin: tuple[str, str], reader: tuple[str, str]) -> dict[str, object]:
@@ -354,9 +373,11 @@ def weed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
     ports = _free_ports(9)
     with (root / "weed.log").open("wb") as log:
         process = subprocess.Popen(
-            _weed_command(root / "data", ports, config), stdout=log, stderr=subprocess.STDOUT,
+            _weed_command(root / "data", ports, config),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     (root / "data").mkdir(exist_ok=True)
     try:
         _wait_for_port(ports[6], process)
@@ -413,11 +434,14 @@ def test_run_reads_granted_s3_file_and_refuses_other_bucket(
     granted, sibling = "s3://gba-gz/lake/ds1/part-0.parquet", "s3://gba-gz/lake/ds1/other.parquet"
     foreign = "s3://gba-hk/lake/ds9/part-0.parquet"
     data = _parquet_bytes(pa.table({"id": [1, 2, 3]}))
-    _upload(weed_s3, {
-        ("gba-gz", "lake/ds1/part-0.parquet"): data,
-        ("gba-gz", "lake/ds1/other.parquet"): data,
-        ("gba-hk", "lake/ds9/part-0.parquet"): data,
-    })  # fmt: skip
+    _upload(
+        weed_s3,
+        {
+            ("gba-gz", "lake/ds1/part-0.parquet"): data,
+            ("gba-gz", "lake/ds1/other.parquet"): data,
+            ("gba-hk", "lake/ds9/part-0.parquet"): data,
+        },
+    )
     creds = [S3ReadCredentials("s3://gba-gz/", weed_s3.endpoint, *weed_s3.reader)]
 
     sql = f"SELECT sum(id) AS total FROM read_parquet('{granted}')"
