@@ -193,7 +193,7 @@ def describe_schema(contract: DataContract, schema: pa.Schema) -> list[dict[str,
 
 
 def _gx_document(ctx: TransformContext, rows_read: int, rows_rejected: int) -> dict[str, Any]:
-    document = merge_results(ctx.gx_summaries)
+    document = merge_results([ctx.gx_summary] if ctx.gx_summary else [])
     document["row_checks"] = {
         "rows_read": rows_read,
         "rows_rejected": rows_rejected,

@@ -32,10 +32,9 @@ from ingest.contracts import DataContract
 from ingest.errors import EmptyFile, EncodingError, FileTooLarge, IngestError, TooManyErrors
 from ingest.pipeline import ProcessOutcome, Progress, process_file
 from ingest.settings import IngestSettings
+from ingest.sources.csv import resolve_encoding
 
 log = logging.getLogger(__name__)
-
-ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "big5", "big5hkscs")
 
 
 @dataclass(frozen=True)
@@ -87,15 +86,11 @@ class IngestService:
     # receiving ---------------------------------------------------------------------
     def receive(self, chunks: Iterable[bytes], *, encoding: str) -> Received:
         """Stream an upload to scratch: cap its size, hash it, check it decodes strictly."""
-        if encoding not in ENCODINGS:
-            raise IngestError(
-                f"encoding {encoding!r} is not supported; declare one of {', '.join(ENCODINGS)}",
-                encoding=encoding,
-            )
+        codec = resolve_encoding(encoding)  # UnsupportedEncodingError lists the choices
         limit = self.settings.max_upload_mb * 1024 * 1024
         path = self.scratch / f"upload-{new_id()}"
         digest, size = hashlib.sha256(), 0
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
         try:
             with path.open("wb") as out:
                 for chunk in chunks:
@@ -122,24 +117,38 @@ class IngestService:
             job_id = new_id()
             bucket = self.lake.bucket(dataset.region)
             key = f"raw/{dataset.id}/{job_id}/source"
-            fields: dict[str, Any] = dict(
-                id=job_id, dataset_id=dataset.id, created_by=actor, filename=filename[:255],
-                encoding=encoding, source_bucket=bucket, source_key=key,
-                source_sha256=received.sha256, source_bytes=received.size,
-            )  # fmt: skip
+            fields: dict[str, Any] = {
+                "id": job_id,
+                "dataset_id": dataset.id,
+                "created_by": actor,
+                "filename": filename[:255],
+                "encoding": encoding,
+                "source_bucket": bucket,
+                "source_key": key,
+                "source_sha256": received.sha256,
+                "source_bytes": received.size,
+            }
             if duplicate is not None:
                 return self.jobs.create(
-                    **fields, status="duplicate", version=duplicate.version, progress=1.0,
+                    **fields,
+                    status="duplicate",
+                    version=duplicate.version,
+                    progress=1.0,
                     rows_read=duplicate.row_count + duplicate.rejected_count,
-                    rows_valid=duplicate.row_count, rows_rejected=duplicate.rejected_count,
-                )  # fmt: skip
+                    rows_valid=duplicate.row_count,
+                    rows_rejected=duplicate.rejected_count,
+                )
             self.lake.store(dataset.region).put_file(bucket, key, received.path)
             job = self.jobs.create(**fields)
         finally:
             received.path.unlink(missing_ok=True)
-        self.audit.append(actor=actor, action="ingest.submit", resource=f"dataset:{dataset.id}",
-                          outcome="accepted", detail={"job": job.id, "sha256": received.sha256,
-                                                      "bytes": received.size})  # fmt: skip
+        self.audit.append(
+            actor=actor,
+            action="ingest.submit",
+            resource=f"dataset:{dataset.id}",
+            outcome="accepted",
+            detail={"job": job.id, "sha256": received.sha256, "bytes": received.size},
+        )
         self.schedule(job.id)
         return job
 
@@ -197,10 +206,14 @@ class IngestService:
         contract = DataContract.model_validate(dataset.contract)
         try:
             outcome = process_file(
-                source, contract, encoding=job.encoding, staging_dir=workdir / "staging",
-                max_error_ratio=self.settings.max_error_ratio, batch_rows=self.settings.batch_rows,
+                source,
+                contract,
+                encoding=job.encoding,
+                staging_dir=workdir / "staging",
+                max_error_ratio=self.settings.max_error_ratio,
+                batch_rows=self.settings.batch_rows,
                 on_progress=_Throttled(self.jobs, job.id),
-            )  # fmt: skip
+            )
         except TooManyErrors as exc:
             quarantine = workdir / "staging" / "quarantine.jsonl"
             if quarantine.is_file():
@@ -222,38 +235,71 @@ class IngestService:
             quarantine_key = f"quarantine/{dataset.id}/{job.id}.jsonl"
             store.put_file(bucket, quarantine_key, outcome.quarantine_path, "application/x-ndjson")
         version = self.registry.commit_version(
-            dataset.id, job_id=job.id, source_sha256=job.source_sha256,
-            row_count=outcome.rows_valid, rejected_count=outcome.rows_rejected,
-            bytes=sum(int(f["bytes"]) for f in files), schema=outcome.schema,
-            stats=outcome.stats, gx_result=outcome.gx_result, files=files,
-        )  # fmt: skip
+            dataset.id,
+            job_id=job.id,
+            source_sha256=job.source_sha256,
+            row_count=outcome.rows_valid,
+            rejected_count=outcome.rows_rejected,
+            bytes=sum(int(f["bytes"]) for f in files),
+            schema=outcome.schema,
+            stats=outcome.stats,
+            gx_result=outcome.gx_result,
+            files=files,
+        )
         self.jobs.finish(
-            job.id, status="succeeded", version=version.version, progress=1.0,
-            rows_read=outcome.rows_read, rows_valid=outcome.rows_valid,
-            rows_rejected=outcome.rows_rejected, quarantine_key=quarantine_key, error=None,
-        )  # fmt: skip
-        self.audit.append(actor=job.created_by, action="ingest.commit", resource=f"dataset:{dataset.id}",
-                          outcome="committed", detail={"job": job.id, "version": version.version,
-                                                       "rows": outcome.rows_valid,
-                                                       "rejected": outcome.rows_rejected})  # fmt: skip
+            job.id,
+            status="succeeded",
+            version=version.version,
+            progress=1.0,
+            rows_read=outcome.rows_read,
+            rows_valid=outcome.rows_valid,
+            rows_rejected=outcome.rows_rejected,
+            quarantine_key=quarantine_key,
+            error=None,
+        )
+        self.audit.append(
+            actor=job.created_by,
+            action="ingest.commit",
+            resource=f"dataset:{dataset.id}",
+            outcome="committed",
+            detail={
+                "job": job.id,
+                "version": version.version,
+                "rows": outcome.rows_valid,
+                "rejected": outcome.rows_rejected,
+            },
+        )
 
     def _fail(self, job: Job, exc: PlatformError, quarantine: Any = None) -> None:
         attrs = exc.attrs()
         self.jobs.finish(
-            job.id, status="failed", error=_error(exc), quarantine_key=quarantine,
+            job.id,
+            status="failed",
+            error=_error(exc),
+            quarantine_key=quarantine,
             rows_read=int(attrs.get("rows_read", 0) or 0),
             rows_rejected=int(attrs.get("rows_rejected", 0) or 0),
-        )  # fmt: skip
-        self.audit.append(actor=job.created_by, action="ingest.commit", resource=f"dataset:{job.dataset_id}",
-                          outcome="failed", detail={"job": job.id, "code": exc.code})  # fmt: skip
+        )
+        self.audit.append(
+            actor=job.created_by,
+            action="ingest.commit",
+            resource=f"dataset:{job.dataset_id}",
+            outcome="failed",
+            detail={"job": job.id, "code": exc.code},
+        )
 
 
 def _error(exc: PlatformError) -> dict[str, Any]:
     return {"code": exc.code, "message": exc.message, "detail": exc.attrs()}
 
 
-def _decode_or_raise(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, encoding: str,
-                     final: bool = False) -> None:  # fmt: skip
+def _decode_or_raise(
+    decoder: codecs.IncrementalDecoder,
+    chunk: bytes,
+    offset: int,
+    encoding: str,
+    final: bool = False,
+) -> None:
     try:
         decoder.decode(chunk, final)
     except UnicodeDecodeError as exc:
@@ -272,5 +318,9 @@ class _Throttled:
             return
         self._last = now
         share = progress.bytes_read / progress.total_bytes if progress.total_bytes else 0.0
-        self.jobs.progress(self.job_id, progress=min(share, 0.99), rows_read=progress.rows_read,
-                           rows_rejected=progress.rows_rejected)  # fmt: skip
+        self.jobs.progress(
+            self.job_id,
+            progress=min(share, 0.99),
+            rows_read=progress.rows_read,
+            rows_rejected=progress.rows_rejected,
+        )

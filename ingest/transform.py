@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from ingest.contracts import ColumnContract, ColumnType, DataContract
 from ingest.errors import HeaderMismatchError
 from ingest.sources.base import normalise_header
-from ingest.validate import ValidationSession, to_frame, truncate
+from ingest.validate import ValidationSession, merge_results, to_frame, truncate
 
 CONTROL_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 INTEGER_SYNTAX = r"^[+-]?[0-9]+$"
@@ -124,6 +124,10 @@ class KeyTracker:
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(run.nbytes for run in self._runs)
+
     def add(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
         """Register a batch of key hashes; returns which are duplicates (first one wins)."""
         duplicate = np.ones(len(hashes), dtype=bool)
@@ -139,7 +143,9 @@ class KeyTracker:
             self._runs.append(fresh)
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             last = self._runs.pop()
-            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+            merged = np.concatenate([self._runs.pop(), last])
+            merged.sort()
+            self._runs.append(merged)
         return duplicate
 
 
@@ -152,7 +158,8 @@ class TransformContext:
     session: ValidationSession | None
     keys: KeyTracker = field(default_factory=KeyTracker)
     rejections: Counter[str] = field(default_factory=Counter)
-    gx_summaries: list[dict[str, Any]] = field(default_factory=list)
+    gx_summary: dict[str, Any] | None = None
+    """Running ``merge_results`` of every batch validated so far."""
 
     def binding(self, name: str) -> ColumnBinding:
         for binding in self.bindings:
@@ -288,7 +295,7 @@ def check_expectations(state: BatchState, ctx: TransformContext) -> BatchState:
     take = pa.array(positions, pa.int64())
     table = pa.table({b.name: state.typed[b.name].take(take) for b in ctx.bindings})
     result = ctx.session.validate(to_frame(table, index=positions))
-    ctx.gx_summaries.append(result.summary)
+    ctx.gx_summary = merge_results([ctx.gx_summary or {}, result])
     for position, failures in result.failures.items():
         for failure in failures:
             binding = ctx.binding(failure.column)

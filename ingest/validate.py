@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,7 +262,10 @@ class ValidationSession:
         frame = data if isinstance(data, pd.DataFrame) else to_frame(data)
         started = time.perf_counter()
         batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(self.suite, result_format={"result_format": "COMPLETE"})
+        with warnings.catch_warnings():
+            # pandas warns that anchored patterns with groups are not extracted; we only match
+            warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
+            result = batch.validate(self.suite, result_format={"result_format": "COMPLETE"})
         seconds = time.perf_counter() - started
         failures: dict[int, list[RowFailure]] = {}
         summaries = []
@@ -349,6 +353,8 @@ def merge_results(results: Iterable[BatchValidation | Mapping[str, Any]]) -> dic
     header: dict[str, Any] = {"suite_name": None, "gx_version": gx.__version__, "batches": 0}
     for result in results:
         summary = result.summary if isinstance(result, BatchValidation) else result
+        if not summary:
+            continue
         header["suite_name"] = header["suite_name"] or summary.get("suite_name")
         header["batches"] += int(summary.get("batches", 1))
         for item in summary.get("results", []):

@@ -120,6 +120,33 @@ def test_spine_end_to_end_over_real_http(gateway: tuple[str, Path]) -> None:
         assert table.column_names == ["meter_id", "kwh", "tariff"]
         assert [tuple(r.values()) for r in table.to_pylist()] == ENERGY_VALID_ROWS
 
+    # the same through the CLI, which talks to the gateway with client credentials
+    creds = {
+        "DATASHARE_GATEWAY": url,
+        "DATASHARE_CLIENT_ID": cid,
+        "DATASHARE_CLIENT_SECRET": csecret,
+    }
+    queried = cli(data_dir, "query", sql, "--format", "json", env=creds)
+    assert queried.returncode == 0, queried.stderr
+    assert [
+        (r["meter_id"], r["kwh"], r["tariff"]) for r in json.loads(queried.stdout)
+    ] == ENERGY_VALID_ROWS
+    refused = cli(data_dir, "query", "SELECT * FROM read_csv('/etc/passwd')", env=creds)
+    assert refused.returncode == 1 and "query_refused" in refused.stderr
+    source = data_dir / "more.csv"
+    source.write_bytes(ENERGY_CSV.replace(b"12.5", b"13.5"))
+    provider_env = {
+        "DATASHARE_GATEWAY": url,
+        "DATASHARE_CLIENT_ID": pid,
+        "DATASHARE_CLIENT_SECRET": psecret,
+    }
+    ingested = cli(data_dir, "ingest", dataset["id"], str(source), env=provider_env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert (json.loads(ingested.stdout)["status"], json.loads(ingested.stdout)["version"]) == (
+        "succeeded",
+        2,
+    )
+
 
 def test_forged_expired_and_wrong_audience_tokens_are_401(gateway: tuple[str, Path]) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec

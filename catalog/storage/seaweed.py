@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,16 +190,31 @@ class EmbeddedSeaweed:
                     f"SeaweedFS exited with code {self._process.returncode}; "
                     f"see {self.root / 'weed.log'}"
                 )
-            try:
-                with socket.create_connection(("127.0.0.1", self.ports["s3"]), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
+            if self._s3_listening() and self._volume_registered():
+                return
+            time.sleep(0.2)
         self.stop()
         raise StorageUnavailable(
             f"SeaweedFS did not open its S3 port within {self.startup_timeout:.0f} s; "
             f"see {self.root / 'weed.log'}"
         )
+
+    def _s3_listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports["s3"]), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _volume_registered(self) -> bool:
+        """The S3 port opens ~2 s before the volume server joins; uploads fail until it has."""
+        url = f"http://127.0.0.1:{self.ports['master']}/dir/status"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                topology = json.load(response).get("Topology", {})
+        except (OSError, ValueError):
+            return False
+        return bool(topology.get("DataCenters")) and int(topology.get("Free", 0)) > 0
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (weed can take 30 s to stop)."""

@@ -28,9 +28,9 @@ class SourceOptions:
     quote_char: str = '"'
     max_columns: int = MAX_COLUMNS
     max_cell_bytes: int = 256 << 10
-    max_record_bytes: int = 1 << 20
+    max_record_bytes: int = 512 << 10
     max_file_bytes: int | None = None
-    chunk_bytes: int = 1 << 20
+    chunk_bytes: int = 512 << 10
 
 
 class OpenSource(Protocol):

@@ -22,7 +22,8 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -204,6 +205,7 @@ class CsvReader:
         self._check_headers()
         self._transcoder = self._new_transcoder()
         self._reader = self._open_arrow(self._transcoder, self.headers)
+        self._check_arrow_schema()
 
     @property
     def bytes_read(self) -> int:
@@ -218,7 +220,7 @@ class CsvReader:
         except StopIteration:
             self._check_quotes_balanced()
             raise
-        except (pa.ArrowException, OSError) as exc:
+        except pa.ArrowException as exc:
             raise self._translate(exc) from None
         self._check_cell_sizes(batch)
         self._rows += batch.num_rows
@@ -248,12 +250,10 @@ class CsvReader:
             quote_char=self._options.quote_char,
         )
 
-    def _open_arrow(
-        self, stream: Utf8Transcoder, headers: list[str] | None
-    ) -> pa_csv.CSVStreamingReader:
+    def _open_arrow(self, stream: Utf8Transcoder, headers: list[str]) -> pa_csv.CSVStreamingReader:
         opts = self._options
         convert = pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(headers, pa.string()) if headers is not None else None,
+            column_types=dict.fromkeys(headers, pa.string()),
             null_values=[],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
@@ -274,15 +274,34 @@ class CsvReader:
                 ),
                 convert_options=convert,
             )
-        except (pa.ArrowException, OSError) as exc:
+        except pa.ArrowException as exc:
             stream.close()
             raise self._translate(exc, stream) from None
 
     def _read_headers(self) -> list[str]:
-        """Read the header row with pyarrow (first block only), then start again."""
-        with self._new_transcoder() as probe:
-            reader = self._open_arrow(probe, None)
-            return list(reader.schema.names)
+        """The first record, read with the stdlib csv module (pyarrow then re-reads it and
+        must agree, see ``_check_arrow_schema``)."""
+        try:
+            with closing(_records(self._new_transcoder, self._options, strict=False)) as records:
+                for _line, record in records:
+                    if record:
+                        return record
+        except _ScanError as exc:
+            raise MalformedFileError(
+                file=self._label, reason="parse_error", detail=str(exc), line=exc.line
+            ) from None
+        raise EmptyFileError(file=self._label, has_header=False)
+
+    def _check_arrow_schema(self) -> None:
+        schema = self._reader.schema
+        if schema.names != self.headers or any(t != pa.string() for t in schema.types):
+            self.close()
+            raise MalformedFileError(
+                file=self._label,
+                reason="parse_error",
+                detail="the header row could not be read consistently; check its quoting",
+                line=1,
+            )
 
     def _check_headers(self) -> None:
         if len(self.headers) > self._options.max_columns:
@@ -386,7 +405,7 @@ class _ScanError(Exception):
 
 def _records(
     new_stream: StreamFactory, options: SourceOptions, *, strict: bool
-) -> Iterator[tuple[int, list[str]]]:
+) -> Generator[tuple[int, list[str]], None, None]:
     """Yield ``(start line, fields)`` per record with the stdlib csv module.
 
     Raises ``_ScanError`` naming the start line of a record the csv module rejects.

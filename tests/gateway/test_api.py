@@ -141,7 +141,7 @@ def test_identical_reupload_is_detected_by_hash(client, platform) -> None:
     [
         (b"", {}, 422, "file_empty", "empty"),
         ("设备编号,时间\n".encode("gbk"), {}, 422, "encoding_invalid", "utf-8"),
-        (ENERGY_CSV, {"encoding": "latin-9"}, 422, "ingest_error", "encoding"),
+        (ENERGY_CSV, {"encoding": "latin-9"}, 422, "encoding_unsupported", "gbk"),
     ],
 )
 def test_bad_uploads_get_a_4xx_naming_the_problem(

@@ -188,3 +188,12 @@ def test_csv_source_refuses_files_over_the_size_cap(tmp_path: Path) -> None:
     with pytest.raises(FileTooLargeError) as caught:
         read(write(tmp_path, b"a\n" + b"1\n" * 100), max_file_bytes=100)
     assert caught.value.attrs()["limit"] == 100
+
+
+def test_csv_source_encoding_error_deep_in_the_file_keeps_its_offset(tmp_path: Path) -> None:
+    good = "".join(f"{i},广州市第{i}号\n" for i in range(100_000)).encode()
+    data = b"id,name\n" + good + b"x,\xff\n"
+    with pytest.raises(EncodingError) as caught:
+        read(write(tmp_path, data), max_record_bytes=64 << 10, max_cell_bytes=1024)
+    assert caught.value.offset == data.index(b"\xff")
+    assert caught.value.line == 100_002
