@@ -217,3 +217,20 @@ def test_hostile_sql_is_refused_audited_and_writes_nothing(
     refused = [e for e in events if e.action == "query.run" and e.outcome == "refused"]
     assert len(refused) == len(HOSTILE)
     assert all(e.detail["sql"] for e in refused)
+
+
+def test_cli_bad_input_is_one_clear_line_and_writes_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "cli"
+    cases = [
+        (["TW", "71234567"], "unknown region 'TW'"),
+        (["SZ", "91440300MA5G7K3P7Q"], "not a valid Unified Social Credit Code"),
+        (["HK", "7123456"], "old Companies Registry number"),
+    ]
+    for (region, registration), needle in cases:
+        result = cli(
+            data_dir, "admin", "create-org", "Bad Org", "bad_org", "provider", region, registration
+        )
+        assert result.returncode == 1, result.stdout
+        assert needle in result.stderr and "Traceback" not in result.stderr
+    listed = cli(data_dir, "admin", "list-orgs")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []

@@ -230,3 +230,27 @@ def test_readyz_names_the_failing_part(client, platform) -> None:
     error = assert_error_envelope(response, 503, "not_ready")
     assert "storage" in error["message"]
     assert error["detail"]["checks"]["catalog"] == "ok"
+
+
+def test_download_links_work_and_tampering_is_refused(client, platform, tmp_path) -> None:
+    import httpx
+
+    bucket = platform.lake.bucket("HK")
+    store = platform.lake.store("HK")
+    source = tmp_path / "export.csv"
+    source.write_bytes("shipment_id,直通\nS-1,是\n".encode())
+    store.put_file(bucket, "exports/test/data.csv", source)
+    url = store.presigned_get(bucket, "exports/test/data.csv", 60)
+    if url.startswith(platform.settings.public_url):  # local store: the gateway signs and serves
+        path = url[len(platform.settings.public_url) :]
+        assert client.get(path).content == source.read_bytes()
+        tampered = path.replace("signature=", "signature=0")
+        assert_error_envelope(client.get(tampered), 403, "forbidden")
+        other = path.replace("exports/test/data.csv", "exports/test/other.csv")
+        assert_error_envelope(client.get(other), 403, "forbidden")
+    else:  # S3: a presigned URL straight to the object store
+        assert httpx.get(url, timeout=10).content == source.read_bytes()
+        assert (
+            httpx.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10).status_code
+            == 403
+        )
