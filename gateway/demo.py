@@ -51,6 +51,7 @@ def run_demo(settings: PlatformSettings, *, exit_after_load: bool = False) -> Pa
         path = load_demo(settings, platform)
         _print_welcome(settings, path, time.monotonic() - started)
         if not exit_after_load:
+            console.print("Press Ctrl-C to stop.")
             _wait_for_signal()
         return path
     finally:
@@ -195,7 +196,6 @@ def _print_welcome(settings: PlatformSettings, path: Path, seconds: float) -> No
         f'-d \'{{"sql": "{FIRST_QUERY}"}}\' {url}/v1/query\n',
         soft_wrap=True,
     )
-    console.print("Press Ctrl-C to stop.")
 
 
 def _wait_for_signal() -> None:

@@ -29,7 +29,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -248,7 +248,15 @@ class QueryStream:
     ``max_rows`` were delivered.
     """
 
-    def __init__(self, worker: _Worker, job: WorkerJob, pool: _WorkerPool, grace: float) -> None:
+    def __init__(
+        self,
+        worker: _Worker,
+        job: WorkerJob,
+        pool: _WorkerPool,
+        grace: float,
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._release = release
         self.rows = 0
         self.truncated = False
         self.job_id = job.job_id
@@ -349,6 +357,7 @@ class QueryStream:
         if self._closed:
             return
         self._closed = True
+        self._release()
         self._timer.cancel()
         process = self._worker.process
         if self._complete:  # the worker is exiting on its own: let it clean up
@@ -403,7 +412,13 @@ class QueryRunner:
         pool_size: int = 2,
         address_space_mb: int | None = None,
         kill_grace_s: float = 1.0,
+        max_concurrent: int = 4,
+        queue_seconds: float = 10.0,
     ) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._max_concurrent, self._queue_seconds = max_concurrent, queue_seconds
         _check_limits(timeout_seconds, memory_mb, threads, max_temp_mb, batch_rows, pool_size)
         scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         _sweep_stale(scratch_root)
@@ -448,6 +463,19 @@ class QueryRunner:
         memory in a sort or aggregate, timeout) are raised here; one that
         happens while batches stream is raised by iteration.
         """
+        if not self._slots.acquire(timeout=self._queue_seconds):
+            raise QueryResourceExceeded(
+                f"the gateway is already running {self._max_concurrent} queries; retry in a few "
+                "seconds",
+                reason="concurrency",
+            )
+        try:
+            return self._start(query, s3)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _start(self, query: GovernedQuery, s3: Sequence[S3ReadCredentials]) -> QueryStream:
         job: WorkerJob | None = None
         for _attempt in range(2):  # a second try only when an idle spare had died
             worker = self._pool.take()
@@ -461,6 +489,7 @@ class QueryRunner:
             except BaseException:
                 stream.close()
                 raise
+            stream._release = self._slots.release  # held until the stream closes
             return stream
         assert job is not None
         raise _error(failure("crash", job, "worker died before accepting the job"), job)

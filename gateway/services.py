@@ -166,6 +166,8 @@ def _assemble(
             scratch_root=settings.data_dir / "scratch" / "query",
             batch_rows=q.batch_rows,
             pool_size=q.pool_size,
+            max_concurrent=q.max_concurrent,
+            queue_seconds=q.queue_seconds,
         ),
         oauth=OAuthService(
             sessions,

