@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.oauth.routes import router as oauth_router
 from gateway.observability import request_context_middleware
@@ -46,6 +47,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         app.state.oauth = platform.oauth
         app.state.metrics = platform.metrics
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.max_body_kb * 1024)
     app.middleware("http")(request_context_middleware)
     for router in (
         health.router,

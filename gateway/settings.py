@@ -72,8 +72,11 @@ class GatewaySettings(BaseModel):
     public_url: str | None = Field(
         default=None, description="URL clients use to reach the gateway. Default: http://HOST:PORT."
     )
-    max_request_mb: int = Field(
-        default=2048, ge=1, le=1_048_576, description="Largest request body."
+    max_body_kb: int = Field(
+        default=1024,
+        ge=16,
+        le=1_048_576,
+        description="Largest request body outside uploads (JSON, forms); see ingest.max_upload_mb.",
     )
     url_signing_secret: SecretStr | None = Field(
         default=None, description="Signs download URLs of the local store. Dev generates one."

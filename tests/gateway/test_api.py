@@ -254,3 +254,21 @@ def test_download_links_work_and_tampering_is_refused(client, platform, tmp_path
             httpx.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10).status_code
             == 403
         )
+
+
+def test_oversized_json_bodies_are_refused_before_parsing(client, platform) -> None:
+    consumer = make_caller(platform, client, role="consumer")
+    huge = "SELECT 1 " + "-- padding\n" * 200_000  # ~2.2 MB, over the 1 MiB default
+    response = client.post("/v1/query", headers=consumer.headers, json={"sql": huge})
+    error = assert_error_envelope(response, 413, "request_too_large")
+    assert "uploads" in error["message"]
+
+    def chunked():
+        yield b'{"sql": "'
+        for _ in range(300):
+            yield b"x" * 4096
+        yield b'"}'
+
+    headers = {**consumer.headers, "Content-Type": "application/json"}
+    response = client.post("/v1/query", headers=headers, content=chunked())
+    assert_error_envelope(response, 413, "request_too_large")
