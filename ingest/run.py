@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import importlib
 import logging
 import shutil
 import threading
@@ -66,6 +67,8 @@ class IngestService:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._scheduled: set[str] = set()
+        # Great Expectations takes seconds to import: do it now, not in the first upload's job
+        self._executor.submit(importlib.import_module, "ingest.validate")
 
     def close(self) -> None:
         self._closed.set()
