@@ -31,14 +31,17 @@ Port = Annotated[int | None, typer.Option(help="Port to bind (default 8000).")]
 
 
 @contextmanager
-def reported() -> Iterator[None]:
-    """Print a platform error as one readable line and exit 1 (no traceback)."""
+def reported(*also: type[Exception]) -> Iterator[None]:
+    """Print a platform (or configuration) error as one readable line and exit 1."""
     from catalog.errors import PlatformError
 
     try:
         yield
     except PlatformError as exc:
         err.print(f"[red]{exc.code}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except also as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(1) from None
 
 
@@ -68,7 +71,8 @@ def serve(data_dir: DataDir = None, host: Host = None, port: Port = None) -> Non
     """Run the gateway (starts an embedded S3 server when none is configured)."""
     from gateway.server import run_server
 
-    run_server(load_settings(data_dir, host, port))
+    with reported(ValueError):
+        run_server(load_settings(data_dir, host, port))
 
 
 @app.command()
@@ -81,7 +85,8 @@ def demo(
     """Start the stack, load sample datasets from all five regions, print credentials."""
     from gateway.demo import run_demo
 
-    run_demo(load_settings(data_dir, host, port), exit_after_load=exit_after_load)
+    with reported(ValueError):
+        run_demo(load_settings(data_dir, host, port), exit_after_load=exit_after_load)
 
 
 def _client(gateway: str | None, client_id: str | None, client_secret: str | None) -> Any:

@@ -140,7 +140,12 @@ class PlatformSettings(BaseSettings):
 
     @property
     def public_url(self) -> str:
-        return (self.gateway.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        if self.gateway.public_url:
+            return self.gateway.public_url.rstrip("/")
+        # bound to every interface: loopback is the one address sure to reach it; set
+        # DATASHARE_GATEWAY__PUBLIC_URL (https) when clients come from elsewhere
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def issuer(self) -> str:
