@@ -11,13 +11,14 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.observability import configure_logging
-from gateway.services import Platform, build_platform
+from gateway.services import Platform
 from gateway.settings import PlatformSettings
 
 log = logging.getLogger("datashare.server")
 
 
-def make_server(settings: PlatformSettings, platform: Platform) -> uvicorn.Server:
+def make_server(settings: PlatformSettings, platform: Platform | None) -> uvicorn.Server:
+    """``platform=None``: the app builds the platform on startup and closes it on shutdown."""
     config = uvicorn.Config(
         create_app(settings, platform),
         host=settings.host,
@@ -30,15 +31,12 @@ def make_server(settings: PlatformSettings, platform: Platform) -> uvicorn.Serve
 
 
 def run_server(settings: PlatformSettings) -> None:
+    """Serve until SIGINT/SIGTERM. The app's lifespan owns the platform, so the embedded S3
+    server is stopped during shutdown: uvicorn re-raises the signal once it returns, which
+    would skip any clean-up written after ``run()``."""
     configure_logging(settings.log.level, settings.log.json_format)
-    platform = build_platform(settings)
-    try:
-        log.info(
-            "gateway starting", extra={"url": settings.public_url, "storage": platform.lake.backend}
-        )
-        make_server(settings, platform).run()
-    finally:
-        platform.close()
+    log.info("gateway starting", extra={"url": settings.public_url})
+    make_server(settings, None).run()
 
 
 class BackgroundServer:

@@ -94,6 +94,15 @@ class SeaweedCredentials:
         return creds
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the process that started it dies (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class EmbeddedSeaweed:
     """A SeaweedFS server owned by this process: ``start()`` then ``stop()``."""
 
@@ -172,7 +181,11 @@ class EmbeddedSeaweed:
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         log_file = (self.root / "weed.log").open("ab")
         self._process = subprocess.Popen(
-            self._command(binary), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            self._command(binary),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log_file.close()
         self._wait_ready()

@@ -176,7 +176,9 @@ class JsonLinesReader:
         except RecursionError:
             raise self._malformed("nested_value", "values are nested too deeply", number) from None
         except ValueError as exc:
-            raise self._malformed("parse_error", f"not valid JSON: {_reason(exc)}", number) from None
+            raise self._malformed(
+                "parse_error", f"not valid JSON: {_reason(exc)}", number
+            ) from None
         if not isinstance(parsed, _Object):
             kind = "an array" if isinstance(parsed, list) else "a single value"
             raise self._malformed("not_an_object", f"expected a JSON object, found {kind}", number)
@@ -271,9 +273,9 @@ class JsonLinesReader:
         if unknown:
             raise self._malformed(
                 "unknown_key",
-                f"key {unknown[0]!r} does not appear in the first {self._source.batch_rows} "
-                "records, which define the columns; give every record the same keys "
-                "(null when there is no value)",
+                f"key {unknown[0]!r} does not appear in the first batch of records (up to "
+                f"{self._source.batch_rows}), whose keys define the columns; give every "
+                "record the same keys (null when there is no value)",
                 number,
                 column=unknown[0],
             )

@@ -230,10 +230,14 @@ class ParquetReader:
                     break
                 except (OSError, pa.ArrowException) as exc:
                     raise self._malformed(
-                        "parse_error", f"row group {index} cannot be read: {exc}", row=self._rows + 1
+                        "parse_error",
+                        f"row group {index} cannot be read: {exc}",
+                        row=self._rows + 1,
                     ) from None
                 yield self._as_text(batch)
-            compressed = sum(group.column(j).total_compressed_size for j in range(group.num_columns))
+            compressed = sum(
+                group.column(j).total_compressed_size for j in range(group.num_columns)
+            )
             self.bytes_read = min(self.bytes_read + compressed, self.total_bytes)
         self.bytes_read = self.total_bytes
 
@@ -320,6 +324,15 @@ _SCALAR_CHECKS = (
     pa.types.is_fixed_size_binary,
     pa.types.is_null,
 )
+_BYTES_CHECKS = (
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_string_view,
+    pa.types.is_binary,
+    pa.types.is_large_binary,
+    pa.types.is_binary_view,
+    pa.types.is_fixed_size_binary,
+)
 
 
 def _type_problem(field: pa.Field) -> str | None:
@@ -347,9 +360,8 @@ def _to_text(column: pa.Array) -> pa.Array:
     if pa.types.is_date64(data_type):
         column = column.cast(pa.date32())
     text = column.cast(pa.string())
-    if not pa.types.is_binary_like(data_type) and not pa.types.is_binary_view(data_type):
-        return text
-    text.validate(full=True)  # casting binary checks UTF-8; string→string does not
+    if any(check(data_type) for check in _BYTES_CHECKS):
+        text.validate(full=True)  # casting binary checks UTF-8; string→string does not
     return text
 
 
