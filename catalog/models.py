@@ -130,6 +130,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     filename: Mapped[str] = mapped_column(String(255), default="")
     encoding: Mapped[str] = mapped_column(String(32), default="utf-8")
+    format: Mapped[str] = mapped_column(String(16), default="csv", server_default="csv")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     source_bucket: Mapped[str] = mapped_column(String(63))
     source_key: Mapped[str] = mapped_column(String(512))
     source_sha256: Mapped[str] = mapped_column(String(64))

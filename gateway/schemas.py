@@ -71,6 +71,7 @@ class JobOut(BaseModel):
     status: Literal["queued", "running", "succeeded", "failed", "duplicate"]
     filename: str
     encoding: str
+    format: str
     source_sha256: str
     source_bytes: int
     rows_read: int

@@ -33,6 +33,7 @@ from ingest.contracts import DataContract
 from ingest.errors import EmptyFile, EncodingError, FileTooLarge, IngestError, TooManyErrors
 from ingest.pipeline import ProcessOutcome, Progress, process_file
 from ingest.settings import IngestSettings
+from ingest.sources import TEXT_FORMATS, source_for
 from ingest.sources.csv import resolve_encoding
 
 log = logging.getLogger(__name__)
@@ -87,13 +88,16 @@ class IngestService:
         threading.Thread(target=loop, name="ingest-poller", daemon=True).start()
 
     # receiving ---------------------------------------------------------------------
-    def receive(self, chunks: Iterable[bytes], *, encoding: str) -> Received:
-        """Stream an upload to scratch: cap its size, hash it, check it decodes strictly."""
+    def receive(self, chunks: Iterable[bytes], *, encoding: str, fmt: str = "csv") -> Received:
+        """Stream an upload to scratch: cap its size, hash it, and for text formats check it
+        decodes strictly in the declared encoding (binary formats are checked by their reader)."""
         codec = resolve_encoding(encoding)  # UnsupportedEncodingError lists the choices
         limit = self.settings.max_upload_mb * 1024 * 1024
         path = self.scratch / f"upload-{new_id()}"
         digest, size = hashlib.sha256(), 0
-        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+        decoder = codecs.getincrementaldecoder(codec if fmt in TEXT_FORMATS else "latin-1")(
+            "strict"
+        )
         try:
             with path.open("wb") as out:
                 for chunk in chunks:
@@ -112,7 +116,15 @@ class IngestService:
         return Received(path, digest.hexdigest(), size)
 
     def submit(
-        self, dataset: Dataset, received: Received, *, filename: str, encoding: str, actor: str
+        self,
+        dataset: Dataset,
+        received: Received,
+        *,
+        filename: str,
+        encoding: str,
+        actor: str,
+        fmt: str = "csv",
+        options: dict[str, Any] | None = None,
     ) -> Job:
         """Store the raw object and queue a job (or record a duplicate of a committed version)."""
         try:
@@ -126,6 +138,8 @@ class IngestService:
                 "created_by": actor,
                 "filename": filename[:255],
                 "encoding": encoding,
+                "format": fmt,
+                "options": options or {},
                 "source_bucket": bucket,
                 "source_key": key,
                 "source_sha256": received.sha256,
@@ -211,6 +225,8 @@ class IngestService:
             outcome = process_file(
                 source,
                 contract,
+                source=source_for(job.format, **job.options),
+                delimiter="\t" if job.format == "tsv" else ",",
                 encoding=job.encoding,
                 staging_dir=workdir / "staging",
                 max_error_ratio=self.settings.max_error_ratio,

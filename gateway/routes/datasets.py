@@ -15,6 +15,7 @@ from gateway.deps import PlatformDep, PrincipalDep, require_role
 from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
 from gateway.schemas import DatasetCreate, DatasetOut, JobOut, VersionOut
+from ingest.sources import resolve_format
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -107,13 +108,25 @@ async def upload(
     platform: PlatformDep,
     encoding: Annotated[str, Query(description="Declared text encoding of the file.")] = "utf-8",
     filename: Annotated[str, Query(max_length=255)] = "",
+    fmt: Annotated[
+        str | None,
+        Query(
+            alias="format", description="csv, tsv, jsonl, parquet or xlsx (default: by extension)"
+        ),
+    ] = None,
+    sheet: Annotated[str | None, Query(max_length=100, description="xlsx: sheet name")] = None,
+    header_row: Annotated[int | None, Query(ge=1, le=1000, description="xlsx: header row")] = None,
 ) -> JobOut:
     """Upload a file as the body (``--data-binary @file.csv``) or as multipart field ``file``."""
     dataset = await run_in_threadpool(platform.registry.get_dataset, dataset_id)
     if dataset.org_id != principal.org_id:
         raise Forbidden("only the dataset's own organisation may upload to it", dataset=dataset_id)
     chunks, name = await _body_chunks(request, filename)
-    received = await run_in_threadpool(platform.ingest.receive, chunks, encoding=encoding.lower())
+    file_format = resolve_format(fmt, name)
+    options = {k: v for k, v in (("sheet", sheet), ("header_row", header_row)) if v is not None}
+    received = await run_in_threadpool(
+        platform.ingest.receive, chunks, encoding=encoding.lower(), fmt=file_format
+    )
     job = await run_in_threadpool(
         platform.ingest.submit,
         dataset,
@@ -121,6 +134,8 @@ async def upload(
         filename=name,
         encoding=encoding.lower(),
         actor=principal.client_id,
+        fmt=file_format,
+        options=options,
     )
     return job_out(job)
 

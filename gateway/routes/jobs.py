@@ -28,6 +28,7 @@ def job_out(job: Job) -> JobOut:
         status=job.status,  # type: ignore[arg-type]  # the column holds only JobOut's literals
         filename=job.filename,
         encoding=job.encoding,
+        format=job.format,
         source_sha256=job.source_sha256,
         source_bytes=job.source_bytes,
         rows_read=job.rows_read,

@@ -467,7 +467,7 @@ class _ArchiveInspector:
                 self._check_entries(infos)
                 self._check_content_types(archive)
                 return self._measure(archive, infos)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, struct.error, EOFError, OSError, ValueError) as exc:
             raise self._error("bad_zip", f"the zip container is damaged ({exc})") from None
 
     def _check_directory_record(self) -> None:
@@ -481,7 +481,7 @@ class _ArchiveInspector:
                 "the file is not an .xlsx workbook (no zip directory); old .xls files and "
                 "password-protected workbooks are not accepted, save it as .xlsx",
             )
-        if tail[max(position - 20, 0) : position - 16] == _ZIP64_LOCATOR:
+        if position >= 20 and tail[position - 20 : position - 16] == _ZIP64_LOCATOR:
             raise self._error("bad_zip", "zip64 archives are not accepted for workbooks")
         fields = struct.unpack(_EOCD_FORMAT, tail[position : position + 22])
         entries, directory_bytes = fields[4], fields[5]
@@ -660,5 +660,11 @@ def _malformed(file: str, reason: str, detail: str, **extra: Any) -> MalformedFi
 
 
 def _describe(exc: BaseException) -> str:
+    """The innermost cause (openpyxl re-raises with a generic message naming the path)."""
+    for _ in range(10):
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:200]}"

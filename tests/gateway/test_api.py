@@ -272,3 +272,63 @@ def test_oversized_json_bodies_are_refused_before_parsing(client, platform) -> N
     headers = {**consumer.headers, "Content-Type": "application/json"}
     response = client.post("/v1/query", headers=headers, content=chunked())
     assert_error_envelope(response, 413, "request_too_large")
+
+
+def energy_jsonl() -> bytes:
+    import json
+
+    rows = [
+        {"设备编号": "DG-P2-MCC-07", "时间": "2025-07-11 08:15", "用电量(度)": 12.5, "时段": "峰"},
+        {"设备编号": "DG-P2-MCC-07", "时间": "2025-07-11 08:30", "用电量(度)": -3.0, "时段": "峰"},
+        {"设备编号": "DG-P2-MCC-08", "时间": "2025-07-11 08:15", "用电量(度)": 7.25, "时段": "谷"},
+    ]
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+def energy_xlsx(tmp_path) -> bytes:
+    import openpyxl  # noqa: TID251 - the test writes the workbook the xlsx adapter reads
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "7月能耗"
+    sheet.append(["东莞松湖精密 2025年7月 电能报表"])  # a title row above the header
+    sheet.append(["设备编号", "时间", "用电量(度)", "时段"])
+    sheet.append(["DG-P2-MCC-07", "2025-07-11 08:15", 12.5, "峰"])
+    sheet.append(["DG-P2-MCC-08", "2025-07-11 08:15", 7.25, "谷"])
+    sheet.append(["DG-P2-MCC-09", "2025-07-11 08:45", -1, "尖峰"])
+    path = tmp_path / "energy.xlsx"
+    book.save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "xlsx"])
+def test_jsonl_and_xlsx_uploads_become_versions(client, platform, tmp_path, fmt) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    content = energy_jsonl() if fmt == "jsonl" else energy_xlsx(tmp_path)
+    response = upload(client, provider, dataset["id"], content, filename=f"meters.{fmt}")
+    assert response.status_code == 202, response.text
+    job = wait_job(client, provider, response.json()["id"])
+    assert (job["status"], job["format"], job["rows_valid"], job["rows_rejected"]) == (
+        "succeeded",
+        fmt,
+        2,
+        1,
+    )
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    assert [reason["rule"] for r in rejected for reason in r["reasons"]] == ["range"]
+    rows = client.post(
+        "/v1/query",
+        headers=provider.headers,
+        json={"sql": f"SELECT meter_id, kwh FROM {dataset['sql_name']} ORDER BY meter_id"},
+    ).json()["rows"]
+    assert [tuple(r) for r in rows] == [("DG-P2-MCC-07", 12.5), ("DG-P2-MCC-08", 7.25)]
+
+
+def test_refused_formats_name_the_fix(client, platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    macro = upload(client, provider, dataset["id"], b"PK\x03\x04", filename="report.xlsm")
+    assert "xlsx" in assert_error_envelope(macro, 422, "format_unsupported")["message"]
+    unknown = upload(client, provider, dataset["id"], ENERGY_CSV, format="xml")
+    assert "jsonl" in assert_error_envelope(unknown, 422, "format_unsupported")["message"]

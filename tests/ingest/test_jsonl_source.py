@@ -235,7 +235,7 @@ def test_process_file_reads_jsonl_through_the_contract(tmp_path: Path) -> None:
         source=JsonLinesSource(),
     )
     assert (outcome.rows_read, outcome.rows_valid, outcome.rows_rejected) == (5, 2, 3)
-    table = pq.read_table([p.path for p in outcome.parts][0])
+    table = pq.read_table([p.path for p in outcome.parts])
     assert table.column("device_id").to_pylist() == ["A-1", "A-5"]
     assert table.column("temp").to_pylist() == [21.5, -3.0]
     assert table.column("ok").to_pylist() == [True, None]
