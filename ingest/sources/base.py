@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 import pyarrow as pa
+
+from ingest.errors import FileTooLargeError
 
 MAX_COLUMNS = 1000
 
@@ -74,3 +76,25 @@ class Source(Protocol):
 def normalise_header(header: str) -> str:
     """The form used to *match* headers: NFKC (full-width → ASCII etc.) and stripped."""
     return unicodedata.normalize("NFKC", header).strip()
+
+
+class ReaderBase:
+    """What every reader shares: the size check on open and context-manager plumbing."""
+
+    def _check_size(self, label: str, total_bytes: int, options: SourceOptions) -> None:
+        if options.max_file_bytes is not None and total_bytes > options.max_file_bytes:
+            raise FileTooLargeError(file=label, size=total_bytes, limit=options.max_file_bytes)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

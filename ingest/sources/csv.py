@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -35,12 +34,11 @@ import pyarrow.csv as pa_csv
 from ingest.errors import (
     EmptyFileError,
     EncodingError,
-    FileTooLargeError,
     HeaderMismatchError,
     MalformedFileError,
     UnsupportedEncodingError,
 )
-from ingest.sources.base import SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
 
 # Declared encodings we accept (Python codec names after codecs.lookup). GB2312 is
 # read as GBK, its superset, because GB2312-labelled files routinely contain GBK-only
@@ -187,7 +185,7 @@ class Utf8Transcoder(io.RawIOBase):
         )
 
 
-class CsvReader:
+class CsvReader(ReaderBase):
     """One opened CSV/TSV file; iterate it for ``pyarrow.RecordBatch`` of strings."""
 
     def __init__(self, path: Path, options: SourceOptions) -> None:
@@ -196,10 +194,7 @@ class CsvReader:
         self._label = path.name
         self._encoding = resolve_encoding(options.encoding)
         self.total_bytes = path.stat().st_size
-        if options.max_file_bytes is not None and self.total_bytes > options.max_file_bytes:
-            raise FileTooLargeError(
-                file=self._label, size=self.total_bytes, limit=options.max_file_bytes
-            )
+        self._check_size(self._label, self.total_bytes, options)
         self._rows = 0
         self.headers = self._read_headers()
         self._check_headers()
@@ -228,17 +223,6 @@ class CsvReader:
 
     def close(self) -> None:
         self._transcoder.close()
-
-    def __enter__(self) -> CsvReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- opening -----------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO, NoReturn
 
 import pyarrow as pa
@@ -36,12 +35,11 @@ import pyarrow as pa
 from ingest.errors import (
     EmptyFileError,
     EncodingError,
-    FileTooLargeError,
     HeaderMismatchError,
     MalformedFileError,
     UnsupportedEncodingError,
 )
-from ingest.sources.base import SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
 
 ACCEPTED_ENCODINGS = ("utf-8", "utf-8-sig")
 
@@ -63,7 +61,7 @@ class JsonLinesSource:
         return JsonLinesReader(path, options, self)
 
 
-class JsonLinesReader:
+class JsonLinesReader(ReaderBase):
     """One opened JSON Lines file; iterate it for ``pyarrow.RecordBatch`` of strings."""
 
     def __init__(self, path: Path, options: SourceOptions, source: JsonLinesSource) -> None:
@@ -72,10 +70,7 @@ class JsonLinesReader:
         self._source = source
         _check_encoding(options.encoding)
         self.total_bytes = path.stat().st_size
-        if options.max_file_bytes is not None and self.total_bytes > options.max_file_bytes:
-            raise FileTooLargeError(
-                file=self._label, size=self.total_bytes, limit=options.max_file_bytes
-            )
+        self._check_size(self._label, self.total_bytes, options)
         self.bytes_read = 0
         self._file: BinaryIO = path.open("rb")
         try:
@@ -111,17 +106,6 @@ class JsonLinesReader:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> JsonLinesReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading lines -------------------------------------------------------------------
 

@@ -30,15 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.errors import FileTooLargeError, HeaderMismatchError, MalformedFileError
-from ingest.sources.base import SourceOptions, normalise_header
+from ingest.errors import HeaderMismatchError, MalformedFileError
+from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
 
 MAGIC = b"PAR1"
 ENCRYPTED_MAGIC = b"PARE"
@@ -65,7 +64,7 @@ class ParquetSource:
         return ParquetReader(path, options, self)
 
 
-class ParquetReader:
+class ParquetReader(ReaderBase):
     """One opened Parquet file; iterate it for ``pyarrow.RecordBatch`` of strings."""
 
     def __init__(self, path: Path, options: SourceOptions, source: ParquetSource) -> None:
@@ -73,10 +72,7 @@ class ParquetReader:
         self._options = options
         self._source = source
         self.total_bytes = path.stat().st_size
-        if options.max_file_bytes is not None and self.total_bytes > options.max_file_bytes:
-            raise FileTooLargeError(
-                file=self._label, size=self.total_bytes, limit=options.max_file_bytes
-            )
+        self._check_size(self._label, self.total_bytes, options)
         self._check_envelope(path)
         self._file = self._open(path)
         try:
@@ -103,17 +99,6 @@ class ParquetReader:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> ParquetReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- opening -------------------------------------------------------------------------
 

@@ -45,7 +45,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO, NamedTuple
 
 import openpyxl
@@ -56,12 +55,11 @@ from openpyxl.utils import get_column_letter
 from catalog.errors import Terminal
 from ingest.errors import (
     EmptyFileError,
-    FileTooLargeError,
     HeaderMismatchError,
     IngestError,
     MalformedFileError,
 )
-from ingest.sources.base import SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
 from ingest.sources.xlsx_package import ArchiveInspector, describe_error, malformed
 
 
@@ -130,7 +128,7 @@ class _Row(NamedTuple):
     """UTF-8 bytes of the texts."""
 
 
-class XlsxReader:
+class XlsxReader(ReaderBase):
     """One opened workbook sheet; iterate it for ``pyarrow.RecordBatch`` of strings."""
 
     def __init__(self, path: Path, options: SourceOptions, source: XlsxSource) -> None:
@@ -138,10 +136,7 @@ class XlsxReader:
         self._options = options
         self._source = source
         self.total_bytes = path.stat().st_size
-        if options.max_file_bytes is not None and self.total_bytes > options.max_file_bytes:
-            raise FileTooLargeError(
-                file=self._label, size=self.total_bytes, limit=options.max_file_bytes
-            )
+        self._check_size(self._label, self.total_bytes, options)
         uncompressed = ArchiveInspector(path, self.total_bytes, options, source).inspect()
         self._text_limit = max(source.max_text_ratio * uncompressed, source.text_floor_bytes)
         self._text_bytes = 0
@@ -183,17 +178,6 @@ class XlsxReader:
         if self._workbook is not None:
             self._workbook.close()
         self._handle.close()
-
-    def __enter__(self) -> XlsxReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- opening -------------------------------------------------------------------------
 
