@@ -25,6 +25,25 @@ def sessions(catalog_url: str):
     engine.dispose()
 
 
+def provider_dataset(registry: Registry, region: str, name: str):
+    org = registry.create_org(
+        name=f"{region} {suffix()}",
+        slug=f"{region.lower()}_{suffix()}",
+        kind="provider",
+        region=region,
+        registration_id=REGISTRATION[region],
+    )
+    return registry.create_dataset(
+        org=org,
+        name=name,
+        title="",
+        description="",
+        classification="internal",
+        licence="",
+        contract={},
+    )
+
+
 def version_fields(job_id: str = "j") -> dict[str, object]:
     return {
         "job_id": job_id,
@@ -116,22 +135,7 @@ def test_duplicate_org_and_dataset_names_conflict(sessions) -> None:
 
 def test_concurrent_version_commits_get_distinct_numbers(sessions) -> None:
     registry = Registry(sessions)
-    org = registry.create_org(
-        name="DG " + suffix(),
-        slug="dg_" + suffix(),
-        kind="provider",
-        region="DG",
-        registration_id=REGISTRATION["DG"],
-    )
-    dataset = registry.create_dataset(
-        org=org,
-        name="meters",
-        title="",
-        description="",
-        classification="internal",
-        licence="",
-        contract={},
-    )
+    dataset = provider_dataset(registry, "DG", "meters")
     with pytest.raises(NotFound):
         registry.version(dataset.id)
     errors: list[BaseException] = []
@@ -162,22 +166,7 @@ def test_job_lease_is_claimed_once_and_reclaimable_after_expiry(sessions) -> Non
     from catalog.models import utcnow
 
     registry, jobs = Registry(sessions), JobStore(sessions)
-    org = registry.create_org(
-        name="GZ " + suffix(),
-        slug="gz_" + suffix(),
-        kind="provider",
-        region="GZ",
-        registration_id=REGISTRATION["GZ"],
-    )
-    dataset = registry.create_dataset(
-        org=org,
-        name="welds",
-        title="",
-        description="",
-        classification="internal",
-        licence="",
-        contract={},
-    )
+    dataset = provider_dataset(registry, "GZ", "welds")
     job = jobs.create(
         dataset_id=dataset.id,
         created_by="c",
