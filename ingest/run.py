@@ -95,9 +95,8 @@ class IngestService:
         limit = self.settings.max_upload_mb * 1024 * 1024
         path = self.scratch / f"upload-{new_id()}"
         digest, size = hashlib.sha256(), 0
-        decoder = codecs.getincrementaldecoder(codec if fmt in TEXT_FORMATS else "latin-1")(
-            "strict"
-        )
+        text = fmt in TEXT_FORMATS
+        decoder = codecs.getincrementaldecoder(codec)("strict") if text else None
         try:
             with path.open("wb") as out:
                 for chunk in chunks:
@@ -313,12 +312,14 @@ def _error(exc: PlatformError) -> dict[str, Any]:
 
 
 def _decode_or_raise(
-    decoder: codecs.IncrementalDecoder,
+    decoder: codecs.IncrementalDecoder | None,
     chunk: bytes,
     offset: int,
     encoding: str,
     final: bool = False,
 ) -> None:
+    if decoder is None:  # binary formats: their reader validates the bytes
+        return
     try:
         decoder.decode(chunk, final)
     except UnicodeDecodeError as exc:
