@@ -249,9 +249,5 @@ def grant(
     )
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
 if __name__ == "__main__":  # python -m gateway.cli
     app()

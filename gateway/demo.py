@@ -11,7 +11,6 @@ reuses what is there: identical uploads are recognised by their hash.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import threading
@@ -204,6 +203,3 @@ def _wait_for_signal() -> None:
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
-
-
-logging.getLogger("gateway.demo").addHandler(logging.NullHandler())
