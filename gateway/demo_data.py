@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Literal
 
 from ingest.contracts import ColumnContract, DataContract
+from ingest.validators import uscc
+from ingest.validators.logistics import container_check_digit
 
 Region = Literal["GZ", "SZ", "DG", "HK", "MO"]
 OrgKind = Literal["provider", "consumer", "steward"]
@@ -74,51 +75,13 @@ class SampleDataset:
 
 # identifiers -------------------------------------------------------------------------------------
 
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def uscc_check_char(first17: str) -> str:
-    """GB 32100 check character: weights 3^i mod 31, check = (31 - sum mod 31) mod 31."""
-    total = sum(USCC_ALPHABET.index(ch) * pow(3, i, 31) for i, ch in enumerate(first17))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-def _org_code_check(body8: str) -> str:
-    """GB 11714 check of the embedded organisation code (letters A=10 … Z=35)."""
-    total = sum(int(ch, 36) * w for ch, w in zip(body8, _ORG_CODE_WEIGHTS, strict=True))
-    check = 11 - total % 11
-    return {10: "X", 11: "0"}.get(check, str(check))
-
 
 def make_uscc(region_code: str, org_body: str) -> str:
     """An enterprise USCC (``91``) registered at ``region_code`` with valid checks."""
-    if len(region_code) != 6 or len(org_body) != 8 or set(org_body) - set(USCC_ALPHABET):
+    if len(region_code) != 6 or len(org_body) != 8 or set(org_body) - set(uscc.ALPHABET):
         raise ValueError(f"bad USCC parts {region_code!r}, {org_body!r}")
-    first17 = "91" + region_code + org_body + _org_code_check(org_body)
-    return first17 + uscc_check_char(first17)
-
-
-def _iso6346_values() -> dict[str, int]:
-    values: dict[str, int] = {}
-    value = 10
-    for letter in string.ascii_uppercase:
-        if value % 11 == 0:
-            value += 1
-        values[letter] = value
-        value += 1
-    return values
-
-
-_ISO6346_VALUES = _iso6346_values()
-
-
-def iso6346_check_digit(first10: str) -> str:
-    """ISO 6346 container check digit: letters skip multiples of 11, weights 2^i, mod 11 mod 10."""
-    total = sum(
-        (_ISO6346_VALUES[ch] if ch.isalpha() else int(ch)) * 2**i for i, ch in enumerate(first10)
-    )
-    return str(total % 11 % 10)
+    first17 = "91" + region_code + org_body + uscc.org_code_check(org_body)
+    return first17 + uscc.check_character(first17)
 
 
 # organisations -----------------------------------------------------------------------------------
@@ -676,7 +639,7 @@ _HK_GOODS = (
 
 def _container_no(rng: random.Random) -> str:
     first10 = rng.choice(_HK_OWNERS) + f"{rng.randrange(10**6):06d}"
-    return first10 + iso6346_check_digit(first10)
+    return first10 + container_check_digit(first10)
 
 
 def _hk_rows(rng: random.Random, rows: int) -> list[Row]:

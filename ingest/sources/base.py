@@ -16,7 +16,7 @@ from typing import Protocol, Self
 
 import pyarrow as pa
 
-from ingest.errors import FileTooLargeError
+from ingest.errors import FileTooLargeError, HeaderMismatchError
 
 MAX_COLUMNS = 1000
 
@@ -76,6 +76,19 @@ class Source(Protocol):
 def normalise_header(header: str) -> str:
     """The form used to *match* headers: NFKC (full-width → ASCII etc.) and stripped."""
     return unicodedata.normalize("NFKC", header).strip()
+
+
+def check_unique_headers(label: str, headers: list[str]) -> None:
+    """Headers must stay distinct after NFKC normalisation (``ＩＤ`` and ``ID`` collide)."""
+    seen: set[str] = set()
+    duplicated = []
+    for header in headers:
+        key = normalise_header(header)
+        if key in seen:
+            duplicated.append(header)
+        seen.add(key)
+    if duplicated:
+        raise HeaderMismatchError(file=label, duplicated=duplicated)
 
 
 class ReaderBase:

@@ -34,11 +34,10 @@ import pyarrow.csv as pa_csv
 from ingest.errors import (
     EmptyFileError,
     EncodingError,
-    HeaderMismatchError,
     MalformedFileError,
     UnsupportedEncodingError,
 )
-from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, check_unique_headers
 
 # Declared encodings we accept (Python codec names after codecs.lookup). GB2312 is
 # read as GBK, its superset, because GB2312-labelled files routinely contain GBK-only
@@ -296,15 +295,7 @@ class CsvReader(ReaderBase):
                 f"{self._options.max_columns}",
                 line=1,
             )
-        seen: set[str] = set()
-        duplicated = []
-        for header in self.headers:
-            key = normalise_header(header)
-            if key in seen:
-                duplicated.append(header)
-            seen.add(key)
-        if duplicated:
-            raise HeaderMismatchError(file=self._label, duplicated=duplicated)
+        check_unique_headers(self._label, self.headers)
 
     # -- checks while streaming --------------------------------------------------------
 

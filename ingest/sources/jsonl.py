@@ -35,11 +35,10 @@ import pyarrow as pa
 from ingest.errors import (
     EmptyFileError,
     EncodingError,
-    HeaderMismatchError,
     MalformedFileError,
     UnsupportedEncodingError,
 )
-from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, check_unique_headers
 
 ACCEPTED_ENCODINGS = ("utf-8", "utf-8-sig")
 
@@ -242,15 +241,7 @@ class JsonLinesReader(ReaderBase):
         return list(headers)
 
     def _check_headers(self) -> None:
-        seen: set[str] = set()
-        duplicated = []
-        for header in self.headers:
-            key = normalise_header(header)
-            if key in seen:
-                duplicated.append(header)
-            seen.add(key)
-        if duplicated:
-            raise HeaderMismatchError(file=self._label, duplicated=duplicated)
+        check_unique_headers(self._label, self.headers)
 
     def _check_known_keys(self, number: int, record: Record) -> None:
         unknown = [key for key in record if key not in self._known]

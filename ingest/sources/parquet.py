@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.errors import HeaderMismatchError, MalformedFileError
-from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
+from ingest.errors import MalformedFileError
+from ingest.sources.base import ReaderBase, SourceOptions, check_unique_headers
 
 MAGIC = b"PAR1"
 ENCRYPTED_MAGIC = b"PARE"
@@ -190,15 +190,7 @@ class ParquetReader(ReaderBase):
                 )
 
     def _check_headers(self) -> None:
-        seen: set[str] = set()
-        duplicated = []
-        for header in self.headers:
-            key = normalise_header(header)
-            if key in seen:
-                duplicated.append(header)
-            seen.add(key)
-        if duplicated:
-            raise HeaderMismatchError(file=self._label, duplicated=duplicated)
+        check_unique_headers(self._label, self.headers)
 
     # -- streaming -----------------------------------------------------------------------
 

@@ -55,11 +55,10 @@ from openpyxl.utils import get_column_letter
 from catalog.errors import Terminal
 from ingest.errors import (
     EmptyFileError,
-    HeaderMismatchError,
     IngestError,
     MalformedFileError,
 )
-from ingest.sources.base import ReaderBase, SourceOptions, normalise_header
+from ingest.sources.base import ReaderBase, SourceOptions, check_unique_headers
 from ingest.sources.xlsx_package import ArchiveInspector, describe_error, malformed
 
 
@@ -243,15 +242,7 @@ class XlsxReader(ReaderBase):
                 f"{self._options.max_columns}",
                 sheet_row=row.number,
             )
-        seen: set[str] = set()
-        duplicated = []
-        for header in headers:
-            key = normalise_header(header)
-            if key in seen:
-                duplicated.append(header)
-            seen.add(key)
-        if duplicated:
-            raise HeaderMismatchError(file=self._label, duplicated=duplicated)
+        check_unique_headers(self._label, headers)
         return headers
 
     # -- streaming -----------------------------------------------------------------------

@@ -23,12 +23,12 @@ from stdnum.cn import uscc
 from gateway.demo_data import (
     Region,
     SampleDataset,
-    iso6346_check_digit,
     sample_datasets,
     sample_orgs,
     write_samples,
 )
 from ingest.contracts import ColumnContract
+from ingest.validators.logistics import container_check_digit
 
 ROWS = 500
 REGIONS: tuple[Region, ...] = ("GZ", "SZ", "DG", "HK", "MO")
@@ -322,7 +322,7 @@ def test_hk_sample_container_numbers_pass_iso6346(datasets):
     assert len(containers) == datasets["HK"].expected_valid_rows
     for number in containers:
         assert iso6346.is_valid(number), number
-    assert iso6346_check_digit("CSQU305438") == "3"
+    assert container_check_digit("CSQU305438") == "3"
 
 
 def test_mo_sample_phone_numbers_valid(datasets):
