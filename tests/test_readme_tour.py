@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -41,6 +42,16 @@ def test_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
             assert demo.poll() is None, demo.stdout.read().decode() if demo.stdout else ""
             assert time.monotonic() < deadline, "the demo did not finish loading"
             time.sleep(0.5)
+        document = json.loads(credentials.read_text())
+        assert document["gateway"] == f"http://127.0.0.1:{port}"
+        clients = document["clients"]
+        assert all(
+            set(c) == {"name", "client_id", "client_secret", "role", "org", "region"}
+            for c in clients
+        )
+        providers = {c["region"] for c in clients if c["role"] == "provider"}
+        assert providers == {"GZ", "SZ", "DG", "HK", "MO"}
+        assert {c["role"] for c in clients} == {"provider", "consumer", "steward"}
         script = (
             tour_script()
             .replace("GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}")
