@@ -49,6 +49,9 @@ class Lake:
         for region, store in self.stores.items():
             store.ensure_bucket(self.buckets[region])
 
+    def missing_buckets(self) -> list[str]:
+        return [b for r, b in self.buckets.items() if not self.stores[r].bucket_exists(b)]
+
     def ping(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():
             store.ping()

@@ -78,9 +78,6 @@ class StorageSettings(BaseModel):
         default_factory=dict,
         description="Per-region overrides, e.g. DATASHARE_STORAGE__REGIONS__HK__ENDPOINT_URL.",
     )
-    presign_expiry_seconds: int = Field(
-        default=900, ge=60, le=7 * 24 * 3600, description="Lifetime of download links."
-    )
     embedded_startup_seconds: float = Field(
         default=30.0, ge=1, le=300, description="How long to wait for the embedded SeaweedFS."
     )

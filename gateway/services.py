@@ -203,8 +203,8 @@ def readiness(platform: Platform) -> dict[str, str]:
     except Exception as exc:
         checks["storage"] = f"unreachable: {exc}"
     try:
-        platform.lake.ensure_buckets()
-        checks["lake"] = "ok"
+        missing = platform.lake.missing_buckets()
+        checks["lake"] = f"missing buckets: {', '.join(missing)}" if missing else "ok"
     except Exception as exc:
         checks["lake"] = f"buckets unavailable: {exc}"
     return checks

@@ -37,6 +37,9 @@ class LocalStore:
     def ensure_bucket(self, bucket: str) -> None:
         (self.root / check_key(bucket)).mkdir(parents=True, exist_ok=True)
 
+    def bucket_exists(self, bucket: str) -> bool:
+        return (self.root / check_key(bucket)).is_dir()
+
     def put_file(
         self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:

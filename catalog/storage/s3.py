@@ -75,6 +75,14 @@ class S3Store:
                 f"object store {self.endpoint} unreachable", bucket=bucket
             ) from exc
 
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            return bool(self._client.bucket_exists(bucket))
+        except (MinioException, urllib3.exceptions.HTTPError) as exc:
+            raise StorageUnavailable(
+                f"object store {self.endpoint} unreachable", bucket=bucket
+            ) from exc
+
     def put_file(
         self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:

@@ -283,6 +283,15 @@ _TYPE_ADVICE = {
     "or string columns",
 }
 
+_BYTES_CHECKS = (
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_string_view,
+    pa.types.is_binary,
+    pa.types.is_large_binary,
+    pa.types.is_binary_view,
+    pa.types.is_fixed_size_binary,
+)
 _SCALAR_CHECKS = (
     pa.types.is_integer,
     pa.types.is_floating,
@@ -292,23 +301,8 @@ _SCALAR_CHECKS = (
     pa.types.is_timestamp,
     pa.types.is_time,
     pa.types.is_duration,
-    pa.types.is_string,
-    pa.types.is_large_string,
-    pa.types.is_string_view,
-    pa.types.is_binary,
-    pa.types.is_large_binary,
-    pa.types.is_binary_view,
-    pa.types.is_fixed_size_binary,
+    *_BYTES_CHECKS,
     pa.types.is_null,
-)
-_BYTES_CHECKS = (
-    pa.types.is_string,
-    pa.types.is_large_string,
-    pa.types.is_string_view,
-    pa.types.is_binary,
-    pa.types.is_large_binary,
-    pa.types.is_binary_view,
-    pa.types.is_fixed_size_binary,
 )
 
 

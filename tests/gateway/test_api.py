@@ -332,3 +332,19 @@ def test_refused_formats_name_the_fix(client, platform) -> None:
     assert "xlsx" in assert_error_envelope(macro, 422, "format_unsupported")["message"]
     unknown = upload(client, provider, dataset["id"], ENERGY_CSV, format="xml")
     assert "jsonl" in assert_error_envelope(unknown, 422, "format_unsupported")["message"]
+
+
+def test_readyz_names_a_missing_bucket_without_creating_it(client, platform) -> None:
+    from catalog.lake import Lake
+    from catalog.regions import Region
+
+    healthy = platform.lake
+    gone = "absent-" + healthy.buckets[Region.MO]
+    platform.lake = Lake(healthy.stores, {**healthy.buckets, Region.MO: gone})
+    try:
+        response = client.get("/readyz")
+        error = assert_error_envelope(response, 503, "not_ready")
+        assert gone in error["detail"]["checks"]["lake"]
+        assert not healthy.stores[Region.MO].bucket_exists(gone)  # a probe must not create it
+    finally:
+        platform.lake = healthy
