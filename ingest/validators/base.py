@@ -58,7 +58,16 @@ def fold(raw: str) -> str:
 def normalise_identifier(raw: str) -> str:
     """V-01: NFKC, drop spaces, ``-`` and ``.`` (U+2212 and other dashes count as ``-``),
     upper-case. ``"ｋ２５４１７６（９）"`` becomes ``"K254176(9)"``."""
-    return "".join(ch for ch in fold(raw) if ch not in _SEPARATORS).upper()
+    text = raw
+    # Removing a space can leave a base letter next to a combining mark that NFKC then
+    # composes ("A´" → "A ́" → "Á"), and upper-casing can decompose ("ΐ"), so fold until
+    # nothing changes; two rounds settle every input seen, four bound the loop.
+    for _ in range(4):
+        folded = "".join(ch for ch in fold(text) if ch not in _SEPARATORS).upper()
+        if folded == text:
+            break
+        text = folded
+    return text
 
 
 def excel_damage(raw: str) -> bool:
