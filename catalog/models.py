@@ -88,7 +88,26 @@ class Dataset(Base):
     classification: Mapped[str] = mapped_column(String(16), default="internal")
     licence: Mapped[str] = mapped_column(String(100), default="")
     contract: Mapped[dict[str, Any]] = mapped_column()
+    """The current contract (a copy of the newest ``DatasetContract`` row's)."""
+    contract_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     current_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetContract(Base):
+    """Every contract a dataset has had; versions are immutable, the newest is current."""
+
+    __tablename__ = "dataset_contracts"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_contracts_dataset_version"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    contract: Mapped[dict[str, Any]] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -106,6 +125,14 @@ class DatasetVersion(Base):
     job_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     source_sha256: Mapped[str] = mapped_column(String(64))
+    source_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    source_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    contract_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    mode: Mapped[str] = mapped_column(String(8), default="replace", server_default="replace")
+    """``replace``: the version holds this upload only; ``append``: parent's files + this one's."""
+    parent_version: Mapped[int | None] = mapped_column(default=None)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Rows read from this upload; ``row_count`` counts every row the version holds."""
     row_count: Mapped[int] = mapped_column(BigInteger)
     rejected_count: Mapped[int] = mapped_column(BigInteger)
     bytes: Mapped[int] = mapped_column(BigInteger)
@@ -122,6 +149,11 @@ class Job(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
     kind: Mapped[str] = mapped_column(String(16), default="upload")
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    phase: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    """Within ``running``: ``reading`` → ``uploading`` → ``committing``."""
+    mode: Mapped[str] = mapped_column(String(8), default="replace", server_default="replace")
+    worker: Mapped[str | None] = mapped_column(String(128), default=None)
+    """Host and pid of the worker holding the lease."""
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import Conflict, InvalidInput, NotFound
+from catalog.errors import Conflict, InvalidInput, NotFound, Transient
 from catalog.identifiers import validate_registration
-from catalog.models import Dataset, DatasetVersion, Organisation
+from catalog.models import Dataset, DatasetContract, DatasetVersion, Organisation
 from catalog.regions import Region, parse_region
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -103,6 +103,7 @@ class Registry:
         classification: str,
         licence: str,
         contract: dict[str, Any],
+        created_by: str = "",
     ) -> Dataset:
         if not DATASET_NAME.match(name):
             raise InvalidInput(
@@ -135,7 +136,71 @@ class Registry:
                     org=org.slug,
                     dataset=name,
                 ) from None
+            session.add(
+                DatasetContract(
+                    dataset_id=dataset.id,
+                    version=1,
+                    contract=contract,
+                    note="created with the dataset",
+                    created_by=created_by,
+                )
+            )
         return dataset
+
+    # contracts ---------------------------------------------------------------------
+    def update_contract(
+        self, dataset_id: str, contract: dict[str, Any], *, created_by: str, note: str = ""
+    ) -> DatasetContract:
+        """Store ``contract`` as the dataset's next contract version and make it current.
+
+        Versions already committed keep the contract version they were validated with;
+        the next upload is validated against this one.
+        """
+        for _attempt in range(5):
+            with self.sessions.begin() as session:
+                dataset = session.get(Dataset, dataset_id)
+                if dataset is None:
+                    raise NotFound("dataset", dataset_id)
+                row = DatasetContract(
+                    dataset_id=dataset_id,
+                    version=dataset.contract_version + 1,
+                    contract=contract,
+                    note=note,
+                    created_by=created_by,
+                )
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:  # a concurrent edit took that number
+                    session.rollback()
+                    continue
+                dataset.contract = contract
+                dataset.contract_version = row.version
+                return row
+        raise Conflict(f"could not store a contract of dataset {dataset_id}: too much contention")
+
+    def contracts(self, dataset_id: str) -> Sequence[DatasetContract]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(DatasetContract)
+                    .where(DatasetContract.dataset_id == dataset_id)
+                    .order_by(DatasetContract.version)
+                )
+            )
+
+    def contract(self, dataset_id: str, version: int) -> DatasetContract:
+        with self.sessions() as session:
+            found = session.scalar(
+                select(DatasetContract).where(
+                    DatasetContract.dataset_id == dataset_id, DatasetContract.version == version
+                )
+            )
+        if found is None:
+            raise NotFound(
+                "contract", f"{dataset_id}@{version}", "GET the dataset's contracts to list them"
+            )
+        return found
 
     def get_dataset(self, dataset_id: str) -> Dataset:
         with self.sessions() as session:
@@ -161,8 +226,23 @@ class Registry:
         return [(row[0], row[1]) for row in rows]
 
     # versions ----------------------------------------------------------------------
-    def commit_version(self, dataset_id: str, **fields: Any) -> DatasetVersion:
-        """Insert the next version and make it current, atomically; retries a lost race."""
+    def commit_version(
+        self,
+        dataset_id: str,
+        *,
+        mode: str = "replace",
+        parent_version: int | None = None,
+        **fields: Any,
+    ) -> DatasetVersion:
+        """Insert the next version and make it current, atomically; retries a lost race.
+
+        ``mode="append"``: the new version holds ``parent_version``'s files and rows plus
+        ``fields["files"]``/``fields["row_count"]``. If another version was committed since
+        the caller read ``parent_version`` (its primary-key check saw older rows), this
+        raises ``StaleParent`` (transient): the job runs again against the new parent.
+        """
+        if mode not in ("replace", "append"):
+            raise InvalidInput(f"mode {mode!r}; use replace or append", field="mode")
         for _attempt in range(5):
             with self.sessions.begin() as session:
                 latest = session.scalar(
@@ -170,7 +250,31 @@ class Registry:
                         DatasetVersion.dataset_id == dataset_id
                     )
                 )
-                version = DatasetVersion(dataset_id=dataset_id, version=(latest or 0) + 1, **fields)
+                values = dict(fields)
+                if mode == "append":
+                    current = session.scalar(
+                        select(Dataset.current_version).where(Dataset.id == dataset_id)
+                    )
+                    if current != parent_version:
+                        raise StaleParent(dataset_id, parent_version, current)
+                    if parent_version is not None:
+                        parent = session.scalar(
+                            select(DatasetVersion).where(
+                                DatasetVersion.dataset_id == dataset_id,
+                                DatasetVersion.version == parent_version,
+                            )
+                        )
+                        assert parent is not None
+                        values["files"] = list(parent.files) + list(fields.get("files", []))
+                        values["row_count"] = parent.row_count + fields.get("row_count", 0)
+                        values["bytes"] = parent.bytes + fields.get("bytes", 0)
+                version = DatasetVersion(
+                    dataset_id=dataset_id,
+                    version=(latest or 0) + 1,
+                    mode=mode,
+                    parent_version=parent_version if mode == "append" else None,
+                    **values,
+                )
                 session.add(version)
                 try:
                     session.flush()
@@ -222,3 +326,18 @@ class Registry:
                     DatasetVersion.dataset_id == dataset_id, DatasetVersion.source_sha256 == sha256
                 )
             )
+
+
+class StaleParent(Conflict, Transient):
+    """An append was computed against a version that is no longer current."""
+
+    code = "stale_parent"
+
+    def __init__(self, dataset_id: str, expected: int | None, current: int | None) -> None:
+        super().__init__(
+            f"dataset {dataset_id} moved from version {expected} to {current} while this "
+            "append ran; the job will run again against the new version",
+            dataset=dataset_id,
+            expected=expected,
+            current=current,
+        )

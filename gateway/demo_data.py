@@ -240,6 +240,8 @@ def _specs() -> tuple[_Spec, ...]:
 
 
 def _col(name: str, source: str, type_: str = "string", **rules: object) -> ColumnContract:
+    """A sample column; the samples classify every column (``non_pi`` unless told)."""
+    rules.setdefault("pi", "non_pi")
     return ColumnContract.model_validate({"name": name, "source": source, "type": type_, **rules})
 
 

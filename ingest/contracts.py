@@ -18,6 +18,7 @@ PIClass = Literal["non_pi", "pi_direct_id", "pi_quasi_id", "pi_other", "spi"]
 
 COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MAX_COLUMNS = 1000
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "\u00a0", "\u202f")
 
 
 class ColumnContract(BaseModel):
@@ -39,10 +40,38 @@ class ColumnContract(BaseModel):
     pattern: str | None = Field(
         default=None, description="Regular expression the text must match fully."
     )
-    format: str | None = Field(
-        default=None, description="strptime format for date/timestamp columns, e.g. %d/%m/%Y."
+    format: str | list[str] | None = Field(
+        default=None,
+        description=(
+            "strptime format(s) for date/timestamp columns, tried in order, e.g. %d/%m/%Y or "
+            "%Y年%m月%d日 (month and day need no leading zero; full-width and Chinese "
+            "numerals are read)."
+        ),
     )
-    pi: PIClass = "non_pi"
+    thousands: str | None = Field(
+        default=None,
+        description="Thousands separator in numbers, e.g. ',' for 1,234,567.50 or '.' for 1.234,50.",
+    )
+    decimal: str = Field(default=".", description="Decimal separator in numbers: '.' or ','.")
+    currency: str | None = Field(
+        default=None,
+        description="Currency code or sign that may prefix or suffix amounts, e.g. MOP, HK$, ¥.",
+    )
+    validator: str | None = Field(
+        default=None,
+        description=(
+            "Identifier validator (uscc, cn_resident_id, hkid, hk_brn, hk_br_cert_no, mo_bir, "
+            "mo_tin, phone, container_no, awb): values are normalised and check digits verified."
+        ),
+    )
+    unique: bool = Field(default=False, description="No two rows may hold the same value.")
+    pi: PIClass | None = Field(
+        default=None,
+        description=(
+            "Personal-information class. Left out, ingest scans the values and suggests one "
+            "for the provider to confirm; free text defaults to pi_other."
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -79,11 +108,45 @@ class ColumnContract(BaseModel):
             raise ValueError(
                 f"column {self.name}: format applies to date or timestamp columns only"
             )
+        if isinstance(self.format, list) and not self.format:
+            raise ValueError(f"column {self.name}: format lists no format")
+        number_rules = self.thousands is not None or self.decimal != "." or self.currency
+        if number_rules and self.type not in ("integer", "double"):
+            raise ValueError(
+                f"column {self.name}: thousands/decimal/currency apply to integer or double "
+                "columns only"
+            )
+        if self.decimal not in (".", ","):
+            raise ValueError(f"column {self.name}: decimal must be '.' or ','")
+        if self.thousands is not None and (
+            self.thousands == self.decimal or self.thousands not in THOUSANDS_SEPARATORS
+        ):
+            raise ValueError(
+                f"column {self.name}: thousands must differ from decimal and be one of "
+                f"{', '.join(repr(t) for t in THOUSANDS_SEPARATORS)}"
+            )
+        if self.validator is not None:
+            from ingest.validators import VALIDATORS  # noqa: PLC0415 - registry fills on import
+
+            if self.validator not in VALIDATORS:
+                raise ValueError(
+                    f"column {self.name}: no identifier validator {self.validator!r}; use one "
+                    f"of {', '.join(sorted(VALIDATORS))}"
+                )
+            if self.type != "string":
+                raise ValueError(f"column {self.name}: validator applies to string columns")
         return self
 
     @property
     def header(self) -> str:
         return self.source if self.source is not None else self.name
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The contract's parse formats (empty: the type's defaults)."""
+        if self.format is None:
+            return ()
+        return (self.format,) if isinstance(self.format, str) else tuple(self.format)
 
 
 class DataContract(BaseModel):
@@ -91,6 +154,15 @@ class DataContract(BaseModel):
 
     columns: list[ColumnContract] = Field(min_length=1, max_length=MAX_COLUMNS)
     primary_key: list[str] = Field(default_factory=list)
+    max_invalid_ratio: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "An upload fails as a whole when more than this share of its rows is invalid "
+            "(default: the platform's ingest.max_error_ratio, 5%)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _names_unique_and_keys_known(self) -> DataContract:

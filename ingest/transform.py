@@ -334,7 +334,7 @@ Parser = Callable[[pa.Array, ColumnContract], pa.Array]
 
 def _type_text(column: ColumnContract) -> str:
     if column.type in DEFAULT_FORMATS:
-        formats = (column.format,) if column.format else DEFAULT_FORMATS[column.type]
+        formats = column.formats or DEFAULT_FORMATS[column.type]
         return f"{column.type} ({' or '.join(formats)})"
     if column.type == "boolean":
         return "boolean (" + "/".join(TRUE_WORDS + FALSE_WORDS) + ")"
@@ -385,7 +385,7 @@ def parse_timestamp(values: pa.Array, column: ColumnContract) -> pa.Array:
     leading whitespace and year 0 are accepted. Values that could have hit one of those,
     and values pyarrow rejects, are decided by Python's strict ``datetime.strptime``.
     """
-    formats = (column.format,) if column.format else DEFAULT_FORMATS[column.type]
+    formats = column.formats or DEFAULT_FORMATS[column.type]
     seconds = np.zeros(len(values), dtype=np.int64)
     done = np.zeros(len(values), dtype=bool)
     pending = pc.is_valid(values).to_numpy(zero_copy_only=False)
