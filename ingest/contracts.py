@@ -50,7 +50,7 @@ class ColumnContract(BaseModel):
     )
     thousands: str | None = Field(
         default=None,
-        description="Thousands separator in numbers, e.g. ',' for 1,234,567.50 or '.' for 1.234,50.",
+        description="Thousands separator, e.g. ',' for 1,234,567.50 or '.' for 1.234,50.",
     )
     decimal: str = Field(default=".", description="Decimal separator in numbers: '.' or ','.")
     currency: str | None = Field(
@@ -126,7 +126,7 @@ class ColumnContract(BaseModel):
                 f"{', '.join(repr(t) for t in THOUSANDS_SEPARATORS)}"
             )
         if self.validator is not None:
-            from ingest.validators import VALIDATORS  # noqa: PLC0415 - registry fills on import
+            from ingest.validators import VALIDATORS
 
             if self.validator not in VALIDATORS:
                 raise ValueError(

@@ -4,7 +4,7 @@
 ``ingest.transform.STEPS`` (type, key, GX) and the writers, batch by batch, so memory
 does not grow with the file (except 8 bytes per row for cross-batch primary-key
 checks). It writes only inside ``staging_dir``: ``part-NNNNN.parquet`` and
-``quarantine.jsonl``. Uploading the parts and committing the version atomically
+``quarantine.parquet``. Uploading the parts and committing the version atomically
 is the caller's job (``ingest.run``).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from catalog.errors import InvalidInput
 from ingest.contracts import ColumnContract, DataContract
 from ingest.errors import EmptyFileError, TooManyRejectedRowsError
+from ingest.pii import PiFinding, scan_table
 from ingest.sources.base import OpenSource, Source, SourceOptions
 from ingest.sources.csv import CsvSource
 from ingest.transform import (
@@ -32,12 +33,15 @@ from ingest.transform import (
     arrow_schema,
     bind_columns,
     hash_values,
+    seed_keys,
     transform_batch,
 )
-from ingest.validate import ValidationSession, compile_suite, jsonable, merge_results
+from ingest.validate import jsonable, result_document
 from ingest.writers import ParquetPartWriter, PartFile, QuarantineWriter
 
-QUARANTINE_NAME = "quarantine.jsonl"
+QUARANTINE_NAME = "quarantine.parquet"
+DEFAULT_SCAN_REGION = "GZ"
+"""Origin assumed by the PII scan when the caller names none (phone numbers: mainland)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def process_file(
     rows_per_part: int = 1_000_000,
     limits: SourceOptions | None = None,
     source: Source | None = None,
+    region: str | None = None,
+    existing_keys: Iterable[pa.Table] | None = None,
 ) -> ProcessOutcome:
     """Validate ``path`` against ``contract`` and write the valid rows as typed Parquet.
 
@@ -81,7 +87,13 @@ def process_file(
     ``EmptyFileError`` when there is no data row. Source errors (encoding, header,
     malformed CSV) propagate; on any error the parts written so far are deleted.
     ``limits`` overrides the source's caps (its encoding and delimiter are ignored).
+    The contract's ``max_invalid_ratio``, when set, replaces ``max_error_ratio``.
+    ``region`` is the dataset's origin (default region for identifiers and the PII scan).
+    ``existing_keys``: typed tables of the unique columns of rows already in the dataset
+    (append mode); a new row repeating one of them is rejected as a duplicate.
     """
+    if contract.max_invalid_ratio is not None:
+        max_error_ratio = contract.max_invalid_ratio
     if not 0.0 <= max_error_ratio <= 1.0:
         raise InvalidInput("max_error_ratio must be between 0 and 1", field="max_error_ratio")
     if batch_rows < 1:
@@ -97,8 +109,10 @@ def process_file(
             ctx = TransformContext(
                 contract=contract,
                 bindings=bind_columns(opened.headers, contract, path.name),
-                session=ValidationSession(compile_suite(contract)),
+                region=region,
             )
+            for table in existing_keys or ():
+                seed_keys(ctx, table)
             rows_read, rows_rejected = _run(
                 opened, ctx, batch_rows, parts, quarantine, stats, on_progress
             )
@@ -125,7 +139,7 @@ def process_file(
         rows_valid=rows_read - rows_rejected,
         rows_rejected=rows_rejected,
         quarantine_path=quarantine.written,
-        schema=describe_schema(contract, schema),
+        schema=describe_schema(contract, schema, ctx.pii),
         stats={name: s.result() for name, s in stats.items()},
         gx_result=_gx_document(ctx, rows_read, rows_rejected),
     )
@@ -143,6 +157,8 @@ def _run(
     schema = arrow_schema(ctx.contract)
     rows_read = rows_rejected = 0
     for batch in rebatch(opened, batch_rows):
+        if rows_read == 0:
+            ctx.pii = _scan_pii(batch, ctx)
         state = transform_batch(batch, rows_read + 1, ctx)
         rows_read += batch.num_rows
         rows_rejected += len(state.reasons)
@@ -176,28 +192,50 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
         yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
 
 
-def describe_schema(contract: DataContract, schema: pa.Schema) -> list[dict[str, Any]]:
-    return [
-        {
+def _scan_pii(batch: pa.RecordBatch, ctx: TransformContext) -> dict[str, PiFinding]:
+    """The PII scan of the first batch's raw values, for columns the contract leaves open."""
+    if all(c.pi is not None for c in ctx.contract.columns):
+        return {}
+    sample = pa.table({b.name: batch.column(b.position) for b in ctx.bindings})
+    return scan_table(sample, ctx.contract, region=ctx.region or DEFAULT_SCAN_REGION)
+
+
+def describe_schema(
+    contract: DataContract, schema: pa.Schema, pii: Mapping[str, PiFinding] | None = None
+) -> list[dict[str, Any]]:
+    """Each column's contract facts; ``pi`` is the contract's class or, for a column the
+    contract leaves open, the scan's suggestion (``pi_source: "scan"``, with its reason)
+    until the provider confirms it in a new contract version."""
+    out = []
+    for c in contract.columns:
+        finding = (pii or {}).get(c.name)
+        entry: dict[str, Any] = {
             "name": c.name,
             "type": c.type,
             "arrow_type": str(schema.field(c.name).type),
             "nullable": schema.field(c.name).nullable,
             "unit": c.unit,
-            "pi": c.pi,
+            "pi": c.pi if c.pi is not None else (finding.pi if finding else "pi_other"),
+            "pi_source": "contract" if c.pi is not None else "scan",
             "description": c.description,
             "source": c.header,
         }
-        for c in contract.columns
-    ]
+        if c.validator:
+            entry["validator"] = c.validator
+        if c.pi is None and finding is not None:
+            entry["pi_scan"] = finding.as_dict()
+        out.append(entry)
+    return out
 
 
 def _gx_document(ctx: TransformContext, rows_read: int, rows_rejected: int) -> dict[str, Any]:
-    document = merge_results([ctx.gx_summary] if ctx.gx_summary else [])
+    """GX's validation result for the whole file, plus the per-row view of the same run."""
+    document = result_document(ctx.suite, ctx.tallies, batches=ctx.batches)
     document["row_checks"] = {
         "rows_read": rows_read,
         "rows_rejected": rows_rejected,
         "failures_by_rule": dict(sorted(ctx.rejections.items())),
+        "warnings_by_rule": dict(sorted(ctx.warnings.items())),
     }
     return document
 

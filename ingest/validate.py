@@ -33,14 +33,31 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+from great_expectations.core import (  # noqa: TID251 - GX adapter
+    ExpectationSuiteValidationResult,
+    ExpectationValidationResult,
+)
 from great_expectations.data_context.types.base import (  # noqa: TID251 - GX adapter
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.execution_engine.pandas_execution_engine import (  # noqa: TID251
+    PandasExecutionEngine,
+)
+from great_expectations.expectations.expectation import (  # noqa: TID251 - GX adapter
+    ColumnMapExpectation,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (  # noqa: TID251
+    column_condition_partial,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_map_metric_provider import (  # noqa: TID251
+    ColumnMapMetricProvider,
+)
 
 from ingest.contracts import ColumnContract, DataContract
 from ingest.errors import ContractError, ValidationEngineError
+from ingest.validators import get_validator
 
 PARTIAL_VALUES = 20
 TRUNCATE = 200
@@ -58,6 +75,136 @@ PANDAS_TYPES: dict[str, str] = {
 }
 
 _E: Any = gx.expectations  # GX does not re-export its expectation classes for mypy
+
+
+# -- custom expectations -----------------------------------------------------------------
+
+
+class ColumnValuesValidIdentifier(ColumnMapMetricProvider):
+    """GX metric: the value passes the named identifier validator (``ingest.validators``)."""
+
+    condition_metric_name = "column_values.valid_identifier"
+    condition_value_keys = ("validator", "region")
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, validator: str, region: str | None, **_: Any) -> Any:
+        check = get_validator(validator).check
+        return column.map(lambda value: check(str(value), region=region).ok)
+
+
+class ExpectColumnValuesToBeValidIdentifier(ColumnMapExpectation):
+    """Each value is a valid identifier of kind ``validator`` (uscc, hkid, cn_resident_id,
+    phone, ...) after NFKC normalisation; ``region`` is the dataset's origin (GZ … MO),
+    the default region of phone numbers. Failures name the validator's rule, e.g.
+    ``USCC_CHECK`` or ``EXCEL_NUMERIC_COERCION``."""
+
+    validator: str
+    region: str | None = None
+
+    map_metric = "column_values.valid_identifier"
+    success_keys = ("validator", "region", "mostly")
+
+
+@dataclass(frozen=True)
+class SuiteRule:
+    """One expectation of a compiled suite, as plain data for an execution engine."""
+
+    key: str
+    column: str
+    rule: str
+    expected: str
+    expectation_type: str
+    kwargs: dict[str, Any]
+
+
+def suite_rules(suite: Any) -> list[SuiteRule]:
+    """The suite's expectations in order, with their contract rule and GX kwargs."""
+    rules = []
+    for expectation in suite.expectations:
+        meta = expectation.meta or {}
+        kwargs = {k: v for k, v in expectation.configuration.kwargs.items() if k != "batch_id"}
+        rules.append(
+            SuiteRule(
+                key=f"{meta['column']}:{meta['rule']}",
+                column=meta["column"],
+                rule=meta["rule"],
+                expected=meta["expected"],
+                expectation_type=expectation.expectation_type,
+                kwargs=kwargs,
+            )
+        )
+    return rules
+
+
+@dataclass
+class Tally:
+    """Counts for one expectation over the rows an engine checked (GX's result fields)."""
+
+    element_count: int = 0
+    missing_count: int = 0
+    unexpected_count: int = 0
+    partial_unexpected_list: list[Any] = field(default_factory=list)
+
+    def add(
+        self, *, elements: int, missing: int, unexpected: int, examples: Iterable[Any] = ()
+    ) -> None:
+        """Count a batch; ``examples`` are unexpected values (the first 20 are kept)."""
+        self.element_count += elements
+        self.missing_count += missing
+        self.unexpected_count += unexpected
+        room = PARTIAL_VALUES - len(self.partial_unexpected_list)
+        if room > 0:
+            self.partial_unexpected_list.extend(jsonable(v) for v in list(examples)[:room])
+
+
+def result_document(suite: Any, tallies: Mapping[str, Tally], *, batches: int) -> dict[str, Any]:
+    """A GX ``ExpectationSuiteValidationResult`` (as its JSON dict) built from ``tallies``.
+
+    The engine that counted is ours (``ingest.transform``); the vocabulary, the result
+    classes and the document shape are GX's, so the document reads like any GX run's.
+    """
+    results = []
+    for expectation, rule in zip(suite.expectations, suite_rules(suite), strict=True):
+        tally = tallies.get(rule.key, Tally())
+        checked = tally.element_count - tally.missing_count
+        percent = 100.0 * tally.unexpected_count / checked if checked else 0.0
+        results.append(
+            ExpectationValidationResult(
+                success=tally.unexpected_count == 0,
+                expectation_config=expectation.configuration,
+                result={
+                    "element_count": tally.element_count,
+                    "missing_count": tally.missing_count,
+                    "missing_percent": (
+                        100.0 * tally.missing_count / tally.element_count
+                        if tally.element_count
+                        else 0.0
+                    ),
+                    "unexpected_count": tally.unexpected_count,
+                    "unexpected_percent": round(percent, 6),
+                    "partial_unexpected_list": tally.partial_unexpected_list,
+                },
+                exception_info={"raised_exception": False},
+            )
+        )
+    successes = sum(1 for r in results if r.success)
+    result = ExpectationSuiteValidationResult(
+        success=successes == len(results),
+        results=results,
+        suite_name=suite.name,
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": successes,
+            "unsuccessful_expectations": len(results) - successes,
+            "success_percent": 100.0 * successes / len(results) if results else 100.0,
+        },
+        meta={
+            "great_expectations_version": gx.__version__,
+            "engine": "ingest.transform (pyarrow), streamed",
+            "batches": batches,
+        },
+    )
+    return dict(result.to_json_dict())  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -104,9 +251,26 @@ def truncate(value: object, limit: int = TRUNCATE) -> str | None:
 # -- compiling ---------------------------------------------------------------------------
 
 
-def compile_suite(contract: DataContract, *, name: str = "data_contract") -> Any:
-    """The contract as a GX ``ExpectationSuite`` (not yet bound to a context)."""
-    rules = [rule for column in contract.columns for rule in _column_rules(contract, column)]
+def compile_suite(
+    contract: DataContract, *, name: str = "data_contract", region: str | None = None
+) -> Any:
+    """The contract as a GX ``ExpectationSuite`` (not yet bound to a context).
+
+    ``region`` is the dataset's origin, the default region of identifier validators.
+    """
+    rules = [
+        rule for column in contract.columns for rule in _column_rules(contract, column, region)
+    ]
+    if len(contract.primary_key) > 1:
+        key = contract.primary_key
+        rules.append(
+            _Rule(
+                "+".join(key),
+                "unique",
+                "unique",
+                _E.ExpectCompoundColumnsToBeUnique(column_list=list(key)),
+            )
+        )
     expectations = []
     for rule in rules:
         rule.expectation.meta = {
@@ -118,7 +282,9 @@ def compile_suite(contract: DataContract, *, name: str = "data_contract") -> Any
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
-def _column_rules(contract: DataContract, column: ColumnContract) -> list[_Rule]:
+def _column_rules(
+    contract: DataContract, column: ColumnContract, region: str | None = None
+) -> list[_Rule]:
     name = column.name
     rules = [
         _Rule(
@@ -128,6 +294,17 @@ def _column_rules(contract: DataContract, column: ColumnContract) -> list[_Rule]
             _E.ExpectColumnValuesToBeOfType(column=name, type_=PANDAS_TYPES[column.type]),
         )
     ]
+    if column.validator is not None:
+        rules.append(
+            _Rule(
+                name,
+                "identifier",
+                f"a valid {column.validator}",
+                ExpectColumnValuesToBeValidIdentifier(
+                    column=name, validator=column.validator, region=region
+                ),
+            )
+        )
     if not column.nullable or name in contract.primary_key:
         rules.append(
             _Rule(name, "not_null", "a value", _E.ExpectColumnValuesToNotBeNull(column=name))
@@ -163,7 +340,7 @@ def _column_rules(contract: DataContract, column: ColumnContract) -> list[_Rule]
                 _E.ExpectColumnValuesToMatchRegex(column=name, regex=rf"^(?:{column.pattern})\Z"),
             )
         )
-    if contract.primary_key == [name]:
+    if contract.primary_key == [name] or column.unique:
         rules.append(_Rule(name, "unique", "unique", _E.ExpectColumnValuesToBeUnique(column=name)))
     return rules
 

@@ -6,12 +6,11 @@ the parts and committing the version is the caller's job (``ingest.run``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -112,20 +111,47 @@ class ParquetPartWriter:
             self.discard()
 
 
-class QuarantineWriter:
-    """Rejected rows as JSON Lines, one object per row::
+REASON_TYPE = pa.struct(
+    [
+        pa.field("column", pa.string()),
+        pa.field("rule", pa.string()),
+        pa.field("expected", pa.string()),
+        pa.field("actual", pa.string()),
+    ]
+)
 
-        {"row": 17, "values": {"设备编号": "A-17", ...},
-         "reasons": [{"column": "温度", "rule": "range", "expected": "between 0 and 100",
-                      "actual": "140"}]}
+
+def quarantine_schema(headers: Iterable[str]) -> pa.Schema:
+    """``row`` (1-based data row), ``values`` (the row as uploaded, one string field per
+    source header) and ``reasons`` (one entry per broken rule)."""
+    return pa.schema(
+        [
+            pa.field("row", pa.int64(), nullable=False),
+            pa.field("values", pa.struct([pa.field(h, pa.string()) for h in headers])),
+            pa.field("reasons", pa.list_(REASON_TYPE), nullable=False),
+        ]
+    )
+
+
+class QuarantineWriter:
+    """Rejected rows as a zstd Parquet file (schema: :func:`quarantine_schema`)::
+
+        row=17, values={"设备编号": "A-17", ...},
+        reasons=[{"column": "温度", "rule": "range", "expected": "between 0 and 100",
+                  "actual": "140"}]
 
     ``row`` is the 1-based data-row number in the uploaded file (the header is row 0).
-    ``actual`` values are cut to 200 characters. The file is created on the first row.
+    ``actual`` values are cut to 200 characters; ``values`` are kept whole. Rows are
+    buffered and written in row groups of ``rows_per_group``; the file is created on the
+    first flush, so a job without rejected rows writes no file.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, rows_per_group: int = 10_000) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._rows_per_group = rows_per_group
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._pending: dict[str, list[Any]] = {"row": [], "values": [], "reasons": []}
         self.rows = 0
 
     def write(
@@ -134,23 +160,33 @@ class QuarantineWriter:
         values: Mapping[str, Any],
         reasons: Iterable[Mapping[str, Any]],
     ) -> None:
-        if self._file is None:
-            self._file = self.path.open("w", encoding="utf-8", newline="\n")
-        record = {
-            "row": row,
-            "values": dict(values),
-            "reasons": [
+        if self._schema is None:
+            self._schema = quarantine_schema(values)
+        self._pending["row"].append(row)
+        self._pending["values"].append({k: _text(v) for k, v in values.items()})
+        self._pending["reasons"].append(
+            [
                 {
                     "column": r["column"],
                     "rule": r["rule"],
-                    "expected": r["expected"],
+                    "expected": _text(r["expected"]),
                     "actual": _cut(r.get("actual")),
                 }
                 for r in reasons
-            ],
-        }
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            ]
+        )
         self.rows += 1
+        if len(self._pending["row"]) >= self._rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending["row"] or self._schema is None:
+            return
+        table = pa.Table.from_pydict(self._pending, schema=self._schema)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+        self._writer.write_table(table)
+        self._pending = {"row": [], "values": [], "reasons": []}
 
     @property
     def written(self) -> Path | None:
@@ -158,12 +194,16 @@ class QuarantineWriter:
         return self.path if self.rows else None
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def discard(self) -> None:
-        self.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._pending = {"row": [], "values": [], "reasons": []}
         self.path.unlink(missing_ok=True)
         self.rows = 0
 
@@ -177,6 +217,17 @@ class QuarantineWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def read_quarantine(path: Path) -> list[dict[str, Any]]:
+    """Every row of a quarantine file as plain dicts (for tests and small files)."""
+    return [dict(r) for r in pq.read_table(path).to_pylist()]
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
 
 
 def _cut(value: object) -> str | None:

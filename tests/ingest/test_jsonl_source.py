@@ -20,6 +20,7 @@ from ingest.errors import (
 from ingest.pipeline import process_file
 from ingest.sources import SourceOptions
 from ingest.sources.jsonl import JsonLinesSource
+from ingest.writers import read_quarantine
 
 
 def read(
@@ -240,5 +241,5 @@ def test_process_file_reads_jsonl_through_the_contract(tmp_path: Path) -> None:
     assert table.column("temp").to_pylist() == [21.5, -3.0]
     assert table.column("ok").to_pylist() == [True, None]
     assert outcome.quarantine_path is not None
-    reasons = [json.loads(line) for line in outcome.quarantine_path.read_text().splitlines()]
+    reasons = read_quarantine(outcome.quarantine_path)
     assert [r["row"] for r in reasons] == [2, 3, 4]

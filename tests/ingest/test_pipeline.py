@@ -28,6 +28,7 @@ from ingest.errors import (
 from ingest.pipeline import Progress, process_file
 from ingest.sources import SourceOptions
 from ingest.transform import KeyTracker
+from ingest.writers import read_quarantine
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = ["设备编号", "城市", "温度", "数量", "合格", "日期", "时间", "产线", "备注"]
@@ -69,7 +70,7 @@ def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8") -> Pat
 
 def quarantine(path: Path | None) -> list[dict[str, Any]]:
     assert path is not None
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return read_quarantine(path)
 
 
 def run(path: Path, tmp_path: Path, **kwargs: Any) -> Any:
@@ -169,17 +170,26 @@ def test_process_file_writes_typed_parquet_with_only_the_valid_rows(tmp_path: Pa
 def test_process_file_reports_schema_stats_and_gx_result(tmp_path: Path) -> None:
     outcome = run(write_csv(tmp_path / "in.csv", PLANTED), tmp_path)
     temp = next(s for s in outcome.schema if s["name"] == "temp")
+    scan = temp.pop("pi_scan")
     assert temp == {
         "name": "temp", "type": "double", "arrow_type": "double", "nullable": True,
-        "unit": "°C", "pi": "non_pi", "description": None, "source": "温度",
+        "unit": "°C", "pi": "non_pi", "pi_source": "scan", "description": None, "source": "温度",
     }  # fmt: skip
+    assert scan["pi"] == "non_pi" and scan["detector"] == "none"
     assert outcome.stats["temp"] == {
         "count": 2, "nulls": 1, "min": 10.0, "max": 21.5, "mean": 15.75, "distinct_estimate": 2,
     }  # fmt: skip
     assert outcome.stats["day"]["min"] == "2024-01-31"
     assert outcome.stats["ok"]["distinct_estimate"] == 2
-    city = next(r for r in outcome.gx_result["results"] if r["key"] == "city:allowed")
+    city = next(
+        r["result"]
+        for r in outcome.gx_result["results"]
+        if r["expectation_config"]["meta"]["column"] == "city"
+        and r["expectation_config"]["type"] == "expect_column_values_to_be_in_set"
+    )
     assert city["unexpected_count"] == 1 and city["partial_unexpected_list"] == ["上海市"]
+    assert outcome.gx_result["success"] is False
+    assert outcome.gx_result["statistics"]["unsuccessful_expectations"] >= 1
     json.dumps([outcome.schema, outcome.stats, outcome.gx_result], ensure_ascii=False)
 
 
@@ -221,7 +231,7 @@ def test_process_file_too_many_errors_keeps_the_quarantine_report(tmp_path: Path
     assert (error.rows_read, error.rows_rejected, error.limit) == (16, 13, 0.5)
     assert error.quarantine_path is not None
     assert len(quarantine(Path(error.quarantine_path))) == 13
-    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["quarantine.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["quarantine.parquet"]
 
 
 def test_process_file_accepts_an_error_ratio_at_the_limit(tmp_path: Path) -> None:
