@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.contracts import DataContract
+from ingest.contracts import MAX_COLUMNS, DataContract, PIClass
 
 
 class Me(BaseModel):
@@ -131,3 +131,56 @@ class AuditOut(BaseModel):
     outcome: str
     detail: dict[str, Any]
     hash: str
+
+
+class ContractVersionOut(BaseModel):
+    """One stored contract version (``GET /v1/datasets/{id}/contracts`` lists them)."""
+
+    version: int
+    current: bool = Field(description="True for the version new uploads are validated with.")
+    created_at: datetime
+    created_by: str = Field(description="OAuth client that stored this version.")
+    note: str
+
+
+class ContractOut(ContractVersionOut):
+    dataset_id: str
+    contract: dict[str, Any]
+    unclassified: list[str] = Field(
+        description="Columns without a PI class: the provider confirms the scan's suggestion "
+        "with POST /v1/datasets/{id}/contract/pi."
+    )
+
+
+class ContractUpdate(BaseModel):
+    """``PUT /v1/datasets/{id}/contract``: the whole new contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract: DataContract
+    note: str = Field(default="", max_length=2000, description="Why the contract changed.")
+    base_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The contract version this edit starts from; 409 if it is no longer "
+        "current (someone else changed the contract meanwhile).",
+    )
+
+
+class ContractPiUpdate(BaseModel):
+    """``POST /v1/datasets/{id}/contract/pi``: confirm or correct columns' PI classes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, PIClass] = Field(
+        min_length=1,
+        max_length=MAX_COLUMNS,
+        description="Column name → non_pi, pi_direct_id, pi_quasi_id, pi_other or spi.",
+    )
+    note: str = Field(default="", max_length=2000)
+    base_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The contract version these classes were reviewed against; 409 if it is "
+        "no longer current.",
+    )

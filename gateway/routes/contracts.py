@@ -1,0 +1,197 @@
+"""A dataset's data contract: read it, list and read its versions, edit it, confirm PI.
+
+Datasets are named by id in paths, as in ``gateway/routes/datasets.py``. Anyone
+authenticated may read a contract (dataset metadata is discoverable; rows need a grant).
+Only the dataset's own organisation, with the provider role, may change it. Every change
+stores a new, immutable contract version and makes it current: versions already
+committed keep the contract version they were validated with, and the next upload is
+validated against the new one. Changes are audited as ``contract.updated`` with the old
+and new version numbers and every PI class that changed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from starlette.concurrency import run_in_threadpool
+
+from catalog.errors import Conflict, InvalidInput
+from catalog.models import Dataset, DatasetContract
+from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.errors import Forbidden
+from gateway.schemas import ContractOut, ContractPiUpdate, ContractUpdate, ContractVersionOut
+from gateway.services import Platform
+from ingest.contracts import DataContract
+from policies.model import Principal
+
+router = APIRouter(prefix="/v1/datasets", tags=["contracts"])
+Provider = Annotated[Principal, Depends(require_role("provider"))]
+MAX_LISTED = 20
+
+
+def _own_dataset(dataset_id: str, principal: Provider, platform: PlatformDep) -> Dataset:
+    """Dependency: the dataset, if the caller's organisation owns it (403 otherwise).
+
+    Runs before the body is validated, so a stranger learns nothing from 422 details."""
+    dataset = platform.registry.get_dataset(dataset_id)
+    if dataset.org_id != principal.org_id:
+        raise Forbidden(
+            "only the dataset's own organisation may change its contract",
+            dataset=dataset_id,
+        )
+    return dataset
+
+
+OwnDataset = Annotated[Dataset, Depends(_own_dataset)]
+
+
+def contract_out(dataset: Dataset, row: DatasetContract) -> ContractOut:
+    columns = row.contract.get("columns", [])
+    return ContractOut(
+        dataset_id=dataset.id,
+        version=row.version,
+        current=row.version == dataset.contract_version,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        note=row.note,
+        contract=row.contract,
+        unclassified=[c["name"] for c in columns if c.get("pi") is None],
+    )
+
+
+def version_out(dataset: Dataset, row: DatasetContract) -> ContractVersionOut:
+    return ContractVersionOut(
+        version=row.version,
+        current=row.version == dataset.contract_version,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        note=row.note,
+    )
+
+
+@router.get("/{dataset_id}/contract")
+def current_contract(
+    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+) -> ContractOut:
+    """The contract new uploads are validated with, and its version number."""
+    dataset = platform.registry.get_dataset(dataset_id)
+    return contract_out(dataset, platform.registry.contract(dataset_id, dataset.contract_version))
+
+
+@router.get("/{dataset_id}/contracts")
+def list_contracts(
+    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+) -> list[ContractVersionOut]:
+    """Every contract version, oldest first (the contracts themselves: GET …/contracts/{n})."""
+    dataset = platform.registry.get_dataset(dataset_id)
+    return [version_out(dataset, row) for row in platform.registry.contracts(dataset_id)]
+
+
+@router.get("/{dataset_id}/contracts/{version}")
+def contract_version(
+    dataset_id: str,
+    version: Annotated[int, Path(ge=1)],
+    _principal: PrincipalDep,
+    platform: PlatformDep,
+) -> ContractOut:
+    dataset = platform.registry.get_dataset(dataset_id)
+    return contract_out(dataset, platform.registry.contract(dataset_id, version))
+
+
+@router.put("/{dataset_id}/contract", status_code=201)
+async def replace_contract(
+    body: ContractUpdate, dataset: OwnDataset, principal: Provider, platform: PlatformDep
+) -> ContractOut:
+    """Store a new contract version (201 with it); uploads from now on are validated by it."""
+    _check_base(dataset, body.base_version)
+    new = body.contract.model_dump(mode="json", exclude_none=True)
+    return await run_in_threadpool(_store, platform, principal, dataset, new, body.note, "replace")
+
+
+@router.post("/{dataset_id}/contract/pi", status_code=201)
+async def confirm_pi(
+    body: ContractPiUpdate, dataset: OwnDataset, principal: Provider, platform: PlatformDep
+) -> ContractOut:
+    """Set the PI class of the named columns (confirming or correcting the PII scan's
+    suggestions) as a new contract version; other columns are unchanged."""
+    _check_base(dataset, body.base_version)
+    current = DataContract.model_validate(dataset.contract)
+    names = [c.name for c in current.columns]
+    unknown = [name for name in body.columns if name not in names]
+    if unknown:
+        raise InvalidInput(
+            f"the contract has no column {unknown[0]!r}; its columns are "
+            f"{', '.join(names[:MAX_LISTED])}{' …' if len(names) > MAX_LISTED else ''}",
+            field=f"columns.{unknown[0]}",
+            unknown=unknown,
+        )
+    updated = current.model_copy(
+        update={
+            "columns": [
+                c.model_copy(update={"pi": body.columns[c.name]}) if c.name in body.columns else c
+                for c in current.columns
+            ]
+        }
+    )
+    new = updated.model_dump(mode="json", exclude_none=True)
+    return await run_in_threadpool(_store, platform, principal, dataset, new, body.note, "pi")
+
+
+def _check_base(dataset: Dataset, base_version: int | None) -> None:
+    if base_version is not None and base_version != dataset.contract_version:
+        raise Conflict(
+            f"the contract is at version {dataset.contract_version}, not {base_version}: "
+            f"GET /v1/datasets/{dataset.id}/contract and apply the change to it",
+            dataset=dataset.id,
+            base_version=base_version,
+            current_version=dataset.contract_version,
+        )
+
+
+def _store(
+    platform: Platform,
+    principal: Principal,
+    dataset: Dataset,
+    new: dict[str, Any],
+    note: str,
+    change: str,
+) -> ContractOut:
+    row = platform.registry.update_contract(
+        dataset.id, new, created_by=principal.client_id, note=note
+    )
+    detail: dict[str, Any] = {
+        "old_version": dataset.contract_version,
+        "new_version": row.version,
+        "change": change,
+        "note": note,
+        **_differences(dataset.contract, new),
+    }
+    if row.version != dataset.contract_version + 1:
+        # another edit landed between reading the contract and storing this one
+        detail["intervening_versions"] = list(range(dataset.contract_version + 1, row.version))
+    platform.audit.append(
+        actor=principal.client_id,
+        action="contract.updated",
+        resource=f"dataset:{dataset.id}",
+        outcome="updated",
+        detail=detail,
+    )
+    stored = platform.registry.get_dataset(dataset.id)
+    return contract_out(stored, row)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Columns added and removed, and every PI class that changed (names and classes only:
+    contracts hold no row values)."""
+    before = {c["name"]: c.get("pi") for c in old.get("columns", [])}
+    after = {c["name"]: c.get("pi") for c in new.get("columns", [])}
+    return {
+        "columns_added": [n for n in after if n not in before],
+        "columns_removed": [n for n in before if n not in after],
+        "pi_changes": {
+            name: {"from": before.get(name), "to": pi}
+            for name, pi in after.items()
+            if before.get(name) != pi
+        },
+    }
