@@ -1,8 +1,16 @@
 """Encode a stream of Arrow record batches as JSON, CSV, Arrow IPC or Parquet.
 
 Each encoder consumes batches one at a time, so memory does not grow with the
-result. CSV cells that a spreadsheet would run as a formula are neutralised
-(OWASP / CWE-1236): a leading ``= + - @ \\t \\r`` gets a ``'`` prefix.
+result. Columns are read by position, so a result with two columns of one name
+(``SELECT a AS x, b AS x``) keeps both.
+
+CSV cells that a spreadsheet would run as a formula are neutralised (OWASP ASVS
+1.2.10, CWE-1236; SECURITY.md §5): a text cell whose first character, or first
+character after leading whitespace, is ``= + - @ \\t \\r \\0`` gets a ``'`` prefix.
+Only text cells (string, binary, nested and other non-numeric Arrow types, and the
+header row) are touched: a number, boolean, date or time column is written as is,
+so ``-12.5`` from a double or decimal column stays ``-12.5``. Quoting follows
+RFC 4180 (the ``csv`` module's minimal quoting).
 """
 
 from __future__ import annotations
@@ -51,10 +59,10 @@ def encode_json(
     )
     first = True
     for batch in batches:
-        names = batch.schema.names
-        for row in batch.to_pylist():
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for row in zip(*columns, strict=True):
             line = json.dumps(
-                [row[n] for n in names], default=_json_value, ensure_ascii=False, separators=COMPACT
+                list(row), default=_json_value, ensure_ascii=False, separators=COMPACT
             )
             yield (b"" if first else b",") + line.encode()
             first = False
@@ -62,22 +70,51 @@ def encode_json(
     yield b"]," + tail[1:-1].encode() + b"}"
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    text = _json_value(value) if not isinstance(value, int | float | bool) else value
-    if isinstance(text, str) and text.startswith(FORMULA_START):
+def neutralise_formula(text: str) -> str:
+    """``text`` with a ``'`` prefix if a spreadsheet would read it as a formula."""
+    if text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START):
         return "'" + text
     return text
+
+
+def is_text_type(data_type: pa.DataType) -> bool:
+    """Does a CSV cell of this Arrow type need formula neutralisation? Numbers, booleans,
+    dates, times, durations and intervals cannot hold a formula; anything else can."""
+    if pa.types.is_dictionary(data_type):
+        return is_text_type(data_type.value_type)
+    return not (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+        or pa.types.is_boolean(data_type)
+        or pa.types.is_temporal(data_type)
+        or pa.types.is_null(data_type)
+    )
+
+
+def _plain_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, int | float | bool):
+        return value
+    return _json_value(value)
+
+
+def _text_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return neutralise_formula(value if isinstance(value, str) else _json_value(value))
 
 
 def encode_csv(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_csv_cell(n) for n in schema.names])
+    writer.writerow([neutralise_formula(name) for name in schema.names])
+    cells = [_text_cell if is_text_type(f.type) else _plain_cell for f in schema]
     for batch in batches:
-        for row in batch.to_pylist():
-            writer.writerow([_csv_cell(row[n]) for n in schema.names])
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for row in zip(*columns, strict=True):
+            writer.writerow([cell(value) for cell, value in zip(cells, row, strict=True)])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()

