@@ -6,7 +6,6 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from tests.factories import ENERGY_CONTRACT, ENERGY_CSV, make_caller, make_dataset, wait_job
-from tests.gateway.test_api import assert_error_envelope
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -14,6 +13,19 @@ if TYPE_CHECKING:
     from gateway.services import Platform
 
 ENERGY_NAMES = [c["name"] for c in ENERGY_CONTRACT["columns"]]
+
+
+def assert_error_envelope(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The one error shape (as in test_api.py, typed here so mypy --strict passes)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "detail"}
+    assert body["error"]["message"]
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["error"]["code"] == code
+    return dict(body["error"])
 
 
 def edited_contract() -> dict[str, Any]:
