@@ -34,6 +34,7 @@ from ingest.contracts import ColumnContract
 
 __all__ = [
     "DEFAULT_FORMATS",
+    "check_format",
     "chinese_numerals_to_digits",
     "describe_expected",
     "fold_width",
@@ -247,9 +248,9 @@ def _compile(fmt: str) -> _Format:
         _check_python_format(fmt)
         return _Format(fmt, None, frozenset())
     fields = [_DIRECTIVES[letter][0] for letter in letters]
-    for field in set(fields):
+    for letter, field in zip(letters, fields, strict=True):
         if fields.count(field) > 1 or _SAME_FIELD.get(field) in fields:
-            raise ValueError(f"date format {fmt!r} sets the same field twice (%{field})")
+            raise ValueError(f"date format {fmt!r} sets the same field twice (%{letter})")
     pattern = []
     for k, (is_directive, text) in enumerate(parts):
         if not is_directive:
@@ -259,6 +260,12 @@ def _compile(fmt: str) -> _Format:
         before_digits = k + 1 < len(parts) and parts[k + 1][0] and parts[k + 1][1] in _NUMERIC
         pattern.append(f"(?P<{field}>{fixed if before_digits else flexible})")
     return _Format(fmt, "^" + "".join(pattern) + "$", frozenset(fields))
+
+
+def check_format(fmt: str) -> None:
+    """Raise ``ValueError`` when ``parse_temporal`` cannot use *fmt* (a lone ``%``, a field
+    set twice such as ``%Y … %y``); for contract validation before any data arrives."""
+    _compile(fmt)
 
 
 def _check_python_format(fmt: str) -> None:

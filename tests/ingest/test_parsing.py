@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from ingest.contracts import THOUSANDS_SEPARATORS, ColumnContract
 from ingest.parsing import (
     DEFAULT_FORMATS,
+    check_format,
     chinese_numerals_to_digits,
     describe_expected,
     fold_width,
@@ -448,6 +449,10 @@ def test_parse_temporal_rejects_bad_formats_and_columns() -> None:
         temporal("2025", format="%Y%")
     with pytest.raises(ValueError, match="date or timestamp column; x is double"):
         parse_temporal(pa.array(["1"]), column("double"))
+    with pytest.raises(ValueError, match=r"'%m %b' sets the same field twice"):
+        check_format("%m %b")
+    for fmt in ("%d/%m/%Y", "%Y年%m月%d日", "%d %b %Y %I:%M %p", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        check_format(fmt)
 
 
 @pytest.mark.parametrize(
