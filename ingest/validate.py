@@ -156,6 +156,14 @@ class Tally:
         if room > 0:
             self.partial_unexpected_list.extend(jsonable(v) for v in list(examples)[:room])
 
+    def merge(self, other: Tally) -> None:
+        self.add(
+            elements=other.element_count,
+            missing=other.missing_count,
+            unexpected=other.unexpected_count,
+            examples=other.partial_unexpected_list,
+        )
+
 
 def result_document(suite: Any, tallies: Mapping[str, Tally], *, batches: int) -> dict[str, Any]:
     """A GX ``ExpectationSuiteValidationResult`` (as its JSON dict) built from ``tallies``.

@@ -114,3 +114,21 @@ def _blank_to_null(table: pa.Table) -> pa.Table:
             )
         columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+def test_control_character_rows_match_a_per_value_regex() -> None:
+    import re
+
+    from ingest.transform import control_character_rows
+
+    rng = random.Random(7)
+    alphabet = ["a", "é", "广", "\t", "\n", "\r", "\x00", "\x07", "\x1f", "\x7f", "€", " "]
+    values = [
+        None if rng.random() < 0.05 else "".join(rng.choices(alphabet, k=rng.randint(0, 6)))
+        for _ in range(2000)
+    ]
+    array = pa.array(["skip\x00", *values], pa.string()).slice(1)  # non-zero offset
+    control = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]")
+    expected = [i for i, v in enumerate(values) if v is not None and control.search(v)]
+    assert control_character_rows(array).tolist() == expected
+    assert expected  # the sample really has some

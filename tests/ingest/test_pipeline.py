@@ -310,8 +310,8 @@ def test_process_file_reports_progress_with_increasing_bytes(tmp_path: Path) -> 
     seen: list[Progress] = []
     small_blocks = SourceOptions(max_record_bytes=65536, max_cell_bytes=8192)
     run(source, tmp_path, batch_rows=500, on_progress=seen.append, limits=small_blocks)
-    assert len(seen) == 6
-    assert [p.rows_read for p in seen] == [500, 1000, 1500, 2000, 2500, 3000]
+    done = [p.rows_read for p in seen]
+    assert len(seen) >= 5 and done == sorted(done) and done[-1] == 3000
     read = [p.bytes_read for p in seen]
     assert read == sorted(read) and read[0] < read[-1] == source.stat().st_size
     assert {p.total_bytes for p in seen} == {source.stat().st_size}
