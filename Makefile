@@ -50,6 +50,7 @@ lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml
 
 bench: $(STAMP) ## Benchmarks (ratios against raw DuckDB/pyarrow on this machine)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.ingest --size 1GiB
 
 clean: ## Remove the virtualenv and the demo data
 	rm -rf $(VENV) .datashare
