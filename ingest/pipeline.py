@@ -311,8 +311,59 @@ class DistinctCounter:
         return round(raw)
 
 
+class NumericSample:
+    """A uniform random sample of at most ``size`` numbers from a stream (priority
+    sampling: every value draws a random key, the ``size`` smallest keys stay). Seeded,
+    so the same file gives the same histogram."""
+
+    def __init__(self, size: int = 10_000, seed: int = 0) -> None:
+        self.size = size
+        self._rng = np.random.default_rng(seed)
+        self._values = np.zeros(0, dtype=np.float64)
+        self._keys = np.zeros(0, dtype=np.float64)
+
+    def add(self, values: npt.NDArray[np.float64]) -> None:
+        keys = np.concatenate([self._keys, self._rng.random(len(values))])
+        values = np.concatenate([self._values, values])
+        if len(keys) > self.size:
+            keep = np.argpartition(keys, self.size)[: self.size]
+            keys, values = keys[keep], values[keep]
+        self._keys, self._values = keys, values
+
+    @property
+    def values(self) -> npt.NDArray[np.float64]:
+        return self._values
+
+
+HISTOGRAM_BINS = 20
+
+
+def histogram(
+    sample: npt.NDArray[np.float64], count: int, low: float, high: float, *, integer: bool
+) -> dict[str, Any]:
+    """Equal-width bins over the exact [low, high]; counts scale the sample to ``count``
+    rows (exact when the sample holds every value). Integer columns never get bins
+    narrower than 1."""
+    bins = HISTOGRAM_BINS
+    if integer:
+        bins = max(1, min(bins, int(high - low) + 1))
+    if high == low:
+        edges = np.array([low, high])
+        counts = np.array([len(sample)])
+    else:
+        counts, edges = np.histogram(sample, bins=bins, range=(low, high))
+    scale = count / len(sample) if len(sample) else 0.0
+    return {
+        "edges": [float(e) for e in edges],
+        "counts": [round(float(c) * scale) for c in counts],
+        "estimated": len(sample) < count,
+        "sample_size": len(sample),
+    }
+
+
 class ColumnStats:
-    """Streaming count, nulls, min, max, mean (numbers) and distinct estimate of a column."""
+    """Streaming count, nulls, min, max, mean and histogram (numbers) and distinct estimate
+    of a column."""
 
     def __init__(self, column: ColumnContract) -> None:
         self.column = column
@@ -322,6 +373,7 @@ class ColumnStats:
         self.max: Any = None
         self.total = 0.0
         self.distinct = DistinctCounter()
+        self.sample = NumericSample() if column.type in ("integer", "double") else None
 
     def update(self, values: pa.Array | pa.ChunkedArray) -> None:
         self.nulls += values.null_count
@@ -333,10 +385,12 @@ class ColumnStats:
         low, high = extremes["min"].as_py(), extremes["max"].as_py()
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
-        if self.column.type in ("integer", "double"):
-            self.total += pc.sum(values.cast(pa.float64())).as_py() or 0.0
         not_null = values.drop_null()
         array = not_null.combine_chunks() if isinstance(not_null, pa.ChunkedArray) else not_null
+        if self.sample is not None:
+            numbers = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            self.total += float(numbers.sum())
+            self.sample.add(numbers)
         self.distinct.add(fast_hash(array))
 
     def result(self) -> dict[str, Any]:
@@ -347,6 +401,14 @@ class ColumnStats:
             "max": jsonable(self.max),
             "distinct_estimate": self.distinct.estimate(),
         }
-        if self.column.type in ("integer", "double"):
+        if self.sample is not None:
             out["mean"] = self.total / self.count if self.count else None
+            if self.count:
+                out["histogram"] = histogram(
+                    self.sample.values,
+                    self.count,
+                    float(self.min),
+                    float(self.max),
+                    integer=self.column.type == "integer",
+                )
         return out

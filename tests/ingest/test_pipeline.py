@@ -176,9 +176,11 @@ def test_process_file_reports_schema_stats_and_gx_result(tmp_path: Path) -> None
         "unit": "°C", "pi": "non_pi", "pi_source": "scan", "description": None, "source": "温度",
     }  # fmt: skip
     assert scan["pi"] == "non_pi" and scan["detector"] == "none"
+    histogram = outcome.stats["temp"].pop("histogram")
     assert outcome.stats["temp"] == {
         "count": 2, "nulls": 1, "min": 10.0, "max": 21.5, "mean": 15.75, "distinct_estimate": 2,
     }  # fmt: skip
+    assert sum(histogram["counts"]) == 2 and histogram["counts"][0] == histogram["counts"][-1] == 1
     assert outcome.stats["day"]["min"] == "2024-01-31"
     assert outcome.stats["ok"]["distinct_estimate"] == 2
     city = next(
@@ -422,3 +424,29 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     # a 10x larger file may not cost more than a tenth of its size on top of the small one
     assert growth_big < 160, summary
     assert growth_big - growth_small < 0.1 * size_mb, summary
+
+
+def test_numeric_columns_get_a_histogram_exact_for_small_and_scaled_for_large() -> None:
+    from ingest.pipeline import ColumnStats, NumericSample, histogram
+
+    contract = DataContract.model_validate({"columns": [{"name": "n", "type": "integer"}]})
+    stats = ColumnStats(contract.columns[0])
+    for start in range(0, 100, 10):
+        stats.update(pa.array(list(range(start, start + 10)) + [None], pa.int64()))
+    result = stats.result()
+    assert result["count"] == 100 and result["nulls"] == 10
+    exact = result["histogram"]
+    assert exact["counts"] == [5] * 20 and not exact["estimated"]
+    assert exact["edges"][0] == 0 and exact["edges"][-1] == 99
+
+    sample = NumericSample(size=2000, seed=1)
+    rng = np.random.default_rng(5)
+    for _ in range(50):  # 100,000 values, 90% in the lower half
+        sample.add(
+            np.where(rng.random(2000) < 0.9, rng.random(2000) * 50, 50 + rng.random(2000) * 50)
+        )
+    scaled = histogram(sample.values, 100_000, 0.0, 100.0, integer=False)
+    assert scaled["estimated"] and scaled["sample_size"] == 2000
+    low_half = sum(scaled["counts"][:10])
+    assert abs(low_half - 90_000) < 3_000  # ~3 standard errors of a 2,000-value sample
+    assert abs(sum(scaled["counts"]) - 100_000) <= 20
