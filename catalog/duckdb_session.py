@@ -28,12 +28,16 @@ for that reason; the SQL it runs comes from the policy rewrite, never a client.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import duckdb  # noqa: TID251 - this module is the DuckDB adapter
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from catalog.errors import CatalogError, InvalidInput
 
@@ -91,6 +95,39 @@ def ping() -> str:
     with duckdb.connect(":memory:") as con:
         row = con.execute("SELECT version()").fetchone()
     return str(row[0]) if row else duckdb.__version__
+
+
+_HASHING = threading.local()
+
+
+def hash_rows(table: pa.Table) -> npt.NDArray[np.uint64]:
+    """DuckDB's 64-bit ``hash`` of each row of ``table`` (all its columns together).
+
+    ~10x faster than hashing strings in Python space (pandas' ``hash_array`` converts
+    every value to a Python object first). Runs on a private in-memory connection per
+    thread with external access off; the SQL is fixed, column names are ours.
+    """
+    con = getattr(_HASHING, "con", None)
+    if con is None:
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "threads": 1,
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            },
+        )
+        _HASHING.con = con
+    renamed = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    arguments = ", ".join(f"c{i}" for i in range(table.num_columns))
+    con.register("rows_to_hash", renamed)
+    try:
+        result = con.execute(f"SELECT hash({arguments}) FROM rows_to_hash").to_arrow_table()
+    finally:
+        con.unregister("rows_to_hash")
+    hashes = result.column(0).combine_chunks() if result.num_rows else pa.array([], pa.uint64())
+    return np.asarray(hashes.to_numpy(zero_copy_only=False), dtype=np.uint64)
 
 
 def warm_up() -> None:

@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalog.duckdb_session import hash_rows
 from ingest.contracts import ColumnContract, ColumnType, DataContract
 from ingest.errors import HeaderMismatchError
 from ingest.parsing import describe_expected, parse_number, parse_temporal
@@ -268,10 +268,15 @@ class BatchState:
 
     def rejected_rows(self) -> Iterator[tuple[int, dict[str, Any], list[Reason]]]:
         """``(1-based data row, {header: raw value}, reasons)`` for each rejected row."""
+        rows, values, reasons = self.rejected()
+        yield from zip(rows, values.to_pylist(), reasons, strict=True)
+
+    def rejected(self) -> tuple[list[int], pa.RecordBatch, list[list[Reason]]]:
+        """The rejected rows at once: 1-based data rows, their source values, reasons."""
         positions = sorted(self.reasons)
-        values = self.source.take(pa.array(positions, pa.int64())).to_pylist()
-        for position, row in zip(positions, values, strict=True):
-            yield self.first_row + position, row, self.reasons[position]
+        values = self.source.take(pa.array(positions, pa.int64()))
+        rows = [self.first_row + p for p in positions]
+        return rows, values, [self.reasons[p] for p in positions]
 
 
 Step = Callable[[BatchState, TransformContext], BatchState]
@@ -373,7 +378,9 @@ def check_identifiers(state: BatchState, ctx: TransformContext) -> BatchState:
     """Normalise identifier columns; reject rows whose value has a blocking finding.
 
     The fast path (``ingest.validators.fast``) takes values that are already canonical
-    and clean; the rest are checked once per distinct value (a job-wide cache).
+    and clean. The rest are dictionary-encoded, so ``check`` runs once per distinct value
+    (and a job-wide cache spares values seen in earlier batches); results go back to the
+    rows with numpy, and only failing rows cost Python work of their own.
     """
     for binding in ctx.bindings:
         name = binding.contract.validator
@@ -385,33 +392,37 @@ def check_identifiers(state: BatchState, ctx: TransformContext) -> BatchState:
         fast = FAST_PATHS.get(name)
         slow = present & ~fast(values) if fast is not None else present
         positions = np.flatnonzero(slow)
-        tally = state.tally(binding.name, "identifier")
-        unexpected: list[int] = []
+        failing = np.zeros(0, dtype=np.intp)
         if len(positions):
-            checked = _check_distinct(ctx, name, values.take(pa.array(positions, pa.int64())))
-            canonical: list[str | None] = []
-            for position, result in zip(positions, checked, strict=True):
-                state.warnings.update(f.rule for f in result.findings if f.severity == "warn")
-                canonical.append(result.value)
+            encoded = pc.dictionary_encode(values.take(pa.array(positions, pa.int64())))
+            indices = encoded.indices.to_numpy(zero_copy_only=False)
+            checked = _check_distinct(ctx, name, encoded.dictionary)
+            ok = np.array([result.ok for result in checked], dtype=bool)
+            occurrences = np.bincount(indices, minlength=len(checked))
+            for result, times in zip(checked, occurrences, strict=True):
                 for finding in result.findings:
-                    if finding.severity in BLOCKING:
-                        raw = truncate(state.raw[binding.name][position].as_py())
-                        expected = finding.message
-                        state.add_reason(
-                            int(position), Reason(binding.header, finding.rule, expected, raw)
-                        )
-                if not result.ok:
-                    unexpected.append(int(position))
+                    if finding.severity == "warn":
+                        state.warnings[finding.rule] += int(times)
+            canonical = pa.array([result.value for result in checked], pa.string())
             mask = np.zeros(len(values), dtype=bool)
             mask[positions] = True
             state.typed[binding.name] = pc.replace_with_mask(
-                values, pa.array(mask), pa.array(canonical, pa.string())
+                values, pa.array(mask), canonical.take(pa.array(indices))
             )
-        tally.add(
+            failing_rows = ~ok[indices]
+            failing = positions[failing_rows]
+            raw = state.raw[binding.name]
+            for position, index in zip(failing, indices[failing_rows], strict=True):
+                actual = truncate(raw[int(position)].as_py())
+                for finding in checked[index].findings:
+                    if finding.severity in BLOCKING:
+                        reason = Reason(binding.header, finding.rule, finding.message, actual)
+                        state.add_reason(int(position), reason)
+        state.tally(binding.name, "identifier").add(
             elements=int(clean.sum()),
             missing=int((clean & ~present).sum()),
-            unexpected=len(unexpected),
-            examples=_examples(state.raw[binding.name], np.array(unexpected, dtype=np.intp)),
+            unexpected=len(failing),
+            examples=_examples(state.raw[binding.name], failing),
         )
     return state
 
@@ -666,20 +677,19 @@ def hash_values(column: pa.Array) -> npt.NDArray[np.uint64]:
 
     Integers, dates, timestamps and booleans map through splitmix64, a bijection on 64
     bits, so distinct values never collide; doubles hash their bit pattern (with -0.0 as
-    0.0); strings use pandas' keyed siphash, which crafted input cannot make collide.
+    0.0); strings use DuckDB's vectorised ``hash``.
     """
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        data = column.to_numpy(zero_copy_only=False)
-        return np.asarray(pd.util.hash_array(data), dtype=np.uint64)
+        return hash_rows(pa.table({"value": column}))
     return splitmix64(_as_uint64(column))
 
 
 def fast_hash(column: pa.Array) -> npt.NDArray[np.uint64]:
-    """64-bit hashes for statistics (distinct estimates): like :func:`hash_values` but
-    strings are hashed straight from the Arrow buffers (a polynomial over the UTF-8 bytes,
-    then splitmix64), several times faster and good enough for HyperLogLog."""
+    """64-bit hashes of a column's *distinct* values, for distinct estimates.
+
+    Strings are deduplicated in C++ first (most text columns repeat a lot)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return _string_hash(column)
+        return hash_values(pc.unique(column))
     return splitmix64(_as_uint64(column))
 
 
@@ -712,29 +722,3 @@ def _as_uint64(column: pa.Array) -> npt.NDArray[np.uint64]:
     else:
         data = column.cast(pa.int64()).to_numpy()
     return np.asarray(data, dtype=np.int64).view(np.uint64)
-
-
-_BASE = np.uint64(0x100000001B3)  # odd multiplier (FNV prime)
-
-
-def _string_hash(column: pa.Array) -> npt.NDArray[np.uint64]:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_large_string(column.type):
-        column = column.cast(pa.string())
-    n = len(column)
-    _, offsets_buffer, data_buffer = column.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[column.offset : column.offset + n + 1]
-    lengths = np.diff(offsets).astype(np.int64)
-    total = int(lengths.sum())
-    sums = np.zeros(n, dtype=np.uint64)
-    if total:
-        data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        starts = (offsets[:-1] - offsets[0]).astype(np.int64)
-        position = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
-        with np.errstate(over="ignore"):
-            powers = np.cumprod(np.full(int(lengths.max()), _BASE, dtype=np.uint64))
-            terms = (data.astype(np.uint64) + np.uint64(1)) * powers[position]
-        filled = lengths > 0
-        sums[filled] = np.add.reduceat(terms, starts[filled])
-    return splitmix64(sums ^ lengths.astype(np.uint64))

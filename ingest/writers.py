@@ -179,6 +179,50 @@ class QuarantineWriter:
         if len(self._pending["row"]) >= self._rows_per_group:
             self._flush()
 
+    def write_batch(
+        self,
+        rows: list[int],
+        values: pa.RecordBatch,
+        reasons: list[list[Mapping[str, Any]]],
+    ) -> None:
+        """Rejected rows of one batch at once: ``values`` holds them as uploaded (one
+        string column per source header), row ``i`` failed ``reasons[i]``."""
+        if not rows:
+            return
+        self._flush()
+        if self._schema is None:
+            self._schema = quarantine_schema(values.schema.names)
+        struct = pa.StructArray.from_arrays(
+            [c.cast(pa.string()) for c in values.columns],
+            fields=list(self._schema.field("values").type),
+        )
+        table = pa.table(
+            {
+                "row": pa.array(rows, pa.int64()),
+                "values": struct,
+                "reasons": pa.array(
+                    [
+                        [
+                            {
+                                "column": r["column"],
+                                "rule": r["rule"],
+                                "expected": _text(r["expected"]),
+                                "actual": _cut(r.get("actual")),
+                            }
+                            for r in row_reasons
+                        ]
+                        for row_reasons in reasons
+                    ],
+                    pa.list_(REASON_TYPE),
+                ),
+            },
+            schema=self._schema,
+        )
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows += len(rows)
+
     def _flush(self) -> None:
         if not self._pending["row"] or self._schema is None:
             return
