@@ -110,6 +110,14 @@ class ColumnContract(BaseModel):
             )
         if isinstance(self.format, list) and not self.format:
             raise ValueError(f"column {self.name}: format lists no format")
+        if self.format is not None:
+            from ingest.parsing import check_format
+
+            for fmt in self.formats:
+                try:
+                    check_format(fmt)
+                except ValueError as exc:
+                    raise ValueError(f"column {self.name}: {exc}") from None
         number_rules = self.thousands is not None or self.decimal != "." or self.currency
         if number_rules and self.type not in ("integer", "double"):
             raise ValueError(
@@ -118,8 +126,10 @@ class ColumnContract(BaseModel):
             )
         if self.decimal not in (".", ","):
             raise ValueError(f"column {self.name}: decimal must be '.' or ','")
+        decimal_in_use = self.type == "double"  # an integer has no decimal separator
         if self.thousands is not None and (
-            self.thousands == self.decimal or self.thousands not in THOUSANDS_SEPARATORS
+            (decimal_in_use and self.thousands == self.decimal)
+            or self.thousands not in THOUSANDS_SEPARATORS
         ):
             raise ValueError(
                 f"column {self.name}: thousands must differ from decimal and be one of "
