@@ -104,6 +104,10 @@ class ColumnContract(BaseModel):
             raise ValueError(f"column {self.name}: min/max apply to integer or double columns only")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column {self.name}: min {self.min} is greater than max {self.max}")
+        return self
+
+    @model_validator(mode="after")
+    def _formats_work(self) -> ColumnContract:
         if self.format is not None and self.type not in ("date", "timestamp"):
             raise ValueError(
                 f"column {self.name}: format applies to date or timestamp columns only"
@@ -118,6 +122,10 @@ class ColumnContract(BaseModel):
                     check_format(fmt)
                 except ValueError as exc:
                     raise ValueError(f"column {self.name}: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _number_rules_work(self) -> ColumnContract:
         number_rules = self.thousands is not None or self.decimal != "." or self.currency
         if number_rules and self.type not in ("integer", "double"):
             raise ValueError(
@@ -135,6 +143,10 @@ class ColumnContract(BaseModel):
                 f"column {self.name}: thousands must differ from decimal and be one of "
                 f"{', '.join(repr(t) for t in THOUSANDS_SEPARATORS)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _validator_exists(self) -> ColumnContract:
         if self.validator is not None:
             from ingest.validators import VALIDATORS
 
