@@ -13,4 +13,7 @@ COPY policies ./policies
 RUN uv pip install --system --no-cache --no-deps . && useradd --create-home --uid 10001 datashare
 USER datashare
 EXPOSE 8000
+# The same image runs the ingest workers: `datashare worker` (see docker-compose.yml).
+# SIGTERM stops either gracefully (workers finish or hand back their jobs).
+STOPSIGNAL SIGTERM
 CMD ["datashare", "serve", "--host", "0.0.0.0", "--port", "8000", "--data-dir", "/var/lib/datashare"]

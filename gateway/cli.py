@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gateway.schemas import UploadMode
 from gateway.settings import PlatformSettings
 
 app = typer.Typer(help="GBA Industrial Data Exchange.", no_args_is_help=True, add_completion=False)
@@ -89,6 +90,35 @@ def demo(
         run_demo(load_settings(data_dir, host, port), exit_after_load=exit_after_load)
 
 
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    slots: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="Jobs at once (default DATASHARE_INGEST__WORKERS)."),
+    ] = None,
+    settings_stdin: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Run ingest jobs from the catalog's queue until SIGTERM (then hand back unfinished ones).
+
+    Any number of workers, on any machines, may share one catalog and object store."""
+    from gateway.server import run_worker
+
+    settings = _settings_from_stdin() if settings_stdin else load_settings(data_dir)
+    with reported(ValueError):
+        run_worker(settings, slots=slots)
+
+
+def _settings_from_stdin() -> PlatformSettings:
+    """An embedded worker's settings, sent by its gateway process over stdin."""
+    try:
+        # verbatim: no environment or .env of this process may change what the gateway sent
+        return PlatformSettings.model_validate(json.loads(sys.stdin.read()))
+    except ValueError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _client(gateway: str | None, client_id: str | None, client_secret: str | None) -> Any:
     from gateway.client import DatashareClient
 
@@ -111,29 +141,128 @@ ClientSecret = Annotated[
 ]
 
 
+Wait = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Follow the job to its end, or just queue it.")
+]
+
+
 @app.command()
 def ingest(
     dataset_id: str,
-    file: Path,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     encoding: str = "utf-8",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, tsv, jsonl, parquet or xlsx.")
+    ] = None,
+    mode: Annotated[
+        UploadMode, typer.Option(help="replace the current version, or append to it.")
+    ] = UploadMode.REPLACE,
+    sheet: Annotated[str | None, typer.Option(help="xlsx: the sheet to read.")] = None,
+    header_row: Annotated[int | None, typer.Option(help="xlsx: the header's row.")] = None,
+    wait: Wait = True,
     gateway: Gateway = None,
     client_id: ClientId = None,
     client_secret: ClientSecret = None,
 ) -> None:
-    """Upload FILE to a dataset through the gateway and wait for the job."""
+    """Upload FILE to a dataset and follow its job; exit code 1 if the job fails.
+
+    Progress (bytes read, rows, rate, ETA, phase) goes to stderr, the final job as JSON to
+    stdout."""
     from gateway.client import GatewayError
 
     with _client(gateway, client_id, client_secret) as client:
         try:
-            job = client.upload(dataset_id, file, encoding=encoding)
-            with out.status(f"job {job['id']}: validating…"):
-                job = client.wait_job(job["id"])
+            job = client.upload(
+                dataset_id,
+                file,
+                encoding=encoding,
+                fmt=fmt,
+                mode=mode.value,
+                sheet=sheet,
+                header_row=header_row,
+            )
+            job = _follow(client, job) if wait else job
         except GatewayError as exc:
             err.print(f"[red]{exc.code}:[/red] {exc.message}")
             raise typer.Exit(1) from None
+    _report(job)
+
+
+@app.command()
+def retry(
+    job_id: str,
+    wait: Wait = True,
+    gateway: Gateway = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+) -> None:
+    """Queue a failed ingest job again (e.g. after fixing the dataset's contract)."""
+    from gateway.client import GatewayError
+
+    with _client(gateway, client_id, client_secret) as client:
+        try:
+            job = client.retry_job(job_id)
+            job = _follow(client, job) if wait else job
+        except GatewayError as exc:
+            err.print(f"[red]{exc.code}:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+    _report(job)
+
+
+def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """Poll the job with a progress bar on stderr: bytes read, rows, rate, ETA, phase."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    if job["status"] not in ("queued", "running"):
+        return job
+    columns = (
+        TextColumn("{task.fields[phase]:<10}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>12} rows  {task.fields[rate]:>10}  ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(job["id"], total=100, **_bar_fields(job))
+
+        def update(state: dict[str, Any]) -> None:
+            done = 100.0 if state["status"] == "succeeded" else 100 * state["progress"]
+            bar.update(task, completed=done, **_bar_fields(state))
+
+        return dict(client.wait_job(job["id"], on_update=update, timeout=24 * 3600))
+
+
+def _bar_fields(job: dict[str, Any]) -> dict[str, Any]:
+    rate, eta = job.get("rows_per_second"), job.get("eta_seconds")
+    return {
+        "phase": job["phase"] if job["status"] in ("queued", "running") else job["status"],
+        "rows": f"{job['rows_read']:,}",
+        "rate": f"{rate:,.0f}/s" if rate else "",
+        "eta": f"{eta:.0f} s" if eta is not None else "–",
+    }
+
+
+def _report(job: dict[str, Any]) -> None:
+    """The job as JSON on stdout; a sentence about it (and the fix, if it failed) on stderr."""
     out.print_json(json.dumps(job))
-    if job["status"] == "failed":
+    status, job_id = job["status"], job["id"]
+    if status == "succeeded":
+        err.print(
+            f"[green]version {job['version']} committed[/green] ({job['mode']}): "
+            f"{job['rows_valid']:,} rows valid, {job['rows_rejected']:,} quarantined"
+            + (f" (GET /v1/jobs/{job_id}/quarantine)" if job["rows_rejected"] else "")
+        )
+    elif status == "duplicate":
+        err.print(f"[cyan]identical to version {job['version']}[/cyan]: nothing to ingest")
+    elif status == "failed":
+        error = job.get("error") or {}
+        err.print(f"[red]{error.get('code', 'failed')}:[/red] {error.get('message', '')}")
+        err.print(
+            "a problem in the file: fix it and upload it again; in the dataset's contract or "
+            f"the platform: fix that, then `datashare retry {job_id}` runs the same upload again"
+        )
         raise typer.Exit(1)
+    else:
+        err.print(f"job {job_id} is {status}; follow it with GET /v1/jobs/{job_id}")
 
 
 @app.command()

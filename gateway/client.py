@@ -8,12 +8,14 @@ frame = client.query_pandas("SELECT ...")
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
+
+FINISHED = ("succeeded", "failed", "duplicate")
 
 
 class GatewayError(Exception):
@@ -86,16 +88,33 @@ class DatashareClient:
     def create_dataset(self, spec: dict[str, Any]) -> dict[str, Any]:
         return dict(self.request("POST", "/v1/datasets", json=spec).json())
 
-    def upload(self, dataset_id: str, path: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+    def upload(
+        self,
+        dataset_id: str,
+        path: Path,
+        *,
+        encoding: str = "utf-8",
+        fmt: str | None = None,
+        mode: str = "replace",
+        sheet: str | None = None,
+        header_row: int | None = None,
+    ) -> dict[str, Any]:
+        """Send a file; the answer is the queued job (or a ``duplicate`` of a version).
+
+        ``mode="append"`` adds the rows to the current version instead of replacing it."""
+
         def chunks() -> Iterator[bytes]:
             with path.open("rb") as handle:
                 while chunk := handle.read(1 << 20):
                     yield chunk
 
+        params: dict[str, Any] = {"encoding": encoding, "filename": path.name, "mode": mode}
+        optional = {"format": fmt, "sheet": sheet, "header_row": header_row}
+        params.update({k: v for k, v in optional.items() if v is not None})
         response = self.request(
             "POST",
             f"/v1/datasets/{dataset_id}/uploads",
-            params={"encoding": encoding, "filename": path.name},
+            params=params,
             content=chunks(),
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -104,11 +123,43 @@ class DatashareClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/v1/jobs/{job_id}").json())
 
-    def wait_job(self, job_id: str, *, timeout: float = 600.0, poll: float = 0.5) -> dict[str, Any]:
+    def retry_job(self, job_id: str) -> dict[str, Any]:
+        """Queue a failed job again (after fixing what made it fail)."""
+        return dict(self.request("POST", f"/v1/jobs/{job_id}/retry").json())
+
+    def quarantine(self, job_id: str, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        """One page of rejected rows: ``{"rows", "total", "offset", "limit"}``."""
+        params = {"offset": offset, "limit": limit}
+        return dict(self.request("GET", f"/v1/jobs/{job_id}/quarantine", params=params).json())
+
+    def download_quarantine(self, job_id: str, target: Path) -> Path:
+        """The whole quarantine report as a Parquet file."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        url = f"/v1/jobs/{job_id}/quarantine"
+        with self._http.stream("GET", url, params={"format": "parquet"}, headers=headers) as r:
+            if r.status_code >= 400:
+                r.read()
+                _raise(r)
+            with target.open("wb") as out:
+                for chunk in r.iter_bytes():
+                    out.write(chunk)
+        return target
+
+    def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600.0,
+        poll: float = 0.5,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the job until it ends (or ``timeout``); ``on_update`` sees every state."""
         deadline = time.monotonic() + timeout
         while True:
             job = self.job(job_id)
-            if job["status"] in ("succeeded", "failed", "duplicate") or time.monotonic() > deadline:
+            if on_update is not None:
+                on_update(job)
+            if job["status"] in FINISHED or time.monotonic() > deadline:
                 return job
             time.sleep(poll)
 

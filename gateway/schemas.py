@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,10 +66,22 @@ class VersionOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class UploadMode(StrEnum):
+    """What a committed upload does to the dataset's current version."""
+
+    REPLACE = "replace"  # the new version holds this file's rows only
+    APPEND = "append"  # the new version holds the current version's rows plus this file's
+
+
 class JobOut(BaseModel):
     id: str
     dataset_id: str
     status: Literal["queued", "running", "succeeded", "failed", "duplicate"]
+    phase: Literal["queued", "reading", "uploading", "committing", "done"] = Field(
+        description="Within running: reading (validating) → uploading (Parquet parts) → "
+        "committing (the version row)."
+    )
+    mode: UploadMode
     filename: str
     encoding: str
     format: str
@@ -77,14 +90,36 @@ class JobOut(BaseModel):
     rows_read: int
     rows_valid: int
     rows_rejected: int
-    progress: float
+    progress: float = Field(description="Share of the file's bytes read, 0 to 1.")
+    rows_per_second: float | None = Field(
+        description="Rows read per second of the current (or last) attempt."
+    )
+    eta_seconds: float | None = Field(
+        description="Estimated seconds until the file is read (running jobs only)."
+    )
     version: int | None
     attempts: int
+    worker: str | None = Field(description="host:pid of the worker running the job.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     error: dict[str, Any] | None
     links: dict[str, str]
+
+
+class QuarantineRow(BaseModel):
+    row: int = Field(description="1-based data row of the uploaded file (the header is row 0).")
+    values: dict[str, Any] = Field(description="The row as uploaded, by source header.")
+    reasons: list[dict[str, Any]] = Field(
+        description="One entry per broken rule: rule, column, expected, actual."
+    )
+
+
+class QuarantineRowsPage(BaseModel):
+    rows: list[QuarantineRow]
+    total: int
+    offset: int
+    limit: int
 
 
 class GrantCreate(BaseModel):

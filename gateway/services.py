@@ -13,8 +13,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
+from typing import Any, Protocol
 
+from pydantic import AnyUrl, SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +38,12 @@ from policies.evaluate import QueryPolicy
 log = logging.getLogger(__name__)
 
 
+class WorkerGroup(Protocol):
+    """Ingest worker processes a platform started (``gateway.server.EmbeddedWorkers``)."""
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Platform:
     settings: PlatformSettings
@@ -50,10 +59,13 @@ class Platform:
     runner: QueryRunner
     oauth: OAuthService
     seaweed: EmbeddedSeaweed | None = None
+    workers: WorkerGroup | None = None
     metrics: Metrics = field(default_factory=Metrics)
     _url_key: bytes = field(default=b"", repr=False)
 
     def close(self) -> None:
+        if self.workers is not None:  # first: they hand their jobs back through the catalog
+            self.workers.stop()
         self.ingest.close()
         self.runner.close()
         self.engine.dispose()
@@ -136,9 +148,9 @@ def _assemble(
         embedded_keys=embedded_keys,
     )
     lake.ensure_buckets()
-    registry, grants, audit = Registry(sessions), GrantStore(sessions), AuditLog(sessions)
-    jobs = JobStore(sessions, lease=timedelta(seconds=settings.ingest.lease_seconds))
-    scratch = Path(settings.ingest.scratch_dir or settings.data_dir / "scratch" / "ingest")
+    ingest = _ingest_service(settings, sessions, lake)
+    registry, jobs, audit = ingest.registry, ingest.jobs, ingest.audit
+    grants = GrantStore(sessions)
     q = settings.query
     platform = Platform(
         settings=settings,
@@ -149,14 +161,7 @@ def _assemble(
         grants=grants,
         audit=audit,
         lake=lake,
-        ingest=IngestService(
-            registry=registry,
-            jobs=jobs,
-            lake=lake,
-            audit=audit,
-            settings=settings.ingest,
-            scratch=scratch,
-        ),
+        ingest=ingest,
         query_policy=QueryPolicy(registry, grants, lake),
         runner=QueryRunner(
             timeout_seconds=q.timeout_seconds,
@@ -183,6 +188,107 @@ def _assemble(
     )
     holder["platform"] = platform
     return platform
+
+
+def _ingest_service(
+    settings: PlatformSettings, sessions: sessionmaker[Session], lake: Lake
+) -> IngestService:
+    return IngestService(
+        registry=Registry(sessions),
+        jobs=JobStore(sessions, lease=timedelta(seconds=settings.ingest.lease_seconds)),
+        lake=lake,
+        audit=AuditLog(sessions),
+        settings=settings.ingest,
+        scratch=Path(settings.ingest.scratch_dir or settings.data_dir / "scratch" / "ingest"),
+    )
+
+
+@dataclass
+class IngestHost:
+    """What a ``datashare worker`` process needs: the catalog, the lake and ingest (no query
+    runner, no OAuth, no embedded S3 server of its own)."""
+
+    settings: PlatformSettings
+    engine: Engine
+    ingest: IngestService
+
+    def close(self) -> None:
+        self.ingest.close()
+        self.engine.dispose()
+
+
+def build_ingest_host(settings: PlatformSettings, *, run_migrations: bool = True) -> IngestHost:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(
+        settings.catalog_url, pool_size=settings.catalog.pool_size, echo=settings.catalog.echo_sql
+    )
+    try:
+        if run_migrations:
+            upgrade_to_head(engine)
+        lake = build_lake(
+            settings.storage,
+            endpoint_url=_shared_endpoint(settings),
+            local_root=settings.data_dir / "objects",
+            signer=None,
+        )
+        ingest = _ingest_service(settings, session_factory(engine), lake)
+    except BaseException:
+        engine.dispose()
+        raise
+    ingest.delegate_to_workers()  # this process is the worker: its Worker runs the jobs
+    return IngestHost(settings, engine, ingest)
+
+
+def _shared_endpoint(settings: PlatformSettings) -> str | None:
+    """The object store a separate worker shares with the gateway (never an embedded one)."""
+    storage = settings.storage
+    if storage.backend == "local":
+        return None
+    if storage.endpoint_url is not None:
+        return str(storage.endpoint_url)
+    if storage.backend == "auto" and weed_binary() is None:
+        return None  # the gateway falls back to the local store under the same data dir
+    raise ValueError(
+        "a separate `datashare worker` must use the gateway's object store: set "
+        "DATASHARE_STORAGE__ENDPOINT_URL and its keys (an embedded SeaweedFS belongs to "
+        "`datashare serve`, which tells its own workers where it is)"
+    )
+
+
+def embedded_worker_settings(platform: Platform) -> dict[str, Any]:
+    """The settings of a worker process started by this platform, secrets included (they
+    travel over a pipe, never the command line or environment): the platform's own, with
+    the object store it really uses (the embedded SeaweedFS, or the local fallback)."""
+    document: dict[str, Any] = _plain(platform.settings.model_dump())
+    storage = document["storage"]
+    if platform.seaweed is not None:
+        keys = platform.seaweed.credentials
+        storage.update(
+            backend="s3",
+            endpoint_url=platform.seaweed.endpoint_url,
+            access_key=keys.access_key,
+            secret_key=keys.secret_key,
+            read_access_key=keys.read_access_key,
+            read_secret_key=keys.read_secret_key,
+        )
+    elif storage["endpoint_url"] is None:
+        storage["backend"] = "local"
+    return document
+
+
+def _plain(value: Any) -> Any:
+    """A settings dump as JSON-ready values, secrets revealed."""
+    if isinstance(value, dict):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path | AnyUrl):
+        return str(value)
+    return value
 
 
 SCOPES = ["datasets:read", "datasets:write", "query", "grants:admin", "admin"]

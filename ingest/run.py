@@ -1,42 +1,58 @@
-"""Ingest jobs end to end: receive an upload, validate it, commit a version.
+"""Ingest jobs end to end: receive an upload and queue it; a worker runs it to a version.
 
-``receive`` streams the request body to a scratch file (size cap, sha256,
-strict decoding check), stores the raw object in the dataset's region bucket
-and queues a job. ``run`` claims the job's lease, processes the file
-(``ingest.pipeline``), uploads the Parquet parts under a job-specific prefix and
-only then commits the version row: a crash at any point leaves the last good
-version current and the job claimable again once its lease runs out.
+Gateway side: ``receive`` streams the request body to a scratch file (size cap,
+sha256, strict decoding check); ``submit`` stores the raw object in the dataset's
+region bucket, queues a job and tells the listeners (the embedded worker processes)
+that there is work.
+
+Worker side (``ingest.worker.Worker`` claims the job and calls ``run``): download the
+raw file and process it (phase ``reading``), upload the Parquet parts under a prefix of
+this job and attempt (``uploading``), then commit the version row (``committing``). A
+crash at any point leaves the last good version current; the job runs again once its
+lease runs out. A stopping worker releases the job (back to ``queued``) instead.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
-import importlib
 import logging
+import os
 import shutil
+import signal
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from catalog.audit import AuditLog
-from catalog.errors import PlatformError, Transient
-from catalog.jobs import JobStore
+from catalog.errors import Conflict, InvalidInput, PlatformError, Transient
+from catalog.jobs import MAX_ATTEMPTS, JobStore
 from catalog.lake import Lake
-from catalog.models import Dataset, Job, new_id
-from catalog.registry import Registry
+from catalog.models import Dataset, DatasetVersion, Job, new_id
+from catalog.registry import Registry, StaleParent
 from ingest.contracts import DataContract
 from ingest.errors import EmptyFile, EncodingError, FileTooLarge, IngestError, TooManyErrors
-from ingest.pipeline import ProcessOutcome, Progress, process_file
+from ingest.quarantine import PARQUET_MEDIA_TYPE, QuarantinePage, media_type, read_page
 from ingest.settings import IngestSettings
 from ingest.sources import TEXT_FORMATS, source_for
 from ingest.sources.csv import resolve_encoding
+from ingest.worker import Worker
+
+if TYPE_CHECKING:
+    from ingest.pipeline import ProcessOutcome, Progress
 
 log = logging.getLogger(__name__)
+
+MODES = ("replace", "append")
+KILL_AT_ENV = "DATASHARE_TEST_KILL_AT"
+"""Test hook: a worker SIGKILLs itself at the named point (``before_commit``); crash tests."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,35 @@ class Received:
     path: Path
     sha256: str
     size: int
+
+
+class JobReleased(Exception):
+    """The worker lets go of a job it holds: it is stopping, or its lease went elsewhere."""
+
+
+class JobNotRetryableError(Conflict):
+    code = "job_not_retryable"
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(
+            f"job {job_id} is {status}; only a failed job can be retried "
+            "(upload the file again to replace or append data)",
+            job=job_id,
+            status=status,
+        )
+
+
+@dataclass
+class _Attempt:
+    """One run of a job by one worker; ``cancel`` is set when the worker lets go of it."""
+
+    job: Job
+    worker: str
+    cancel: threading.Event
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise JobReleased(self.job.id)
 
 
 class IngestService:
@@ -64,28 +109,56 @@ class IngestService:
         self.settings = settings
         self.scratch = scratch
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ingest")
-        self._closed = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        self._scheduled: set[str] = set()
-        # Great Expectations takes seconds to import: do it now, not in the first upload's job
-        self._executor.submit(importlib.import_module, "ingest.validate")
+        self._delegated = False
+        self._local: Worker | None = None
+
+    # where jobs run --------------------------------------------------------------------
+    def on_queued(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever a job is queued here (wakes workers before their poll)."""
+        self._listeners.append(listener)
+
+    def notify_queued(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                log.warning("could not wake an ingest worker; it will poll", exc_info=True)
+
+    def delegate_to_workers(self) -> None:
+        """Jobs run in worker processes (``datashare worker``), never on this process."""
+        self._delegated = True
+
+    def start_polling(self, interval: float | None = None) -> None:
+        """Run queued jobs on a worker thread of this process, unless they are delegated to
+        worker processes. ``datashare serve`` delegates; tests and a gateway app built without
+        a platform run jobs in-process with the same worker code."""
+        with self._lock:
+            if self._delegated or self._local is not None:
+                return
+            poll = self.settings.poll_seconds
+            self._local = Worker(
+                self,
+                slots=self.settings.workers,
+                poll_seconds=min(poll, interval) if interval else poll,
+                grace_seconds=0.0,
+            )
+        self.on_queued(self._local.wake)
+        self._local.start()
+
+    def resume_pending(self) -> list[str]:
+        """The jobs waiting for a worker (queued, or their worker died); wakes the workers."""
+        pending = self.jobs.claimable()
+        if pending:
+            self.notify_queued()
+        return pending
 
     def close(self) -> None:
-        self._closed.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def start_polling(self, interval: float = 15.0) -> None:
-        """Pick up jobs queued by other processes or orphaned by a crash, every ``interval`` s."""
-
-        def loop() -> None:
-            while not self._closed.wait(interval):
-                try:
-                    self.resume_pending()
-                except Exception:
-                    log.exception("polling for ingest jobs failed; will try again")
-
-        threading.Thread(target=loop, name="ingest-poller", daemon=True).start()
+        with self._lock:
+            local, self._local = self._local, None
+        if local is not None:
+            local.stop()
 
     # receiving ---------------------------------------------------------------------
     def receive(self, chunks: Iterable[bytes], *, encoding: str, fmt: str = "csv") -> Received:
@@ -124,8 +197,12 @@ class IngestService:
         actor: str,
         fmt: str = "csv",
         options: dict[str, Any] | None = None,
+        mode: str = "replace",
     ) -> Job:
         """Store the raw object and queue a job (or record a duplicate of a committed version)."""
+        if mode not in MODES:
+            received.path.unlink(missing_ok=True)
+            raise InvalidInput(f"mode {mode!r}; use replace or append", field="mode")
         try:
             duplicate = self.registry.find_version_by_hash(dataset.id, received.sha256)
             job_id = new_id()
@@ -139,6 +216,7 @@ class IngestService:
                 "encoding": encoding,
                 "format": fmt,
                 "options": options or {},
+                "mode": mode,
                 "source_bucket": bucket,
                 "source_key": key,
                 "source_sha256": received.sha256,
@@ -148,9 +226,10 @@ class IngestService:
                 return self.jobs.create(
                     **fields,
                     status="duplicate",
+                    phase="done",
                     version=duplicate.version,
                     progress=1.0,
-                    rows_read=duplicate.row_count + duplicate.rejected_count,
+                    rows_read=duplicate.rows_read or duplicate.row_count + duplicate.rejected_count,
                     rows_valid=duplicate.row_count,
                     rows_rejected=duplicate.rejected_count,
                 )
@@ -163,63 +242,103 @@ class IngestService:
             action="ingest.submit",
             resource=f"dataset:{dataset.id}",
             outcome="accepted",
-            detail={"job": job.id, "sha256": received.sha256, "bytes": received.size},
+            detail={"job": job.id, "sha256": received.sha256, "bytes": received.size, "mode": mode},
         )
-        self.schedule(job.id)
+        self.notify_queued()
         return job
 
-    def schedule(self, job_id: str) -> None:
-        if self._closed.is_set():
-            return
-        with self._lock:
-            self._scheduled.add(job_id)
-        self._executor.submit(self._run_scheduled, job_id)
+    def retry(self, job_id: str, *, actor: str) -> Job:
+        """Queue a failed job again (attempts reset): after fixing the contract, or when its
+        worker kept dying. The raw upload is still stored, so nothing is uploaded again."""
+        job = self.jobs.get(job_id)
+        if not self.jobs.retry(job_id):
+            raise JobNotRetryableError(job_id, self.jobs.get(job_id).status)
+        queued = self.jobs.get(job_id)
+        self.audit.append(
+            actor=actor,
+            action="ingest.retry",
+            resource=f"dataset:{job.dataset_id}",
+            outcome="queued",
+            detail={"job": job_id, "previous_error": (job.error or {}).get("code")},
+        )
+        self.notify_queued()
+        return queued
 
-    def _run_scheduled(self, job_id: str) -> None:
-        try:
-            self.run(job_id)
-        finally:
-            with self._lock:
-                self._scheduled.discard(job_id)
+    # quarantine ----------------------------------------------------------------------
+    def quarantine_page(self, job: Job, *, offset: int, limit: int) -> QuarantinePage:
+        """One page of the job's rejected rows (the report is read row group by row group)."""
+        if not job.quarantine_key:
+            return QuarantinePage([], 0, offset, limit)
+        store = self.lake.store_for_bucket(job.source_bucket)
+        with tempfile.TemporaryDirectory(prefix="quarantine-", dir=self.scratch) as folder:
+            path = Path(folder) / f"report{Path(job.quarantine_key).suffix}"
+            store.get_to_file(job.source_bucket, job.quarantine_key, path)
+            return read_page(path, offset=offset, limit=limit)
 
-    def resume_pending(self) -> list[str]:
-        """Queue every job that is waiting or whose runner died (lease expired)."""
-        self.jobs.exhaust_stale()
-        pending = [j for j in self.jobs.claimable() if j not in self._scheduled]
-        for job_id in pending:
-            self.schedule(job_id)
-        return pending
+    def quarantine_file(self, job: Job) -> tuple[Iterator[bytes], str] | None:
+        """The stored report as a byte stream and its content type (None: nothing rejected)."""
+        if not job.quarantine_key:
+            return None
+        store = self.lake.store_for_bucket(job.source_bucket)
+        stream = store.open_stream(job.source_bucket, job.quarantine_key)
+        return stream, media_type(job.quarantine_key)
 
     # running -----------------------------------------------------------------------
-    def run(self, job_id: str) -> None:
-        if not self.jobs.claim(job_id):
-            return  # another worker holds it, or it is finished
+    def run(self, job_id: str, *, worker: str, cancel: threading.Event | None = None) -> None:
+        """Run a job ``worker`` has claimed (``JobStore.claim``) to its end, or release it."""
         job = self.jobs.get(job_id)
-        workdir = self.scratch / f"job-{job_id}"
+        attempt = _Attempt(job, worker, cancel or threading.Event())
+        workdir = self.scratch / f"job-{job_id}-{os.getpid()}-{threading.get_ident()}"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         try:
-            self._run(job, workdir)
+            self._run(attempt, workdir)
+        except JobReleased:
+            released = self.jobs.release(job_id, worker=worker)
+            log.info("ingest job released", extra={"job": job_id, "requeued": released})
         except TooManyErrors as exc:
-            self._fail(job, exc, quarantine=exc.attrs().get("quarantine_key"))
+            self._fail(attempt, exc, quarantine=exc.attrs().get("quarantine_key"))
+        except StaleParent as exc:
+            log.info("append raced another version; queued again", extra=exc.attrs())
+            self.jobs.release(job_id, worker=worker)
+            self.notify_queued()
         except PlatformError as exc:
-            if isinstance(exc, Transient):
+            if isinstance(exc, Transient) and job.attempts < MAX_ATTEMPTS:
                 log.warning("ingest job will be retried", extra={"job": job_id, **exc.attrs()})
-                self.jobs.finish(job_id, status="queued", error=_error(exc))
-                return
-            self._fail(job, exc)
+                self.jobs.finish(job_id, status="queued", error=_error(exc), worker=worker)
+            else:
+                self._fail(attempt, exc)
         except Exception as exc:
             log.exception("ingest job crashed", extra={"job": job_id})
-            self._fail(job, IngestError(f"internal error while ingesting: {type(exc).__name__}"))
+            self._fail(
+                attempt,
+                IngestError(
+                    f"internal error while ingesting: {type(exc).__name__}; the logs have the "
+                    f"details; retry with POST /v1/jobs/{job_id}/retry"
+                ),
+            )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _run(self, job: Job, workdir: Path) -> None:
+    def _run(self, attempt: _Attempt, workdir: Path) -> None:
+        job = attempt.job
+        committed = self._committed_version(job)
+        if committed is not None:  # an earlier attempt committed, then its worker died
+            self._succeed(attempt, committed, committed.rows_read, quarantine=job.quarantine_key)
+            return
         dataset = self.registry.get_dataset(job.dataset_id)
+        contract_version, parent = dataset.contract_version, dataset.current_version
+        contract = DataContract.model_validate(
+            self.registry.contract(dataset.id, contract_version).contract
+        )
         store = self.lake.store(dataset.region)
         source = workdir / "source"
         store.get_to_file(job.source_bucket, job.source_key, source)
-        contract = DataContract.model_validate(dataset.contract)
+        attempt.check()
+        # here, not at import: the pipeline brings Great Expectations (seconds to import),
+        # which a gateway process that only queues jobs never needs
+        from ingest.pipeline import process_file
+
         try:
             outcome = process_file(
                 source,
@@ -230,32 +349,92 @@ class IngestService:
                 staging_dir=workdir / "staging",
                 max_error_ratio=self.settings.max_error_ratio,
                 batch_rows=self.settings.batch_rows,
-                on_progress=_Throttled(self.jobs, job.id),
+                on_progress=_Throttled(self.jobs, attempt),
+                **self._pipeline_options(dataset, contract, parent, job.mode, workdir),
             )
         except TooManyErrors as exc:
-            quarantine = workdir / "staging" / "quarantine.jsonl"
-            if quarantine.is_file():
-                key = f"quarantine/{dataset.id}/{job.id}.jsonl"
-                store.put_file(job.source_bucket, key, quarantine, "application/x-ndjson")
+            written = exc.attrs().get("quarantine_path")
+            if written and Path(written).is_file():
+                key = self._store_quarantine(dataset, job, Path(written))
                 exc.add_attrs(quarantine_key=key)
             raise
-        self._commit(job, dataset, outcome)
+        self._publish(attempt, dataset, outcome, parent=parent, contract_version=contract_version)
 
-    def _commit(self, job: Job, dataset: Dataset, outcome: ProcessOutcome) -> None:
+    def _pipeline_options(
+        self,
+        dataset: Dataset,
+        contract: DataContract,
+        parent: int | None,
+        mode: str,
+        workdir: Path,
+    ) -> dict[str, Any]:
+        """The dataset's region (identifier validators, PII scan) and, when appending, the
+        key and unique columns of the rows already in the parent version (streamed from its
+        files) so that a new row repeating one of them is rejected."""
+        options: dict[str, Any] = {"region": dataset.region}
+        keys = list(
+            dict.fromkeys([*contract.primary_key, *(c.name for c in contract.columns if c.unique)])
+        )
+        if mode == "append" and parent is not None and keys:
+            options["existing_keys"] = self._existing_keys(
+                dataset.id, parent, keys, workdir / "existing"
+            )
+        return options
+
+    def _existing_keys(
+        self, dataset_id: str, parent: int, columns: list[str], folder: Path
+    ) -> Iterator[pa.Table]:
+        """The ``columns`` of the parent version, one record batch at a time: each file is
+        downloaded to the job's workdir, read batch by batch, and deleted."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, entry in enumerate(self.registry.version(dataset_id, parent).files):
+            path = folder / f"part-{index:05d}.parquet"
+            bucket, key = str(entry["bucket"]), str(entry["key"])
+            self.lake.store_for_bucket(bucket).get_to_file(bucket, key, path)
+            try:
+                with pq.ParquetFile(path) as part:
+                    present = [c for c in columns if c in part.schema_arrow.names]
+                    if not present:
+                        continue  # written under a contract without these columns
+                    for batch in part.iter_batches(columns=present, batch_size=65_536):
+                        yield pa.Table.from_batches([batch])
+            finally:
+                path.unlink(missing_ok=True)
+
+    def _publish(
+        self,
+        attempt: _Attempt,
+        dataset: Dataset,
+        outcome: ProcessOutcome,
+        *,
+        parent: int | None,
+        contract_version: int,
+    ) -> None:
+        """Upload the parts (and the quarantine report), then commit the version."""
+        job = attempt.job
         store, bucket = self.lake.store(dataset.region), self.lake.bucket(dataset.region)
+        self._phase(attempt, "uploading")
         files: list[dict[str, Any]] = []
         for index, part in enumerate(outcome.parts):
-            key = f"lake/{dataset.id}/{job.id}/part-{index:05d}.parquet"
-            store.put_file(bucket, key, part.path, "application/vnd.apache.parquet")
+            attempt.check()
+            key = f"lake/{dataset.id}/{job.id}/{job.attempts}/part-{index:05d}.parquet"
+            store.put_file(bucket, key, part.path, PARQUET_MEDIA_TYPE)
             files.append({"bucket": bucket, "key": key, "rows": part.rows, "bytes": part.bytes})
-        quarantine_key = None
+        quarantine = None
         if outcome.rows_rejected and outcome.quarantine_path is not None:
-            quarantine_key = f"quarantine/{dataset.id}/{job.id}.jsonl"
-            store.put_file(bucket, quarantine_key, outcome.quarantine_path, "application/x-ndjson")
+            quarantine = self._store_quarantine(dataset, job, outcome.quarantine_path)
+        self._phase(attempt, "committing")
+        _test_kill_point("before_commit")
         version = self.registry.commit_version(
             dataset.id,
+            mode=job.mode,
+            parent_version=parent,
             job_id=job.id,
             source_sha256=job.source_sha256,
+            source_name=job.filename,
+            source_bytes=job.source_bytes,
+            contract_version=contract_version,
+            rows_read=outcome.rows_read,
             row_count=outcome.rows_valid,
             rejected_count=outcome.rows_rejected,
             bytes=sum(int(f["bytes"]) for f in files),
@@ -264,35 +443,59 @@ class IngestService:
             gx_result=outcome.gx_result,
             files=files,
         )
+        self._succeed(attempt, version, outcome.rows_read, quarantine=quarantine)
+
+    def _store_quarantine(self, dataset: Dataset, job: Job, path: Path) -> str:
+        key = f"quarantine/{dataset.id}/{job.id}{path.suffix}"
+        self.lake.store(dataset.region).put_file(job.source_bucket, key, path, media_type(key))
+        return key
+
+    def _phase(self, attempt: _Attempt, phase: str) -> None:
+        attempt.check()
+        if not self.jobs.progress(attempt.job.id, worker=attempt.worker, phase=phase):
+            raise JobReleased(attempt.job.id)  # the lease went to another worker
+
+    def _committed_version(self, job: Job) -> DatasetVersion | None:
+        if job.attempts <= 1:
+            return None
+        return next((v for v in self.registry.versions(job.dataset_id) if v.job_id == job.id), None)
+
+    def _succeed(
+        self, attempt: _Attempt, version: DatasetVersion, rows_read: int, *, quarantine: Any
+    ) -> None:
+        job = attempt.job
+        rows_valid = rows_read - version.rejected_count
         self.jobs.finish(
             job.id,
             status="succeeded",
             version=version.version,
             progress=1.0,
-            rows_read=outcome.rows_read,
-            rows_valid=outcome.rows_valid,
-            rows_rejected=outcome.rows_rejected,
-            quarantine_key=quarantine_key,
+            rows_read=rows_read,
+            rows_valid=rows_valid,
+            rows_rejected=version.rejected_count,
+            quarantine_key=quarantine,
             error=None,
         )
         self.audit.append(
             actor=job.created_by,
             action="ingest.commit",
-            resource=f"dataset:{dataset.id}",
+            resource=f"dataset:{job.dataset_id}",
             outcome="committed",
             detail={
                 "job": job.id,
                 "version": version.version,
-                "rows": outcome.rows_valid,
-                "rejected": outcome.rows_rejected,
+                "mode": version.mode,
+                "rows": rows_valid,
+                "rejected": version.rejected_count,
             },
         )
 
-    def _fail(self, job: Job, exc: PlatformError, quarantine: Any = None) -> None:
-        attrs = exc.attrs()
+    def _fail(self, attempt: _Attempt, exc: PlatformError, quarantine: Any = None) -> None:
+        job, attrs = attempt.job, exc.attrs()
         self.jobs.finish(
             job.id,
             status="failed",
+            worker=attempt.worker,
             error=_error(exc),
             quarantine_key=quarantine,
             rows_read=int(attrs.get("rows_read", 0) or 0),
@@ -308,7 +511,14 @@ class IngestService:
 
 
 def _error(exc: PlatformError) -> dict[str, Any]:
-    return {"code": exc.code, "message": exc.message, "detail": exc.attrs()}
+    detail = {k: v for k, v in exc.attrs().items() if k != "quarantine_path"}  # a server path
+    return {"code": exc.code, "message": exc.message, "detail": detail}
+
+
+def _test_kill_point(point: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == point:
+        log.warning("test hook: killing this worker", extra={"point": point})
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _decode_or_raise(
@@ -327,20 +537,25 @@ def _decode_or_raise(
 
 
 class _Throttled:
-    """Progress callback: writes to the job row at most twice a second (also renews the lease)."""
+    """Progress callback: stops the job when its worker lets go of it, and writes progress to
+    the job row at most twice a second (which renews the lease)."""
 
-    def __init__(self, jobs: JobStore, job_id: str) -> None:
-        self.jobs, self.job_id, self._last = jobs, job_id, 0.0
+    def __init__(self, jobs: JobStore, attempt: _Attempt) -> None:
+        self.jobs, self.attempt, self._last = jobs, attempt, 0.0
 
     def __call__(self, progress: Progress) -> None:
+        self.attempt.check()
         now = time.monotonic()
         if now - self._last < 0.5:
             return
         self._last = now
         share = progress.bytes_read / progress.total_bytes if progress.total_bytes else 0.0
-        self.jobs.progress(
-            self.job_id,
+        held = self.jobs.progress(
+            self.attempt.job.id,
+            worker=self.attempt.worker,
             progress=min(share, 0.99),
             rows_read=progress.rows_read,
             rows_rejected=progress.rows_rejected,
         )
+        if not held:
+            raise JobReleased(self.attempt.job.id)

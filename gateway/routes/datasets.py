@@ -14,7 +14,7 @@ from catalog.models import Dataset, DatasetVersion, Organisation
 from gateway.deps import PlatformDep, PrincipalDep, require_role
 from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
-from gateway.schemas import DatasetCreate, DatasetOut, JobOut, VersionOut
+from gateway.schemas import DatasetCreate, DatasetOut, JobOut, UploadMode, VersionOut
 from ingest.sources import resolve_format
 from policies.model import Principal
 
@@ -116,8 +116,15 @@ async def upload(
     ] = None,
     sheet: Annotated[str | None, Query(max_length=100, description="xlsx: sheet name")] = None,
     header_row: Annotated[int | None, Query(ge=1, le=1000, description="xlsx: header row")] = None,
+    mode: Annotated[
+        UploadMode,
+        Query(description="replace: the version holds this file only; append: adds its rows"),
+    ] = UploadMode.REPLACE,
 ) -> JobOut:
-    """Upload a file as the body (``--data-binary @file.csv``) or as multipart field ``file``."""
+    """Upload a file as the body (``--data-binary @file.csv``) or as multipart field ``file``.
+
+    The raw file is stored and a job queued (``202``); an ingest worker validates it and
+    commits the version. Follow it with ``GET /v1/jobs/{id}``."""
     dataset = await run_in_threadpool(platform.registry.get_dataset, dataset_id)
     if dataset.org_id != principal.org_id:
         raise Forbidden("only the dataset's own organisation may upload to it", dataset=dataset_id)
@@ -136,6 +143,7 @@ async def upload(
         actor=principal.client_id,
         fmt=file_format,
         options=options,
+        mode=mode.value,
     )
     return job_out(job)
 

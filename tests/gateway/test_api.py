@@ -87,7 +87,9 @@ def test_upload_validates_and_commits_exactly_the_valid_rows(client, platform) -
         2,
     )
     assert job["version"] == 1
-    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()[
+        "rows"
+    ]
     reasons = {
         (r["row"], reason["column"], reason["rule"]) for r in rejected for reason in r["reasons"]
     }
@@ -116,7 +118,9 @@ def test_batch_past_the_error_ratio_fails_whole_and_keeps_the_quarantine(client,
         "too_many_rejected_rows",
     )
     assert "40" in job["error"]["message"] or "0.4" in job["error"]["message"]
-    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()[
+        "rows"
+    ]
     assert [r["row"] for r in rejected] == [2, 4]
     assert (
         client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers).json() == []
@@ -315,7 +319,9 @@ def test_jsonl_and_xlsx_uploads_become_versions(client, platform, tmp_path, fmt)
         2,
         1,
     )
-    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()
+    rejected = client.get(f"/v1/jobs/{job['id']}/quarantine", headers=provider.headers).json()[
+        "rows"
+    ]
     assert [reason["rule"] for r in rejected for reason in r["reasons"]] == ["range"]
     rows = client.post(
         "/v1/query",
