@@ -55,6 +55,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         me.router,
         datasets.router,
         contracts.router,
+        contracts.proposals,
         jobs.router,
         grants.router,
         query.router,

@@ -1,7 +1,8 @@
 """Cap request bodies before any handler reads them (pure ASGI, works for chunked bodies too).
 
-Uploads are exempt: ingest streams them to disk and enforces ``ingest.max_upload_mb``
-itself. Everything else is small JSON or a form, capped at ``gateway.max_body_kb``.
+Uploads and contract proposals are exempt: they stream to disk and enforce
+``ingest.max_upload_mb`` themselves. Everything else is small JSON or a form, capped at
+``gateway.max_body_kb``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UPLOAD_PATH = re.compile(r"^/v1/datasets/[^/]+/uploads$")
+UPLOAD_PATH = re.compile(r"^/v1/(datasets/[^/]+/uploads|contracts/proposals)$")
 
 
 class BodyLimitMiddleware:

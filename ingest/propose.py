@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,8 @@ from ingest.contracts import (
     DataContract,
 )
 from ingest.parsing import describe_expected, parse_number, parse_temporal
+from ingest.sources import source_for
+from ingest.sources.base import SourceOptions
 from ingest.validators import get_validator
 
 __all__ = [
@@ -617,3 +620,36 @@ def _examples(values: pa.Array) -> list[str]:
 
 def _quote(examples: list[str]) -> str:
     return ", ".join(repr(e if len(e) <= 40 else e[:40] + "…") for e in examples)
+
+
+SAMPLE_ROWS = 2000
+"""Rows of an uploaded sample the proposal looks at by default."""
+
+
+def propose_from_file(
+    path: Path,
+    *,
+    fmt: str,
+    encoding: str,
+    region: str,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    rows: int = SAMPLE_ROWS,
+) -> Proposal:
+    """Propose a contract from the first ``rows`` rows of a file, read by the same source
+    (encoding, header detection, limits) the ingest job will use."""
+    options = SourceOptions(encoding=encoding, delimiter="\t" if fmt == "tsv" else ",")
+    with source_for(fmt, sheet=sheet, header_row=header_row).open(path, options) as opened:
+        batches: list[pa.RecordBatch] = []
+        seen = 0
+        for batch in opened:
+            batches.append(batch)
+            seen += batch.num_rows
+            if seen >= rows:
+                break
+        headers = list(opened.headers)
+    schema = pa.schema([pa.field(h, pa.string()) for h in headers])
+    sample = pa.Table.from_batches(
+        [b.rename_columns(headers) for b in batches], schema=schema
+    ).slice(0, rows)
+    return propose_contract(headers, sample, region=region)

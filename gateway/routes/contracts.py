@@ -11,18 +11,24 @@ and new version numbers and every PI class that changed.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Conflict, InvalidInput
-from catalog.models import Dataset, DatasetContract
+from catalog.models import Dataset, DatasetContract, new_id
 from gateway.deps import PlatformDep, PrincipalDep, require_role
 from gateway.errors import Forbidden
 from gateway.schemas import ContractOut, ContractPiUpdate, ContractUpdate, ContractVersionOut
 from gateway.services import Platform
 from ingest.contracts import DataContract
+from ingest.errors import EmptyFileError, FileTooLargeError
+from ingest.propose import SAMPLE_ROWS, propose_from_file
+from ingest.sources import resolve_format
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["contracts"])
@@ -91,7 +97,7 @@ def list_contracts(
 @router.get("/{dataset_id}/contracts/{version}")
 def contract_version(
     dataset_id: str,
-    version: Annotated[int, Path(ge=1)],
+    version: Annotated[int, PathParam(ge=1)],
     _principal: PrincipalDep,
     platform: PlatformDep,
 ) -> ContractOut:
@@ -195,3 +201,63 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             if before.get(name) != pi
         },
     }
+
+
+proposals = APIRouter(prefix="/v1/contracts", tags=["contracts"])
+
+
+@proposals.post("/proposals")
+async def propose(
+    request: Request,
+    principal: Provider,
+    platform: PlatformDep,
+    encoding: Annotated[str, Query(description="Declared text encoding of the file.")] = "utf-8",
+    filename: Annotated[str, Query(max_length=255)] = "",
+    fmt: Annotated[
+        str | None, Query(alias="format", description="csv, tsv, jsonl, parquet or xlsx")
+    ] = None,
+    sheet: Annotated[str | None, Query(max_length=100)] = None,
+    header_row: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    rows: Annotated[int, Query(ge=10, le=10_000, description="Rows to look at.")] = SAMPLE_ROWS,
+) -> dict[str, Any]:
+    """Propose a data contract from a sample file (the body, as for uploads): column names,
+    types, date and number formats, identifier validators, allowed values, primary key,
+    each with the reason in ``notes``. Nothing is stored; review it, then create the
+    dataset with it. ``pi`` is left open: the first upload's PII scan suggests classes."""
+    file_format = resolve_format(fmt, filename)
+    limit = platform.settings.ingest.max_upload_mb * 1024 * 1024
+    folder = Path(platform.ingest.scratch) / f"proposal-{new_id()}"
+    name = PurePath(filename).name
+    path = folder / (name if name not in ("", ".", "..") else "sample")  # errors name it
+    size = 0
+    try:
+        folder.mkdir(parents=True)
+        with path.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise FileTooLargeError(size=size, limit=limit, file=filename or None)
+                out.write(chunk)
+        if size == 0:
+            raise EmptyFileError(file=filename or "sample", has_header=False)
+        proposal = await run_in_threadpool(
+            propose_from_file,
+            path,
+            fmt=file_format,
+            encoding=encoding.lower(),
+            region=principal_region(platform, principal),
+            sheet=sheet,
+            header_row=header_row,
+            rows=rows,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "contract": proposal.contract.model_dump(mode="json", exclude_none=True),
+        "notes": proposal.notes,
+        "format": file_format,
+    }
+
+
+def principal_region(platform: Platform, principal: Principal) -> str:
+    return platform.registry.get_org(principal.org_id).region
