@@ -45,7 +45,8 @@ class ColumnContract(BaseModel):
         description=(
             "strptime format(s) for date/timestamp columns, tried in order, e.g. %d/%m/%Y or "
             "%Y年%m月%d日 (month and day need no leading zero; full-width and Chinese "
-            "numerals are read)."
+            "numerals are read). ISO dates (2025-07-11) are always accepted too: typed "
+            "spreadsheet cells and Parquet dates arrive that way."
         ),
     )
     thousands: str | None = Field(

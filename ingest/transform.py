@@ -353,10 +353,10 @@ def parse_types(state: BatchState, ctx: TransformContext) -> BatchState:
         raw = state.raw[binding.name]
         values = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
         column = binding.contract
-        typed = PARSERS[column.type](values, column)
+        typed = PARSERS[column.type](values, _parse_rules(column))
         state.typed[binding.name] = typed
         failed = pc.and_(pc.is_valid(values), pc.is_null(typed))
-        _failures(state, binding, failed, "type", _type_text(column))
+        _failures(state, binding, failed, "type", _type_text(_parse_rules(column)))
         failed_at = _positions(failed)
         state.tally(binding.name, "type").add(
             elements=state.num_rows,
@@ -365,6 +365,30 @@ def parse_types(state: BatchState, ctx: TransformContext) -> BatchState:
             examples=_examples(raw, failed_at),
         )
     return state
+
+
+ISO_FORMATS: dict[str, tuple[str, ...]] = {
+    "date": ("%Y-%m-%d",),
+    "timestamp": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"),
+}
+"""Always accepted after a column's own formats: typed xlsx cells and Parquet dates arrive
+as ISO text (``2025-07-11``), and a four-digit year first is never ambiguous."""
+
+
+def _parse_rules(column: ColumnContract) -> ColumnContract:
+    """The column as parsed: date formats extended by ``ISO_FORMATS`` (cached per column)."""
+    if column.type not in ISO_FORMATS or not column.formats:
+        return column
+    key = (column.name, column.type, column.formats)
+    cached = _PARSE_RULES.get(key)
+    if cached is None:
+        extra = [f for f in ISO_FORMATS[column.type] if f not in column.formats]
+        cached = column.model_copy(update={"format": [*column.formats, *extra]})
+        _PARSE_RULES[key] = cached
+    return cached
+
+
+_PARSE_RULES: dict[tuple[str, str, tuple[str, ...]], ColumnContract] = {}
 
 
 def _examples(raw: pa.Array, positions: npt.NDArray[np.intp]) -> list[Any]:

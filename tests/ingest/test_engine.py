@@ -10,6 +10,7 @@ across the whole file (tested in test_pipeline.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections import defaultdict
 
@@ -58,7 +59,7 @@ def batch(rows: int, seed: int) -> pa.RecordBatch:
         columns["shift"].append(pick(str(rng.randint(1, 3)), "0", "4", "1.5", ""))
         columns["company"].append(pick(code, wrong, "ABC", f"  {code.lower()}", ""))
         day = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025"
-        columns["day"].append(pick(day, "31/02/2025", "2025-01-01", ""))
+        columns["day"].append(pick(day, "31/02/2025", "2025/01/01", ""))
     return pa.RecordBatch.from_pydict(dict(columns))
 
 
@@ -132,3 +133,17 @@ def test_control_character_rows_match_a_per_value_regex() -> None:
     expected = [i for i, v in enumerate(values) if v is not None and control.search(v)]
     assert control_character_rows(array).tolist() == expected
     assert expected  # the sample really has some
+
+
+def test_iso_dates_are_accepted_next_to_the_contracts_own_format() -> None:
+    """Typed xlsx cells and Parquet dates arrive as ISO text whatever the contract says."""
+    contract = DataContract.model_validate(
+        {"columns": [{"name": "day", "type": "date", "format": "%d/%m/%Y"}]}
+    )
+    bindings = [ColumnBinding(contract.columns[0], "day", 0)]
+    ctx = TransformContext(contract=contract, bindings=bindings)
+    source = pa.RecordBatch.from_pydict({"day": ["11/07/2025", "2025-07-11", "07/11/2025x"]})
+    state = transform_batch(source, 1, ctx)
+    assert state.typed["day"].to_pylist()[:2] == [dt.date(2025, 7, 11)] * 2
+    assert list(state.reasons) == [2]
+    assert state.reasons[2][0].expected == "date (%d/%m/%Y or %Y-%m-%d)"
