@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -144,13 +145,15 @@ class DatasetVersion(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    """Workers poll for the oldest claimable job every half second."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
     kind: Mapped[str] = mapped_column(String(16), default="upload")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     phase: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
-    """Within ``running``: ``reading`` → ``uploading`` → ``committing``."""
+    """Within ``running``: ``downloading`` → ``reading`` → ``uploading`` → ``committing``."""
     mode: Mapped[str] = mapped_column(String(8), default="replace", server_default="replace")
     worker: Mapped[str | None] = mapped_column(String(128), default=None)
     """Host and pid of the worker holding the lease."""

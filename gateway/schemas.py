@@ -77,9 +77,9 @@ class JobOut(BaseModel):
     id: str
     dataset_id: str
     status: Literal["queued", "running", "succeeded", "failed", "duplicate"]
-    phase: Literal["queued", "reading", "uploading", "committing", "done"] = Field(
-        description="Within running: reading (validating) → uploading (Parquet parts) → "
-        "committing (the version row)."
+    phase: Literal["queued", "downloading", "reading", "uploading", "committing", "done"] = Field(
+        description="Within running: downloading (the raw file from the region's store) → "
+        "reading (validating) → uploading (Parquet parts) → committing (the version row)."
     )
     mode: UploadMode
     filename: str

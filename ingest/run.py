@@ -333,8 +333,9 @@ class IngestService:
         )
         store = self.lake.store(dataset.region)
         source = workdir / "source"
+        self._phase(attempt, "downloading")
         store.get_to_file(job.source_bucket, job.source_key, source)
-        attempt.check()
+        self._phase(attempt, "reading")
         # here, not at import: the pipeline brings Great Expectations (seconds to import),
         # which a gateway process that only queues jobs never needs
         from ingest.pipeline import process_file
