@@ -282,10 +282,10 @@ def query(
         except GatewayError as exc:
             err.print(f"[red]{exc.code}:[/red] {exc.message}")
             raise typer.Exit(1) from None
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
+    if fmt == "csv":  # the API's encoder: text cells starting with = + - @ are neutralised
+        from gateway.result_formats import encode_csv
 
-        pacsv.write_csv(table, sys.stdout.buffer)
+        sys.stdout.buffer.writelines(encode_csv(table.schema, table.to_batches()))
     elif fmt == "json":
         out.print_json(json.dumps(table.to_pylist(), default=str, ensure_ascii=False))
     else:

@@ -131,6 +131,12 @@ def test_spine_end_to_end_over_real_http(gateway: tuple[str, Path]) -> None:
     assert [
         (r["meter_id"], r["kwh"], r["tariff"]) for r in json.loads(queried.stdout)
     ] == ENERGY_VALID_ROWS
+    hostile = f"SELECT '=HYPERLINK(\"x\")' AS note, -kwh AS minus FROM {provider_org}.energy_meter"
+    as_csv = cli(
+        data_dir, "query", hostile + " ORDER BY minus LIMIT 1", "--format", "csv", env=creds
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.splitlines()[1] == '"\'=HYPERLINK(""x"")",-12.5'  # text only
     refused = cli(data_dir, "query", "SELECT * FROM read_csv('/etc/passwd')", env=creds)
     assert refused.returncode == 1 and "query_refused" in refused.stderr
     source = data_dir / "more.csv"
