@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from catalog.duckdb_session import hash_rows
 from ingest.contracts import ColumnContract, ColumnType, DataContract
 from ingest.errors import HeaderMismatchError
-from ingest.parsing import describe_expected, parse_number, parse_temporal
+from ingest.parsing import DEFAULT_FORMATS, describe_expected, parse_number, parse_temporal
 from ingest.sources.base import normalise_header
 from ingest.validate import SuiteRule, Tally, compile_suite, suite_rules, truncate
 from ingest.validators import get_validator
@@ -367,12 +367,10 @@ def parse_types(state: BatchState, ctx: TransformContext) -> BatchState:
     return state
 
 
-ISO_FORMATS: dict[str, tuple[str, ...]] = {
-    "date": ("%Y-%m-%d",),
-    "timestamp": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"),
-}
-"""Always accepted after a column's own formats: typed xlsx cells and Parquet dates arrive
-as ISO text (``2025-07-11``), and a four-digit year first is never ambiguous."""
+ISO_FORMATS: dict[str, tuple[str, ...]] = DEFAULT_FORMATS
+"""Always accepted after a column's own formats (the same as a column without formats
+accepts): typed xlsx cells and Parquet dates arrive as ISO text (``2025-07-11``), and a
+four-digit year first is never ambiguous."""
 
 
 def _parse_rules(column: ColumnContract) -> ColumnContract:
@@ -382,6 +380,8 @@ def _parse_rules(column: ColumnContract) -> ColumnContract:
     key = (column.name, column.type, column.formats)
     cached = _PARSE_RULES.get(key)
     if cached is None:
+        if len(_PARSE_RULES) > PARSE_RULES_CACHE:
+            _PARSE_RULES.clear()
         extra = [f for f in ISO_FORMATS[column.type] if f not in column.formats]
         cached = column.model_copy(update={"format": [*column.formats, *extra]})
         _PARSE_RULES[key] = cached
@@ -389,6 +389,7 @@ def _parse_rules(column: ColumnContract) -> ColumnContract:
 
 
 _PARSE_RULES: dict[tuple[str, str, tuple[str, ...]], ColumnContract] = {}
+PARSE_RULES_CACHE = 1024
 
 
 def _examples(raw: pa.Array, positions: npt.NDArray[np.intp]) -> list[Any]:

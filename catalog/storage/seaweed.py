@@ -26,6 +26,11 @@ from catalog.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
+GO_MEMORY_LIMIT = "384MiB"
+"""Soft heap limit for the embedded weed process (Go's ``GOMEMLIMIT``): without it the Go
+collector let one 1 GiB upload grow the process to 1.5 GiB; an explicit ``GOMEMLIMIT`` in
+the environment wins."""
+
 PORT_NAMES = (
     "master",
     "master_grpc",
@@ -186,6 +191,7 @@ class EmbeddedSeaweed:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            env={**os.environ, "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", GO_MEMORY_LIMIT)},
         )
         log_file.close()
         self._wait_ready()

@@ -147,3 +147,20 @@ def test_iso_dates_are_accepted_next_to_the_contracts_own_format() -> None:
     assert state.typed["day"].to_pylist()[:2] == [dt.date(2025, 7, 11)] * 2
     assert list(state.reasons) == [2]
     assert state.reasons[2][0].expected == "date (%d/%m/%Y or %Y-%m-%d)"
+
+
+def test_declaring_a_format_adds_only_what_an_undeclared_column_accepts() -> None:
+    contract = DataContract.model_validate(
+        {
+            "columns": [
+                {"name": "a", "type": "timestamp", "format": "%d/%m/%Y %H:%M"},
+                {"name": "b", "type": "timestamp"},
+            ]
+        }
+    )
+    bindings = [ColumnBinding(c, c.name, i) for i, c in enumerate(contract.columns)]
+    ctx = TransformContext(contract=contract, bindings=bindings)
+    value = "2025-07-11 08:45:02.338"
+    state = transform_batch(pa.RecordBatch.from_pydict({"a": [value], "b": [value]}), 1, ctx)
+    # neither accepts milliseconds: the ISO fallback is exactly the undeclared column's formats
+    assert [(r.column, r.rule) for r in state.reasons[0]] == [("a", "type"), ("b", "type")]
