@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -332,7 +332,8 @@ class IngestService:
             self.registry.contract(dataset.id, contract_version).contract
         )
         store = self.lake.store(dataset.region)
-        source = workdir / "source"
+        source = workdir / "upload" / local_name(job.filename)  # errors name the partner's file
+        source.parent.mkdir()
         self._phase(attempt, "downloading")
         store.get_to_file(job.source_bucket, job.source_key, source)
         self._phase(attempt, "reading")
@@ -560,3 +561,10 @@ class _Throttled:
         )
         if not held:
             raise JobReleased(self.attempt.job.id)
+
+
+def local_name(filename: str) -> str:
+    """A safe local file name that keeps the upload's name for error messages: only the
+    last path component, no leading dots, at most 120 characters; ``source`` otherwise."""
+    name = PurePath(filename.replace("\\", "/")).name.lstrip(".")[:120]
+    return name or "source"

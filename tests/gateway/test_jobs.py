@@ -365,3 +365,15 @@ def test_job_of_another_org_is_forbidden_to_read(client, platform) -> None:
     job = upload(client, provider, dataset["id"], ENERGY_CSV)
     outsider = make_caller(platform, client, org=make_org(platform, region="HK"))
     assert_error(client.get(f"/v1/jobs/{job['id']}", headers=outsider.headers), 403, "forbidden")
+
+
+def test_a_failed_job_names_the_partners_file_not_the_workers_copy(
+    client: Any, platform: Any
+) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    ragged = ENERGY_CSV + b"DG-P2-MCC-10,2025-07-11 09:00\n"
+    job = upload(client, provider, dataset["id"], ragged, filename="../月报/meters-07.csv")
+    done = wait_job(client, provider, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["message"].startswith("meters-07.csv: "), done["error"]
