@@ -428,7 +428,7 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     # did (a leak of even 8 bytes per row would add ~16 MiB between the two windows).
     # Peaks of separate runs move by ±20 MiB with thread timing, so runs are not compared.
     summary += f"; resident {result['early']:.0f} MiB early, {result['late']:.0f} MiB late"
-    print(summary)
+    record_property("ingest_memory", summary)
     assert growth_big < 160, summary
     assert result["late"] - result["early"] < 0.05 * size_mb, summary
 
