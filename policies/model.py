@@ -8,7 +8,28 @@ reads; the executor may open exactly ``allowed_paths`` and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MaskKind = Literal["hmac", "redact", "partial", "generalise", "null"]
+
+
+@dataclass(frozen=True)
+class Mask:
+    """How one column is shown to a caller whose obligations mask it.
+
+    ``hmac``: keyed HMAC-SHA256 token with the consumer organisation's key (stable per
+    consumer, unlinkable across consumers). ``redact``: a constant. ``partial``: keep
+    ``params["keep_prefix"]``/``params["keep_suffix"]`` characters. ``generalise``: dates to
+    ``params["to"]`` (``month`` | ``year``), numbers to buckets of ``params["bucket"]``.
+    ``null``: NULL of the column's type. A masked column is masked everywhere in the query
+    (select list, predicates, joins, grouping, ordering, windows): never an oracle.
+    """
+
+    column: str
+    kind: MaskKind
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -19,6 +40,12 @@ class GovernedSource:
     version: int
     files: tuple[str, ...]  # DuckDB-readable locations: s3://bucket/key or absolute local paths
     columns: tuple[str, ...]  # granted columns, in schema order
+    # Obligations beyond the column list (from the grant and the cross-boundary rules):
+    masks: tuple[Mask, ...] = ()
+    row_filter: str | None = None  # DuckDB SQL predicate over the dataset's columns
+    aggregate_only: bool = False
+    min_group_size: int | None = None  # distinct subjects per group, with aggregate_only
+    subject_column: str | None = None  # the privacy unit counted by min_group_size
 
     @property
     def sql_name(self) -> str:
