@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -192,6 +193,15 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Obligations a steward set when approving (issue 6); decided on by ``policies.evaluate``.
+    masks: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    row_filter: Mapped[str | None] = mapped_column(Text, default=None)
+    aggregate_only: Mapped[bool] = mapped_column(default=False, server_default=false())
+    min_group_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    subject_column: Mapped[str | None] = mapped_column(String(63), default=None)
+    version_pin: Mapped[int | None] = mapped_column(Integer, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    no_onward_transfer: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEvent(Base):
@@ -210,3 +220,7 @@ class AuditEvent(Base):
         String(64), unique=True
     )  # a fork in the chain cannot commit
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# Governance tables live in their own module; importing it here keeps ``Base.metadata`` whole.
+from catalog import governance_models as _governance_models  # noqa: E402, F401

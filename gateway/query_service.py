@@ -59,6 +59,8 @@ def governed(platform: Platform, principal: Principal, sql: str, *, action: str)
             "version": s.version,
             "columns": list(s.columns),
             "grant": decisions.grants.get(s.dataset_id),
+            "rule_set": s.rule_set,
+            "masks": {m.column: m.kind for m in s.masks},
         }
         for s in query.sources
     ]

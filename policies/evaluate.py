@@ -1,52 +1,208 @@
-"""Decisions: what may a principal read?
+"""Decisions: what may a principal read, and under which obligations?
 
-Resolution order for a dataset reference ``org.dataset`` in a query:
+``decide`` (policies/engine.py, re-exported here) is the one function that turns
+(principal, dataset, columns, purpose) plus the grant, the dataset's governance metadata,
+its transfer instruments and the provider's yearly counters into obligations: visible
+columns, masks, row filter, aggregate-only with a minimum group size, version pin. Its
+module docstring documents the precedence (deny overrides mask overrides clear).
+
+Resolution of a dataset reference ``org.dataset[@version]`` in a query:
 
 1. The name must be two-part; no dataset by that name → ``UnknownDataset`` (404).
-2. The caller's own organisation's datasets are readable in full (providers
-   query what they uploaded).
-3. Otherwise a live grant (not revoked, not expired) held by the caller's
-   organisation is required → else ``AccessDenied`` (403) with the way to ask.
-   Admins and stewards get no implicit data access: they administer, they do
-   not read rows without a grant.
-4. The grant's columns (all when unset) intersected with the current
-   version's schema are what the query sees; the version is the current one.
+2. The caller's own organisation's datasets are readable in full (route ``own``).
+3. Otherwise a live grant (not revoked, not expired at the policy clock) held by the
+   caller's organisation is required → else ``AccessDenied`` (403) with the way to ask.
+   Admins and stewards get no implicit data access.
+4. Version: none asked → the grant's pinned version, else the current one; version *n*
+   asked → allowed unless the grant pins another version (403); no version *n* → 404.
+5. ``decide`` runs over that version's schema; no visible column left → ``AccessDenied``
+   naming why each column was refused.
 
-Every decision is written to the audit log by the caller of ``resolver``.
+Every decision is written to the audit log by the caller of ``resolver`` (with the
+rule-set version the decision carries).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from catalog.errors import NotFound
+from catalog.governance import (
+    AccessRequestStore,
+    DeliveryLedger,
+    GovernanceStore,
+    aware,
+)
 from catalog.grants import GrantStore
 from catalog.lake import Lake
-from catalog.models import Grant
+from catalog.models import Dataset, DatasetVersion, Grant, utcnow
 from catalog.registry import Registry
+from policies.engine import Decision, decide
 from policies.errors import AccessDenied, UnknownDataset
-from policies.model import GovernedSource, Principal
+from policies.facts import (
+    ColumnFacts,
+    Consumer,
+    Counters,
+    DatasetFacts,
+    DecisionInput,
+    GrantTerms,
+    InstrumentFacts,
+    jurisdiction_of_origin,
+    origin_for_region,
+)
+from policies.model import GovernedSource, Mask, Principal
+from policies.ruleset import RuleSet, load_rule_set
+
+__all__ = ["Decision", "QueryDecisions", "QueryPolicy", "decide"]
+
+Clock = Callable[[], datetime]
 
 
 @dataclass
 class QueryDecisions:
-    """The sources one query resolved, with the grant behind each (for the audit log)."""
+    """The sources one query resolved, with the grant and decision behind each."""
 
     sources: list[GovernedSource] = field(default_factory=list)
     grants: dict[str, str | None] = field(
         default_factory=dict
     )  # dataset id → grant id (None: owner)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+
+
+def grant_terms(grant: Grant) -> GrantTerms:
+    return GrantTerms(
+        id=grant.id,
+        purpose=grant.purpose,
+        columns=None if grant.columns is None else frozenset(grant.columns),
+        masks=tuple(mask_from_json(m) for m in (grant.masks or [])),
+        row_filter=grant.row_filter,
+        aggregate_only=bool(grant.aggregate_only),
+        min_group_size=grant.min_group_size,
+        subject_column=grant.subject_column,
+        version_pin=grant.version_pin,
+        no_onward_transfer=bool(grant.no_onward_transfer),
+    )
+
+
+def mask_from_json(spec: dict[str, Any]) -> Mask:
+    params = {k: v for k, v in spec.items() if k not in ("column", "kind")}
+    return Mask(str(spec["column"]), spec["kind"], params)
 
 
 class QueryPolicy:
-    def __init__(self, registry: Registry, grants: GrantStore, lake: Lake) -> None:
+    """The policy side of the platform: decisions, and the stores they read.
+
+    ``clock`` is the policy clock (grant expiry, instruments in force); tests inject one.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        grants: GrantStore,
+        lake: Lake,
+        *,
+        rules: RuleSet | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
         self.registry = registry
         self.grants = grants
         self.lake = lake
+        self.rules = rules or load_rule_set()
+        self.clock = clock
+        self.governance = GovernanceStore(registry.sessions)
+        self.requests = AccessRequestStore(registry.sessions)
+        self.ledger = DeliveryLedger(registry.sessions)
+
+    def now(self) -> datetime:
+        return self.clock()
 
     def resolver(self, principal: Principal, decisions: QueryDecisions) -> _Resolver:
-        live = {g.dataset_id: g for g in self.grants.live_for_org(principal.org_id)}
+        live = {g.dataset_id: g for g in self.grants.live_for_org(principal.org_id, now=self.now())}
         return _Resolver(self, principal, live, decisions)
+
+    # facts ---------------------------------------------------------------------------
+    def dataset_facts(self, dataset: Dataset, version: DatasetVersion | None) -> DatasetFacts:
+        governance = self.governance.get(dataset.id)
+        contract_pi = {str(c["name"]): c.get("pi") for c in dataset.contract.get("columns", [])}
+        if version is not None:
+            names = [str(c["name"]) for c in version.schema]
+            scanned = {str(c["name"]): c.get("pi") for c in version.schema}
+        else:
+            names, scanned = list(contract_pi), {}
+        columns = tuple(
+            ColumnFacts(n, contract_pi.get(n) or scanned.get(n) or "pi_other") for n in names
+        )
+        if governance is None:
+            origin, city = origin_for_region(dataset.region)
+            dsl = "important" if dataset.classification == "important" else "general"
+            return DatasetFacts(
+                dataset.id, dataset.org_id, dataset.region, origin, city, dsl, columns
+            )
+        return DatasetFacts(
+            dataset_id=dataset.id,
+            org_id=dataset.org_id,
+            region=dataset.region,
+            origin=governance.origin_jurisdiction,
+            origin_city=governance.origin_city,
+            dsl_level=governance.dsl_level,
+            columns=columns,
+            collection_purposes=frozenset(governance.collection_purposes or ()),
+            consented_purposes=frozenset(governance.consented_purposes or ()),
+            separate_consent=governance.separate_consent,
+            spi_release=governance.spi_release,
+            pipia_ref=governance.pipia_ref,
+        )
+
+    def instrument_facts(self, dataset_id: str) -> tuple[InstrumentFacts, ...]:
+        return tuple(
+            InstrumentFacts(
+                id=i.id,
+                type=i.type,
+                reference=i.reference,
+                effective_from=aware(i.effective_from),
+                expires_at=None if i.expires_at is None else aware(i.expires_at),
+                columns=None if i.columns is None else frozenset(i.columns),
+                purposes=frozenset(i.purposes or ()),
+            )
+            for i in self.governance.instruments(dataset_id)
+        )
+
+    def counters(self, facts: DatasetFacts, now: datetime) -> Counters:
+        if jurisdiction_of_origin(facts.origin) != "mainland":
+            return Counters()
+        pi, spi = self.ledger.yearly_out_of_mainland(now.year).get(facts.org_id, (0, 0))
+        return Counters(pi, spi)
+
+    def decide_for(
+        self,
+        consumer: Consumer,
+        dataset: Dataset,
+        version: DatasetVersion | None,
+        grant: GrantTerms,
+        columns: tuple[str, ...] | None = None,
+    ) -> Decision:
+        now = self.now()
+        facts = self.dataset_facts(dataset, version)
+        own = consumer.org_id == dataset.org_id
+        return decide(
+            DecisionInput(
+                consumer=consumer,
+                dataset=facts,
+                grant=grant,
+                now=now,
+                instruments=() if own else self.instrument_facts(dataset.id),
+                counters=Counters() if own else self.counters(facts, now),
+                columns=columns,
+            ),
+            self.rules,
+        )
+
+
+def consumer_of(principal: Principal) -> Consumer:
+    return Consumer(principal.org_id, principal.region, principal.jurisdiction)
 
 
 @dataclass
@@ -56,38 +212,86 @@ class _Resolver:
     live: dict[str, Grant]
     decisions: QueryDecisions
 
-    def __call__(self, org: str | None, name: str) -> GovernedSource:
+    def __call__(self, org: str | None, name: str, version: int | None = None) -> GovernedSource:
         if org is None:
             raise UnknownDataset(name)
         dataset = self.policy.registry.find_dataset(org, name)
         if dataset is None:
             raise UnknownDataset(f"{org}.{name}")
         grant = self.live.get(dataset.id)
-        if dataset.org_id != self.principal.org_id and grant is None:
+        own = dataset.org_id == self.principal.org_id
+        if not own and grant is None:
             raise AccessDenied(
                 "query",
                 f"dataset {org}.{name}",
                 "your organisation holds no live grant on it; request access with "
                 "POST /v1/access-requests or ask the dataset's steward",
             )
-        try:
-            version = self.policy.registry.version(dataset.id)
-        except NotFound:
-            raise UnknownDataset(
-                f"{org}.{name}",
-                "has no committed version yet; its provider's upload is still running or failed",
-            ) from None
-        schema_columns = [str(c["name"]) for c in version.schema]
-        allowed = set(grant.columns) if grant is not None and grant.columns is not None else None
-        columns = tuple(c for c in schema_columns if allowed is None or c in allowed)
+        terms = grant_terms(grant) if grant is not None and not own else GrantTerms(None, "own")
+        committed = self._version(dataset, f"{org}.{name}", version, terms.version_pin)
+        decision = self.policy.decide_for(consumer_of(self.principal), dataset, committed, terms)
+        if not decision.allowed:
+            refused = "; ".join(f"{c.column}: {c.reason}" for c in decision.denied)
+            raise AccessDenied(
+                "query",
+                f"dataset {org}.{name}",
+                f"no column may be delivered to your organisation ({refused or 'none granted'}); "
+                "ask the dataset's steward, or the provider to record a transfer instrument",
+            )
         source = GovernedSource(
             dataset_id=dataset.id,
             org=org,
             name=name,
-            version=version.version,
-            files=tuple(self.policy.lake.location(f["bucket"], f["key"]) for f in version.files),
-            columns=columns,
+            version=committed.version,
+            files=tuple(self.policy.lake.location(f["bucket"], f["key"]) for f in committed.files),
+            columns=decision.columns,
+            masks=decision.masks,
+            row_filter=decision.row_filter,
+            aggregate_only=decision.aggregate_only,
+            min_group_size=decision.min_group_size,
+            subject_column=decision.subject_column,
+            purpose=decision.purpose,
+            grant_id=decision.grant_id,
+            rule_set=decision.rule_set,
+            instruments=decision.instruments,
         )
         self.decisions.sources.append(source)
-        self.decisions.grants[dataset.id] = grant.id if grant is not None else None
+        self.decisions.grants[dataset.id] = None if own else terms.id
+        self.decisions.decisions[dataset.id] = decision
         return source
+
+    def _version(
+        self, dataset: Dataset, sql_name: str, asked: int | None, pin: int | None
+    ) -> DatasetVersion:
+        if asked is not None and pin is not None and asked != pin:
+            raise AccessDenied(
+                "query",
+                f"version {asked} of dataset {sql_name}",
+                f"your grant is pinned to version {pin}; query that version or request access "
+                "to another with POST /v1/access-requests",
+            )
+        number = asked if asked is not None else pin
+        try:
+            return self.policy.registry.version(dataset.id, number)
+        except NotFound:
+            if number is None:
+                raise UnknownDataset(
+                    sql_name,
+                    "has no committed version yet; its provider's upload is still running or "
+                    "failed",
+                ) from None
+            raise UnknownDataset(
+                sql_name,
+                f"has no version {number}; GET /v1/datasets/{dataset.id}/versions lists them",
+            ) from None
+
+
+def audit_detail(decision: Decision) -> dict[str, Any]:
+    """The part of a decision the audit log keeps (names and classes only, never values)."""
+    return {
+        "rule_set": decision.rule_set,
+        "route": decision.route,
+        "masks": {m.column: m.kind for m in decision.masks},
+        "denied": [c.column for c in decision.denied],
+        "instruments": list(decision.instruments),
+    }

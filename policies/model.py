@@ -46,6 +46,11 @@ class GovernedSource:
     aggregate_only: bool = False
     min_group_size: int | None = None  # distinct subjects per group, with aggregate_only
     subject_column: str | None = None  # the privacy unit counted by min_group_size
+    # Why (for the audit log and the delivery ledger; the rewrite does not read these):
+    purpose: str | None = None
+    grant_id: str | None = None  # None: the caller's own organisation's dataset
+    rule_set: str | None = None  # name@version of the rule set that decided
+    instruments: tuple[str, ...] = ()  # TYPE:reference of the instruments relied on
 
     @property
     def sql_name(self) -> str:

@@ -13,6 +13,7 @@ from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.jobs import JobStore
 from catalog.models import AuditEvent, Base
 from catalog.registry import Registry
+from tests.audit_tamper import append_only_lifted
 from tests.factories import REGISTRATION, suffix
 
 
@@ -190,7 +191,7 @@ def test_audit_chain_verifies_and_detects_tampering(sessions) -> None:
             actor="c", action="query.run", resource="query", outcome="allowed", detail={"i": i}
         )
     assert audit.verify() == (True, None)
-    with sessions.begin() as session:
+    with sessions.begin() as session, append_only_lifted(session):  # the database refuses edits
         third = session.query(AuditEvent).order_by(AuditEvent.seq).offset(2).first()
         third.detail = {"i": 99}
         tampered = third.seq
