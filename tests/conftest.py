@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import create_engine, text
 
+import ingest.sources.xlsx  # noqa: F401  (first: openpyxl must come up parsing with defusedxml)
 from catalog.settings import CatalogSettings, StorageSettings
 from catalog.storage.seaweed import EmbeddedSeaweed
 

@@ -41,23 +41,30 @@ error cells their code (``#DIV/0!``).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-import openpyxl
 import pyarrow as pa
+
+# openpyxl chooses its XML parser once, when first imported: lxml whenever lxml is installed
+# (other libraries pull it in; entity declarations are then silently ignored, not refused),
+# else the standard library's parser wrapped by defusedxml. Uploads are hostile
+# (SECURITY.md §5): unless an operator chose otherwise, make it the latter. Only this module
+# may import openpyxl (ruff TID251), so this runs before openpyxl's first import.
+if "openpyxl" not in sys.modules:
+    os.environ.setdefault("OPENPYXL_LXML", "False")
+
+import openpyxl
 from openpyxl.styles.numbers import is_datetime
 from openpyxl.utils import get_column_letter
 
 from catalog.errors import Terminal
-from ingest.errors import (
-    EmptyFileError,
-    IngestError,
-    MalformedFileError,
-)
+from ingest.errors import EmptyFileError, IngestError, MalformedFileError
 from ingest.sources.base import ReaderBase, SourceOptions, check_unique_headers
 from ingest.sources.xlsx_package import ArchiveInspector, describe_error, malformed
 
@@ -84,8 +91,9 @@ class XlsxParserUnsafeError(IngestError):
 
     def __init__(self) -> None:
         super().__init__(
-            "xlsx uploads are disabled: openpyxl is not using defusedxml; install "
-            "defusedxml and do not set OPENPYXL_DEFUSEDXML=False, then retry the job"
+            "xlsx uploads are disabled: openpyxl is not parsing with defusedxml; install "
+            "defusedxml and do not set OPENPYXL_DEFUSEDXML=False or OPENPYXL_LXML=True, "
+            "then retry the job"
         )
 
 
@@ -181,7 +189,7 @@ class XlsxReader(ReaderBase):
     # -- opening -------------------------------------------------------------------------
 
     def _load(self) -> Any:
-        if not openpyxl.DEFUSEDXML:
+        if not openpyxl.DEFUSEDXML or openpyxl.LXML:
             raise XlsxParserUnsafeError()
         try:
             return openpyxl.load_workbook(

@@ -296,6 +296,20 @@ def test_xlsx_source_rows_hidden_in_cdata_are_refused(tmp_path: Path) -> None:
     assert "DOCTYPE, comment, CDATA section or processing instruction" in str(error)
 
 
+@pytest.mark.parametrize(("defusedxml", "lxml"), [(False, False), (True, True)])
+def test_xlsx_uploads_are_refused_unless_openpyxl_parses_with_defusedxml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, defusedxml: bool, lxml: bool
+) -> None:
+    from ingest.sources.xlsx import XlsxParserUnsafeError
+
+    assert openpyxl.DEFUSEDXML and not openpyxl.LXML  # how the adapter imported it
+    monkeypatch.setattr(openpyxl, "DEFUSEDXML", defusedxml)
+    monkeypatch.setattr(openpyxl, "LXML", lxml)
+    path = raw_xlsx(tmp_path, sheet_xml(cell("A1", "n"), cell("A1", "1")))
+    with pytest.raises(XlsxParserUnsafeError, match="OPENPYXL_LXML=True"):
+        read(path)
+
+
 def test_xlsx_source_parses_with_defusedxml(tmp_path: Path) -> None:
     laughs = '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaaaaaaaa">]>'
     path = raw_xlsx(tmp_path, sheet_xml(cell("A1", "n")), workbook_prefix=laughs)
