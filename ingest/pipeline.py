@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,28 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from catalog.errors import InvalidInput
-from ingest.contracts import ColumnContract, DataContract
+from ingest.contracts import DataContract
 from ingest.errors import EmptyFileError, TooManyRejectedRowsError
 from ingest.pii import PiFinding, scan_table
 from ingest.sources.base import OpenSource, Source, SourceOptions
 from ingest.sources.csv import CsvSource
+from ingest.stats import ColumnStats
 from ingest.transform import (
     BatchState,
     TransformContext,
     arrow_schema,
     bind_columns,
-    fast_hash,
     finish_batch,
     seed_keys,
     start_batch,
 )
-from ingest.validate import jsonable, result_document
+from ingest.validate import result_document
 from ingest.writers import ParquetPartWriter, PartFile, QuarantineWriter
 
 QUARANTINE_NAME = "quarantine.parquet"
@@ -337,148 +333,3 @@ def _gx_document(ctx: TransformContext, rows_read: int, rows_rejected: int) -> d
         "warnings_by_rule": dict(sorted(ctx.warnings.items())),
     }
     return document
-
-
-# -- column statistics -------------------------------------------------------------------
-
-
-class DistinctCounter:
-    """HyperLogLog over 64-bit hashes: 4096 one-byte registers, ~1.6% standard error."""
-
-    PRECISION = 12
-
-    def __init__(self) -> None:
-        self._registers = np.zeros(1 << self.PRECISION, dtype=np.uint8)
-
-    def add(self, hashes: npt.NDArray[np.uint64]) -> None:
-        if len(hashes) == 0:
-            return
-        rest_bits = 64 - self.PRECISION
-        index = (hashes >> np.uint64(rest_bits)).astype(np.intp)
-        rest = hashes & np.uint64((1 << rest_bits) - 1)
-        _, bit_length = np.frexp(rest.astype(np.float64))
-        rank = (rest_bits + 1 - bit_length).astype(np.uint8)
-        # per-register maximum without ufunc.at (slow): write ranks in ascending order,
-        # so for a register hit several times the largest rank is written last
-        order = np.argsort(rank, kind="stable")
-        batch = np.zeros_like(self._registers)
-        batch[index[order]] = rank[order]
-        np.maximum(self._registers, batch, out=self._registers)
-
-    def estimate(self) -> int:
-        m = len(self._registers)
-        zeros = int(np.count_nonzero(self._registers == 0))
-        if zeros == m:
-            return 0
-        alpha = 0.7213 / (1 + 1.079 / m)
-        raw = alpha * m * m / float(np.sum(np.exp2(-self._registers.astype(np.float64))))
-        if raw <= 2.5 * m and zeros:
-            return round(m * math.log(m / zeros))
-        return round(raw)
-
-
-class NumericSample:
-    """A uniform random sample of at most ``size`` numbers from a stream (priority
-    sampling: every value draws a random key, the ``size`` smallest keys stay). Seeded,
-    so the same file gives the same histogram."""
-
-    def __init__(self, size: int = 10_000, seed: int = 0) -> None:
-        self.size = size
-        self._rng = np.random.default_rng(seed)
-        self._values = np.zeros(0, dtype=np.float64)
-        self._keys = np.zeros(0, dtype=np.float64)
-
-    def add(self, values: npt.NDArray[np.float64]) -> None:
-        keys = self._rng.random(len(values))
-        if len(self._keys) >= self.size:  # only keys below the current cut can get in
-            cut = keys < self._keys.max()
-            keys, values = keys[cut], values[cut]
-        keys = np.concatenate([self._keys, keys])
-        values = np.concatenate([self._values, values])
-        if len(keys) > self.size:
-            keep = np.argpartition(keys, self.size)[: self.size]
-            keys, values = keys[keep], values[keep]
-        self._keys, self._values = keys, values
-
-    @property
-    def values(self) -> npt.NDArray[np.float64]:
-        return self._values
-
-
-HISTOGRAM_BINS = 20
-
-
-def histogram(
-    sample: npt.NDArray[np.float64], count: int, low: float, high: float, *, integer: bool
-) -> dict[str, Any]:
-    """Equal-width bins over the exact [low, high]; counts scale the sample to ``count``
-    rows (exact when the sample holds every value). Integer columns never get bins
-    narrower than 1."""
-    bins = HISTOGRAM_BINS
-    if integer:
-        bins = max(1, min(bins, int(high - low) + 1))
-    if high == low:
-        edges = np.array([low, high])
-        counts = np.array([len(sample)])
-    else:
-        counts, edges = np.histogram(sample, bins=bins, range=(low, high))
-    scale = count / len(sample) if len(sample) else 0.0
-    return {
-        "edges": [float(e) for e in edges],
-        "counts": [round(float(c) * scale) for c in counts],
-        "estimated": len(sample) < count,
-        "sample_size": len(sample),
-    }
-
-
-class ColumnStats:
-    """Streaming count, nulls, min, max, mean and histogram (numbers) and distinct estimate
-    of a column."""
-
-    def __init__(self, column: ColumnContract) -> None:
-        self.column = column
-        self.count = 0
-        self.nulls = 0
-        self.min: Any = None
-        self.max: Any = None
-        self.total = 0.0
-        self.distinct = DistinctCounter()
-        self.sample = NumericSample() if column.type in ("integer", "double") else None
-
-    def update(self, values: pa.Array | pa.ChunkedArray) -> None:
-        self.nulls += values.null_count
-        present = len(values) - values.null_count
-        if present == 0:
-            return
-        self.count += present
-        extremes = pc.min_max(values)
-        low, high = extremes["min"].as_py(), extremes["max"].as_py()
-        self.min = low if self.min is None else min(self.min, low)
-        self.max = high if self.max is None else max(self.max, high)
-        not_null = values.drop_null()
-        array = not_null.combine_chunks() if isinstance(not_null, pa.ChunkedArray) else not_null
-        if self.sample is not None:
-            numbers = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            self.total += float(numbers.sum())
-            self.sample.add(numbers)
-        self.distinct.add(fast_hash(array))
-
-    def result(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "count": self.count,
-            "nulls": self.nulls,
-            "min": jsonable(self.min),
-            "max": jsonable(self.max),
-            "distinct_estimate": self.distinct.estimate(),
-        }
-        if self.sample is not None:
-            out["mean"] = self.total / self.count if self.count else None
-            if self.count:
-                out["histogram"] = histogram(
-                    self.sample.values,
-                    self.count,
-                    float(self.min),
-                    float(self.max),
-                    integer=self.column.type == "integer",
-                )
-        return out

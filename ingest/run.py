@@ -43,6 +43,7 @@ from ingest.quarantine import PARQUET_MEDIA_TYPE, QuarantinePage, media_type, re
 from ingest.settings import IngestSettings
 from ingest.sources import TEXT_FORMATS, source_for
 from ingest.sources.csv import resolve_encoding
+from ingest.stats import merge_stats
 from ingest.worker import Worker
 
 if TYPE_CHECKING:
@@ -425,6 +426,15 @@ class IngestService:
         quarantine = None
         if outcome.rows_rejected and outcome.quarantine_path is not None:
             quarantine = self._store_quarantine(dataset, job, outcome.quarantine_path)
+        stats = outcome.stats
+        if job.mode == "append" and parent is not None:
+            # the parent is immutable; if another version lands first the commit raises
+            # StaleParent and the job runs again against the new one
+            before = self.registry.version(dataset.id, parent)
+            integers = frozenset(c["name"] for c in outcome.schema if c.get("type") == "integer")
+            stats = merge_stats(
+                before.stats, outcome.stats, parent_rows=before.row_count, integer_columns=integers
+            )
         self._phase(attempt, "committing")
         _test_kill_point("before_commit")
         version = self.registry.commit_version(
@@ -441,7 +451,7 @@ class IngestService:
             rejected_count=outcome.rows_rejected,
             bytes=sum(int(f["bytes"]) for f in files),
             schema=outcome.schema,
-            stats=outcome.stats,
+            stats=stats,
             gx_result=outcome.gx_result,
             files=files,
         )

@@ -16,6 +16,7 @@ from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
 from gateway.schemas import DatasetCreate, DatasetOut, JobOut, UploadMode, VersionOut
 from ingest.sources import resolve_format
+from ingest.stats import public_stats
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -52,7 +53,7 @@ def version_out(version: DatasetVersion) -> VersionOut:
         rejected_count=version.rejected_count,
         bytes=version.bytes,
         schema=version.schema,
-        stats=version.stats,
+        stats=public_stats(version.stats),
         quality=quality,
         files=len(version.files),
     )

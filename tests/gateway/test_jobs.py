@@ -264,6 +264,28 @@ def test_append_adds_rows_to_the_current_version_and_replace_starts_over(client,
     assert platform.registry.version(dataset["id"]).mode == "replace"
 
 
+def test_an_appended_version_carries_statistics_of_all_its_rows(client, platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    first = energy_csv(50)  # kWh 0.5 … 49.5
+    wait_job(client, provider, upload(client, provider, dataset["id"], first)["id"])
+    more = energy_csv(30, start=1000)  # kWh 1000.5 … 1029.5
+    job = upload(client, provider, dataset["id"], more, mode="append")
+    assert wait_job(client, provider, job["id"])["status"] == "succeeded"
+
+    response = client.get(f"/v1/datasets/{dataset['id']}/versions", headers=provider.headers)
+    assert response.status_code == 200, response.text
+    v1, v2 = sorted(response.json(), key=lambda v: v["version"])
+    kwh, meters = v2["stats"]["kwh"], v2["stats"]["meter_id"]
+    assert (kwh["count"], kwh["nulls"], kwh["min"], kwh["max"]) == (80, 0, 0.5, 1029.5)
+    assert kwh["mean"] == pytest.approx((sum(range(50)) + sum(range(1000, 1030)) + 40) / 80)
+    assert sum(kwh["histogram"]["counts"]) == 80
+    assert kwh["histogram"]["edges"][0] == 0.5 and kwh["histogram"]["edges"][-1] == 1029.5
+    assert meters["count"] == 80 and abs(meters["distinct_estimate"] - 80) <= 2
+    assert v1["stats"]["kwh"]["count"] == 50  # the parent keeps its own
+    assert "sketch" not in kwh and "sketch" not in v1["stats"]["kwh"]  # internal only
+
+
 def test_append_rejects_rows_whose_key_is_already_in_the_dataset(client, platform) -> None:
     platform.ingest.settings = platform.ingest.settings.model_copy(update={"max_error_ratio": 0.9})
     provider = make_caller(platform, client)

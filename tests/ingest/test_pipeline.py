@@ -177,6 +177,7 @@ def test_process_file_reports_schema_stats_and_gx_result(tmp_path: Path) -> None
     }  # fmt: skip
     assert scan["pi"] == "non_pi" and scan["detector"] == "none"
     histogram = outcome.stats["temp"].pop("histogram")
+    assert outcome.stats["temp"].pop("sketch").startswith("hll12:")
     assert outcome.stats["temp"] == {
         "count": 2, "nulls": 1, "min": 10.0, "max": 21.5, "mean": 15.75, "distinct_estimate": 2,
     }  # fmt: skip
@@ -432,44 +433,3 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     record_property("ingest_memory", summary)
     assert growth_big < 160, summary
     assert result["late"] - result["early"] < 0.05 * size_mb, summary
-
-
-def test_numeric_columns_get_a_histogram_exact_for_small_and_scaled_for_large() -> None:
-    from ingest.pipeline import ColumnStats, NumericSample, histogram
-
-    contract = DataContract.model_validate({"columns": [{"name": "n", "type": "integer"}]})
-    stats = ColumnStats(contract.columns[0])
-    for start in range(0, 100, 10):
-        stats.update(pa.array([*range(start, start + 10), None], pa.int64()))
-    result = stats.result()
-    assert result["count"] == 100 and result["nulls"] == 10
-    exact = result["histogram"]
-    assert exact["counts"] == [5] * 20 and not exact["estimated"]
-    assert exact["edges"][0] == 0 and exact["edges"][-1] == 99
-
-    sample = NumericSample(size=2000, seed=1)
-    rng = np.random.default_rng(5)
-    for _ in range(50):  # 100,000 values, 90% in the lower half
-        sample.add(
-            np.where(rng.random(2000) < 0.9, rng.random(2000) * 50, 50 + rng.random(2000) * 50)
-        )
-    scaled = histogram(sample.values, 100_000, 0.0, 100.0, integer=False)
-    assert scaled["estimated"] and scaled["sample_size"] == 2000
-    low_half = sum(scaled["counts"][:10])
-    assert abs(low_half - 90_000) < 3_000  # ~3 standard errors of a 2,000-value sample
-    assert abs(sum(scaled["counts"]) - 100_000) <= 20
-
-
-def test_distinct_estimate_is_within_a_few_percent() -> None:
-    from ingest.pipeline import DistinctCounter
-    from ingest.transform import fast_hash
-
-    counter = DistinctCounter()
-    for start in range(0, 200_000, 50_000):  # 200k distinct strings, each seen twice
-        chunk = pa.array([f"HK{i:08d}" for i in range(start, start + 50_000)])
-        counter.add(fast_hash(chunk))
-        counter.add(fast_hash(chunk))
-    assert abs(counter.estimate() - 200_000) < 200_000 * 0.05
-    small = DistinctCounter()
-    small.add(fast_hash(pa.array(list(range(300)) * 3, pa.int64())))
-    assert abs(small.estimate() - 300) <= 6
