@@ -293,3 +293,105 @@ def sandboxed_connection(
         con.close()
         raise
     return con
+
+
+JsonShape = Literal["array", "object"]
+
+
+def _json_value_sql(index: int, field: pa.Field) -> str:
+    """DuckDB expression for column ``c<index>`` as a JSON-ready value (see ``JsonRenderer``)."""
+    column, kind = f"c{index}", field.type
+    if pa.types.is_floating(kind):
+        return f"CASE WHEN isfinite({column}) THEN {column} END"  # NaN/Infinity are not JSON
+    if pa.types.is_decimal(kind):
+        return f"CAST({column} AS VARCHAR)"  # exact: no detour through a double
+    if pa.types.is_timestamp(kind):
+        return f"replace(CAST({column} AS VARCHAR), ' ', 'T')"  # ISO 8601
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return f"base64({column})"
+    return column
+
+
+class JsonRenderer:
+    """Renders Arrow record batches as JSON text inside DuckDB, never as per-row Python objects.
+
+    ``shape="array"``: each row is ``[v0,v1,…]`` (columns by position, so duplicate names
+    survive); ``shape="object"``: ``{"name":v,…}`` (NDJSON). Each row is preceded by
+    ``prefix`` and followed by ``suffix``. Floats that are NaN or infinite become ``null``,
+    decimals are strings (exact), timestamps ISO 8601 (UTC for zoned ones), binary base64.
+
+    The connection is private to one result stream, has no file or network access and
+    only ever sees the registered batch; the SQL is built from column positions and
+    ``sql_string``-quoted names, never from data.
+    """
+
+    def __init__(
+        self, schema: pa.Schema, *, shape: JsonShape, prefix: str = "", suffix: str = ""
+    ) -> None:
+        self._con = duckdb.connect(
+            ":memory:",
+            config={
+                "threads": 1,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "python_enable_replacements": False,
+                "enable_external_access": False,
+            },
+        )
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET lock_configuration = true")
+        self._names = [f"c{i}" for i in range(len(schema))]
+        values = [_json_value_sql(i, field) for i, field in enumerate(schema)]
+        if shape == "array":
+            row = f"json_array({', '.join(values)})"
+        else:
+            pairs = (f"{_text_sql(f.name)}, {v}" for f, v in zip(schema, values, strict=True))
+            row = f"json_object({', '.join(pairs)})"
+        self._sql = (
+            f"SELECT {_text_sql(prefix)} || CAST({row} AS VARCHAR) || {_text_sql(suffix)} "
+            "FROM gw_batch"
+        )
+
+    def render(self, batch: pa.RecordBatch) -> bytes:
+        if batch.num_rows == 0:
+            return b""
+        self._con.register("gw_batch", batch.rename_columns(self._names))
+        try:
+            text = self._con.execute(self._sql).to_arrow_table().column(0)
+        finally:
+            self._con.unregister("gw_batch")
+        return b"".join(_string_bytes(chunk) for chunk in text.chunks)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _text_sql(text: str) -> str:
+    """A DuckDB string expression for any ``text``: control characters become ``chr(n)``."""
+    parts: list[str] = []
+    plain = ""
+    for char in text:
+        if ord(char) < 32 or ord(char) == 127:
+            if plain:
+                parts.append(sql_string(plain))
+            parts.append(f"chr({ord(char)})")
+            plain = ""
+        else:
+            plain += char
+    if plain or not parts:
+        parts.append(sql_string(plain))
+    return " || ".join(parts)
+
+
+def _string_bytes(array: pa.Array) -> bytes:
+    """The UTF-8 bytes of a string array's values, back to back (one copy, no Python str)."""
+    if len(array) == 0:
+        return b""
+    large = pa.types.is_large_string(array.type)
+    if not (large or pa.types.is_string(array.type)):
+        array = array.cast(pa.large_string())
+        large = True
+    _, offsets_buffer, values = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if large else np.int32)
+    start, end = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    return values[start:end].to_pybytes() if values is not None else b""

@@ -95,3 +95,9 @@ class QueryTimeout(QueryError, Terminal):
 
 class QueryResourceExceeded(QueryError, Terminal):
     code = "query_resource_exceeded"
+
+
+class QueryRateLimited(QueryError):
+    """A client exceeded its per-client query rate or concurrency (``retry_after_s``)."""
+
+    code = "query_rate_limited"

@@ -23,6 +23,7 @@ from catalog.errors import (
     NotFound,
     PlatformError,
     QueryError,
+    QueryRateLimited,
     QueryResourceExceeded,
     QueryTimeout,
     StorageUnavailable,
@@ -56,6 +57,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (QueryRefused, 400),
     (PolicyError, 403),
     (IngestError, 422),
+    (QueryRateLimited, 429),
     (QueryTimeout, 408),
     (QueryResourceExceeded, 422),
     (QueryError, 422),
@@ -102,6 +104,8 @@ def _platform_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 401:
         challenge = exc.www_authenticate if isinstance(exc, InvalidToken) else "Bearer"
         headers = {"WWW-Authenticate": challenge}
+    if status == 429:
+        headers = {"Retry-After": str(exc.attrs().get("retry_after_s", 1))}
     return error_response(status, exc.code, exc.message, exc.attrs(), headers)
 
 

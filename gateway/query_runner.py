@@ -257,6 +257,7 @@ class QueryStream:
         release: Callable[[], None] = lambda: None,
     ) -> None:
         self._release = release
+        self._callbacks: list[Callable[[], None]] = []
         self.rows = 0
         self.truncated = False
         self.job_id = job.job_id
@@ -352,12 +353,21 @@ class QueryStream:
             except (pa.ArrowException, OSError) as exc:
                 raise self._died() from exc
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Also run ``callback`` (once) when the stream closes; at once if already closed."""
+        if self._closed:
+            callback()
+            return
+        self._callbacks.append(callback)
+
     def close(self) -> None:
         """Stop the worker (if still running), reap it and delete its scratch directory."""
         if self._closed:
             return
         self._closed = True
         self._release()
+        for callback in self._callbacks:
+            callback()
         self._timer.cancel()
         process = self._worker.process
         if self._complete:  # the worker is exiting on its own: let it clean up

@@ -4,28 +4,56 @@ The client's SQL never runs: ``policies.rewrite.govern`` parses and checks it,
 resolves each dataset through the caller's grants and regenerates SQL that
 reads only the granted columns of the granted files. Both refusals and accepted
 queries are written to the audit log with the decision behind them.
+
+Per-client limits (``gateway.query_limits``) are taken before any work: every
+``governed`` call spends one token of the client's rate; ``open_stream`` also
+holds one of the client's concurrency slots until the result stream closes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from typing import Any
+
+import sqlglot
+from sqlglot import exp
 
 from catalog.errors import PlatformError
 from gateway.query_runner import QueryStream
 from gateway.services import Platform
 from policies.evaluate import QueryDecisions
-from policies.model import GovernedQuery, Principal
+from policies.model import GovernedQuery, GovernedSource, Principal
 from policies.rewrite import govern
 
 log = logging.getLogger("datashare.query")
 MAX_AUDITED_SQL = 4000
+REDACTED_KEY = "<mask key redacted>"
+
+
+@dataclass(frozen=True)
+class Governed:
+    """A governed query plus the decisions behind it (grant id per dataset id)."""
+
+    query: GovernedQuery
+    grants: dict[str, str | None] = field(default_factory=dict)
+    sql_sha256: str = ""
+
+
+def sql_digest(sql: str) -> str:
+    return hashlib.sha256(sql.encode("utf-8", "replace")).hexdigest()
 
 
 def governed(platform: Platform, principal: Principal, sql: str, *, action: str) -> GovernedQuery:
+    return govern_for(platform, principal, sql, action=action).query
+
+
+def govern_for(platform: Platform, principal: Principal, sql: str, *, action: str) -> Governed:
+    """Rate-check, govern and audit ``sql`` for ``principal``; raises the refusal."""
+    platform.client_limits.check_rate(principal.client_id)
     decisions = QueryDecisions()
-    digest = hashlib.sha256(sql.encode("utf-8", "replace")).hexdigest()
+    digest = sql_digest(sql)
     detail: dict[str, Any] = {"sql_sha256": digest, "sql": sql[:MAX_AUDITED_SQL]}
     try:
         query = govern(
@@ -67,10 +95,61 @@ def governed(platform: Platform, principal: Principal, sql: str, *, action: str)
     platform.audit.append(
         actor=principal.client_id, action=action, resource="query", outcome="allowed", detail=detail
     )
-    return query
+    return Governed(query, dict(decisions.grants), digest)
 
 
-def open_stream(platform: Platform, query: GovernedQuery) -> QueryStream:
-    buckets = {f.split("/")[2] for s in query.sources for f in s.files if f.startswith("s3://")}
-    credentials = platform.lake.read_credentials(buckets)
-    return platform.runner.run(query, credentials)
+def open_stream(
+    platform: Platform, query: GovernedQuery, principal: Principal | None = None
+) -> QueryStream:
+    """Start ``query`` in a worker; with ``principal`` it holds one of the client's slots."""
+    release = platform.client_limits.admit(principal.client_id) if principal else None
+    try:
+        buckets = {f.split("/")[2] for s in query.sources for f in s.files if f.startswith("s3://")}
+        credentials = platform.lake.read_credentials(buckets)
+        stream = platform.runner.run(query, credentials)
+    except BaseException:
+        if release is not None:
+            release()
+        raise
+    if release is not None:
+        stream.on_close(release)
+    return stream
+
+
+def obligations(source: GovernedSource) -> dict[str, Any]:
+    """What the grant imposed on one dataset reference, for ``/v1/query/explain``."""
+    return {
+        "sql_name": source.sql_name,
+        "version": source.version,
+        "columns": list(source.columns),
+        "masks": [
+            {"column": m.column, "kind": m.kind, "params": dict(m.params)} for m in source.masks
+        ],
+        "row_filter": source.row_filter,
+        "aggregate_only": source.aggregate_only,
+        "min_group_size": source.min_group_size,
+        "subject_column": source.subject_column,
+    }
+
+
+def explained_sql(query: GovernedQuery) -> str:
+    """The governed SQL as shown to its caller: storage locations and mask keys redacted.
+
+    HMAC masks carry the consumer's padded key as ``UNHEX('<hex>')`` literals (client SQL
+    cannot call ``UNHEX``); every such literal, and any other string literal of 32 or more
+    hex digits, is replaced. Storage paths become ``<org.dataset@version/part-N>``.
+    """
+    sql = query.sql
+    for source in query.sources:
+        for index, path in enumerate(source.files):
+            sql = sql.replace(path, f"<{source.sql_name}@{source.version}/part-{index}>")
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+    except Exception:  # never show SQL we could not check for key material
+        return "<governed SQL not shown: it could not be re-parsed for redaction>"
+    for literal in list(tree.find_all(exp.Literal)):
+        text = str(literal.this)
+        keyish = len(text) >= 32 and all(c in "0123456789abcdefABCDEF" for c in text)
+        if literal.is_string and (keyish or isinstance(literal.parent, exp.Unhex)):
+            literal.replace(exp.Literal.string(REDACTED_KEY))
+    return tree.sql(dialect="duckdb", comments=False)

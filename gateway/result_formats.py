@@ -1,7 +1,8 @@
-"""Encode a stream of Arrow record batches as JSON, CSV, Arrow IPC or Parquet.
+"""Encode a stream of Arrow record batches as JSON, NDJSON, CSV, Arrow IPC or Parquet.
 
 Each encoder consumes batches one at a time, so memory does not grow with the
-result. Columns are read by position, so a result with two columns of one name
+result. JSON and NDJSON rows are rendered by DuckDB from each Arrow batch
+(``catalog.duckdb_session.JsonRenderer``), never as per-row Python objects. Columns are read by position, so a result with two columns of one name
 (``SELECT a AS x, b AS x``) keeps both.
 
 CSV cells that a spreadsheet would run as a formula are neutralised (OWASP ASVS
@@ -28,8 +29,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from catalog.duckdb_session import JsonRenderer
+
 MEDIA_TYPES = {
     "json": "application/json",
+    "ndjson": "application/x-ndjson",
     "csv": "text/csv; charset=utf-8",
     "arrow": "application/vnd.apache.arrow.stream",
     "parquet": "application/vnd.apache.parquet",
@@ -51,23 +55,37 @@ def _json_value(value: Any) -> Any:
 def encode_json(
     schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
 ) -> Iterator[bytes]:
+    """``{"columns":[…],"rows":[[…],…],<footer>}``; rows rendered by DuckDB, a batch at a time."""
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
     yield (
         b'{"columns":'
         + json.dumps(columns, ensure_ascii=False, separators=COMPACT).encode()
         + b',"rows":['
     )
-    first = True
-    for batch in batches:
-        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        for row in zip(*columns, strict=True):
-            line = json.dumps(
-                list(row), default=_json_value, ensure_ascii=False, separators=COMPACT
-            )
-            yield (b"" if first else b",") + line.encode()
-            first = False
+    renderer = JsonRenderer(schema, shape="array", prefix=",")
+    try:
+        first = True
+        for batch in batches:
+            text = renderer.render(batch)
+            if text:
+                yield text[1:] if first else text  # no comma before the first row
+                first = False
+    finally:
+        renderer.close()
     tail = json.dumps(footer(), default=_json_value, separators=COMPACT)
     yield b"]," + tail[1:-1].encode() + b"}"
+
+
+def encode_ndjson(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """One JSON object per line (``{"column": value, …}``), rendered by DuckDB."""
+    renderer = JsonRenderer(schema, shape="object", suffix="\n")
+    try:
+        for batch in batches:
+            text = renderer.render(batch)
+            if text:
+                yield text
+    finally:
+        renderer.close()
 
 
 def neutralise_formula(text: str) -> str:

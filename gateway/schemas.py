@@ -148,7 +148,7 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(max_length=1_048_576)
-    format: Literal["json", "csv", "arrow", "parquet"] = "json"
+    format: Literal["json", "ndjson", "csv", "arrow", "parquet"] = "json"
 
 
 class ExplainOut(BaseModel):

@@ -30,6 +30,7 @@ from catalog.registry import Registry
 from catalog.storage.seaweed import EmbeddedSeaweed, weed_binary
 from gateway.oauth.service import OAuthService
 from gateway.observability import Metrics
+from gateway.query_limits import ClientLimits
 from gateway.query_runner import QueryRunner
 from gateway.settings import PlatformSettings
 from ingest.run import IngestService
@@ -58,6 +59,7 @@ class Platform:
     query_policy: QueryPolicy
     runner: QueryRunner
     oauth: OAuthService
+    client_limits: ClientLimits
     seaweed: EmbeddedSeaweed | None = None
     workers: WorkerGroup | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -173,6 +175,9 @@ def _assemble(
             pool_size=q.pool_size,
             max_concurrent=q.max_concurrent,
             queue_seconds=q.queue_seconds,
+        ),
+        client_limits=ClientLimits(
+            max_concurrent=q.per_client_concurrent, per_minute=q.per_client_per_minute
         ),
         oauth=OAuthService(
             sessions,

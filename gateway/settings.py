@@ -48,6 +48,12 @@ class QuerySettings(BaseModel):
     batch_rows: int = Field(
         default=65_536, ge=1024, le=1_048_576, description="Rows per Arrow batch."
     )
+    per_client_concurrent: int = Field(
+        default=4, ge=1, le=256, description="Queries one OAuth client may run at once (429 past)."
+    )
+    per_client_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, description="Queries and explains per client per minute."
+    )
 
 
 class OAuthSettings(BaseModel):

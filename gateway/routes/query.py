@@ -1,4 +1,11 @@
-"""POST /v1/query and /v1/query/explain."""
+"""POST /v1/query and /v1/query/explain.
+
+Governing, starting the worker and every read of a result batch run in worker threads
+(``run_in_threadpool`` and Starlette's ``iterate_in_threadpool`` for a synchronous body
+iterator): the event loop never waits on a worker process. Backpressure: the next batch
+is read from the worker only after the previous chunk was handed to the server, and the
+worker blocks on its full pipe meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.deps import PlatformDep, require_role
 from gateway.query_runner import QueryStream
-from gateway.query_service import governed, open_stream
+from gateway.query_service import explained_sql, governed, obligations, open_stream
 from gateway.result_formats import (
     MEDIA_TYPES,
     encode_arrow,
     encode_csv,
     encode_json,
+    encode_ndjson,
     encode_parquet,
 )
 from gateway.schemas import ExplainOut, QueryRequest
@@ -32,8 +40,12 @@ async def run_query(
     body: QueryRequest, principal: Querier, platform: PlatformDep
 ) -> StreamingResponse:
     query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.run")
-    stream = await run_in_threadpool(open_stream, platform, query)
-    headers = {"x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources)}
+    stream = await run_in_threadpool(open_stream, platform, query, principal)
+    headers = {
+        "x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources),
+        "x-datashare-max-rows": str(query.max_rows),
+        "cache-control": "no-store",
+    }
     return StreamingResponse(
         _encode(platform, stream, body.format), media_type=MEDIA_TYPES[body.format], headers=headers
     )
@@ -45,6 +57,8 @@ def _encode(platform: Platform, stream: QueryStream, fmt: str) -> Iterator[bytes
         with stream:
             if fmt == "json":
                 yield from encode_json(stream.schema, stream, lambda: _footer(stream))
+            elif fmt == "ndjson":
+                yield from encode_ndjson(stream.schema, stream)
             elif fmt == "csv":
                 yield from encode_csv(stream.schema, stream)
             elif fmt == "arrow":
@@ -63,20 +77,11 @@ def _footer(stream: QueryStream) -> dict[str, Any]:
 
 @router.post("/explain")
 async def explain(body: QueryRequest, principal: Querier, platform: PlatformDep) -> ExplainOut:
+    """The governed SQL that would run (storage paths and mask keys redacted) and the
+    obligations applied to each dataset reference; nothing is executed."""
     query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.explain")
     return ExplainOut(
-        governed_sql=_redact_paths(query.sql, query),
-        datasets=[
-            {"sql_name": s.sql_name, "version": s.version, "columns": list(s.columns)}
-            for s in query.sources
-        ],
+        governed_sql=explained_sql(query),
+        datasets=[obligations(s) for s in query.sources],
         max_rows=query.max_rows,
     )
-
-
-def _redact_paths(sql: str, query: Any) -> str:
-    """Show the governed SQL without storage locations (they are the platform's business)."""
-    for source in query.sources:
-        for index, path in enumerate(source.files):
-            sql = sql.replace(path, f"<{source.sql_name}@{source.version}/part-{index}>")
-    return sql

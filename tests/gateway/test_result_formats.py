@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
-from gateway.result_formats import encode_csv, encode_json, is_text_type, neutralise_formula
-from tests.factories import ENERGY_CSV, make_caller, make_dataset, wait_job
+from gateway.result_formats import (
+    encode_csv,
+    encode_json,
+    encode_ndjson,
+    is_text_type,
+    neutralise_formula,
+)
+from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -164,3 +170,77 @@ def test_query_csv_over_http_neutralises_text_and_keeps_numbers(
         ["'=HYPERLINK('http://evil.example')", "'-DG-P2-MCC-08", "-7.25"],
         ["'=HYPERLINK('http://evil.example')", "'-DG-P2-MCC-09", "-0.0"],
     ]
+
+
+def ndjson_lines(table: pa.Table, batch_size: int | None = None) -> list[dict[str, Any]]:
+    body = b"".join(encode_ndjson(table.schema, table.to_batches(max_chunksize=batch_size)))
+    assert body.endswith(b"\n")
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_ndjson_one_object_per_row_across_batches() -> None:
+    table = pa.table({"id": list(range(7)), "name": [f"n{i}" for i in range(7)]})
+    assert ndjson_lines(table, batch_size=3) == [{"id": i, "name": f"n{i}"} for i in range(7)]
+
+
+def test_json_and_ndjson_values_are_valid_json_for_every_type() -> None:
+    table = pa.table(
+        {
+            "f": pa.array([1.5, float("nan"), float("inf"), None]),
+            "dec": pa.array([Decimal("-12.50"), Decimal("0.10"), None, Decimal("7")]).cast(
+                pa.decimal128(6, 2)
+            ),
+            "ts": pa.array([datetime(2025, 7, 11, 8, 15), None, None, None], pa.timestamp("us")),
+            "day": pa.array([date(2025, 7, 11), None, None, None]),
+            "bin": pa.array([b"\x00\xff", None, b"", None]),
+            'q"\n': pa.array(['say "hi"\n', "é", None, "\u2028"]),
+            "l": pa.array([[1, 2], None, [], [3]]),
+        }
+    )
+    lines = ndjson_lines(table)
+    assert lines[0] == {
+        "f": 1.5,
+        "dec": "-12.50",
+        "ts": "2025-07-11T08:15:00",
+        "day": "2025-07-11",
+        "bin": "AP8=",
+        'q"\n': 'say "hi"\n',
+        "l": [1, 2],
+    }
+    assert [line["f"] for line in lines] == [1.5, None, None, None]  # NaN/Infinity: null
+    body = b"".join(encode_json(table.schema, table.to_batches(), lambda: {"row_count": 4}))
+    doc = json.loads(body)
+    assert doc["rows"][0] == list(lines[0].values())
+    assert doc["row_count"] == 4 and len(doc["rows"]) == 4
+
+
+def test_json_with_no_rows_is_an_empty_array() -> None:
+    schema = pa.schema([("x", pa.int64())])
+    body = b"".join(encode_json(schema, [], lambda: {"row_count": 0}))
+    assert json.loads(body) == {
+        "columns": [{"name": "x", "type": "int64"}],
+        "rows": [],
+        "row_count": 0,
+    }
+    assert b"".join(encode_ndjson(schema, [])) == b""
+
+
+def test_query_ndjson_over_http_streams_rows(client: TestClient, platform: Platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    sql = f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"
+    response = client.post(
+        "/v1/query", headers=provider.headers, json={"sql": sql, "format": "ndjson"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["cache-control"] == "no-store"
+    rows = [json.loads(line) for line in response.text.splitlines()]
+    assert [(r["meter_id"], r["kwh"], r["tariff"]) for r in rows] == ENERGY_VALID_ROWS
