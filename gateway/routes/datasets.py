@@ -20,6 +20,7 @@ from ingest.stats import public_stats
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+UPLOAD_BLOCK_BYTES = 1 << 20
 Provider = Annotated[Principal, Depends(require_role("provider"))]
 
 
@@ -170,15 +171,23 @@ def _sync_iter(request: Request) -> Iterator[bytes]:
     """Bridge the async request stream to the synchronous ingest receiver (runs in a thread)."""
     stream = request.stream().__aiter__()
 
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
+    async def next_block() -> bytes | None:
+        # the server hands over the body in pieces of ~64 kB; one thread hop per ~1 MiB
+        # instead of per piece (a 1 GiB upload: ~1,000 hops, not ~16,000)
+        pieces: list[bytes] = []
+        size = 0
+        while size < UPLOAD_BLOCK_BYTES:
+            try:
+                piece = await stream.__anext__()
+            except StopAsyncIteration:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        return b"".join(pieces) if pieces else None
 
     def chunks() -> Iterator[bytes]:
-        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-            if chunk:
-                yield chunk
+        while (block := anyio.from_thread.run(next_block)) is not None:
+            if block:
+                yield block
 
     return chunks()
