@@ -28,12 +28,17 @@ class Lake:
 
     def __post_init__(self) -> None:
         self._by_bucket = {self.buckets[r]: self.stores[r] for r in self.stores}
+        self._by_bucket.update({self.export_bucket(r): self.stores[r] for r in self.stores})
 
     def store(self, region: Region | str) -> ObjectStore:
         return self.stores[Region(region)]
 
     def bucket(self, region: Region | str) -> str:
         return self.buckets[Region(region)]
+
+    def export_bucket(self, region: Region | str) -> str:
+        """Where a region's exports are written: beside, never inside, its curated bucket."""
+        return f"{self.bucket(region)}-exports"
 
     def store_for_bucket(self, bucket: str) -> ObjectStore:
         return self._by_bucket[bucket]

@@ -223,4 +223,5 @@ class AuditEvent(Base):
 
 
 # Governance tables live in their own module; importing it here keeps ``Base.metadata`` whole.
+from catalog import exports as _exports  # noqa: E402, F401  (export and lineage tables)
 from catalog import governance_models as _governance_models  # noqa: E402, F401

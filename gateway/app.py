@@ -11,7 +11,17 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.oauth.routes import router as oauth_router
 from gateway.observability import request_context_middleware
-from gateway.routes import contracts, datasets, files, grants, health, jobs, me, query
+from gateway.routes import (
+    contracts,
+    datasets,
+    exports,
+    files,
+    grants,
+    health,
+    jobs,
+    me,
+    query,
+)
 from gateway.services import Platform, build_platform
 from gateway.settings import PlatformSettings
 
@@ -59,6 +69,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         jobs.router,
         grants.router,
         query.router,
+        exports.router,
         files.router,
     ):
         app.include_router(router)

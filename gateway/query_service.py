@@ -15,17 +15,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
 from catalog.errors import PlatformError
 from gateway.query_runner import QueryStream
-from gateway.services import Platform
 from policies.evaluate import QueryDecisions
 from policies.model import GovernedQuery, GovernedSource, Principal
 from policies.rewrite import govern
+
+if TYPE_CHECKING:
+    from gateway.services import Platform
 
 log = logging.getLogger("datashare.query")
 MAX_AUDITED_SQL = 4000
@@ -49,8 +51,17 @@ def governed(platform: Platform, principal: Principal, sql: str, *, action: str)
     return govern_for(platform, principal, sql, action=action).query
 
 
-def govern_for(platform: Platform, principal: Principal, sql: str, *, action: str) -> Governed:
-    """Rate-check, govern and audit ``sql`` for ``principal``; raises the refusal."""
+def govern_for(
+    platform: Platform,
+    principal: Principal,
+    sql: str,
+    *,
+    action: str,
+    max_rows: int | None = None,
+) -> Governed:
+    """Rate-check, govern and audit ``sql`` for ``principal``; raises the refusal.
+
+    ``max_rows``: the outer row cap (default: the ``query.max_rows`` setting)."""
     platform.client_limits.check_rate(principal.client_id)
     decisions = QueryDecisions()
     digest = sql_digest(sql)
@@ -59,7 +70,7 @@ def govern_for(platform: Platform, principal: Principal, sql: str, *, action: st
         query = govern(
             sql,
             platform.query_policy.resolver(principal, decisions),
-            max_rows=platform.settings.query.max_rows,
+            max_rows=platform.settings.query.max_rows if max_rows is None else max_rows,
             max_sql_bytes=platform.settings.query.max_sql_bytes,
         )
     except PlatformError as exc:

@@ -219,3 +219,38 @@ class ContractPiUpdate(BaseModel):
         description="The contract version these classes were reviewed against; 409 if it is "
         "no longer current.",
     )
+
+
+class ExportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(max_length=1_048_576, description="One SELECT, governed like /v1/query.")
+
+
+class ExportFileOut(BaseModel):
+    key: str
+    size: int
+    rows: int
+    url: str = Field(description="Presigned GET URL; expires after url_expires_in seconds.")
+
+
+class ExportSourceOut(BaseModel):
+    dataset_id: str
+    version: int
+    grant_id: str | None = Field(description="The grant that allowed it; null: own dataset.")
+
+
+class ExportPublic(BaseModel):
+    id: str
+    status: Literal["running", "succeeded", "failed", "revoked", "expired"]
+    region: str = Field(description="Region of the export bucket (the consumer's region).")
+    row_count: int
+    byte_count: int
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+    query_sha256: str
+    sources: list[ExportSourceOut] = Field(description="Lineage: dataset versions read.")
+    files: list[ExportFileOut]
+    url_expires_in: int | None
+    error: dict[str, Any] | None

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.audit import AuditLog
 from catalog.database import make_engine, session_factory, upgrade_to_head
+from catalog.exports import ExportStore
 from catalog.grants import GrantStore
 from catalog.jobs import JobStore
 from catalog.lake import Lake, build_lake
@@ -30,6 +31,7 @@ from catalog.registry import Registry
 from catalog.storage.seaweed import EmbeddedSeaweed, weed_binary
 from gateway.oauth.service import OAuthService
 from gateway.observability import Metrics
+from gateway.query_exports import ExportService
 from gateway.query_limits import ClientLimits
 from gateway.query_runner import QueryRunner
 from gateway.settings import PlatformSettings
@@ -60,6 +62,7 @@ class Platform:
     runner: QueryRunner
     oauth: OAuthService
     client_limits: ClientLimits
+    exports: ExportService
     seaweed: EmbeddedSeaweed | None = None
     workers: WorkerGroup | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -69,6 +72,7 @@ class Platform:
         if self.workers is not None:  # first: they hand their jobs back through the catalog
             self.workers.stop()
         self.ingest.close()
+        self.exports.close()
         self.runner.close()
         self.engine.dispose()
         if self.seaweed is not None:
@@ -178,6 +182,13 @@ def _assemble(
         ),
         client_limits=ClientLimits(
             max_concurrent=q.per_client_concurrent, per_minute=q.per_client_per_minute
+        ),
+        exports=ExportService(
+            ExportStore(sessions),
+            scratch_root=settings.data_dir / "scratch" / "exports",
+            url_seconds=q.export_url_seconds,
+            retention_hours=q.export_retention_hours,
+            max_rows=q.export_max_rows,
         ),
         oauth=OAuthService(
             sessions,

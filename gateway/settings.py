@@ -54,6 +54,15 @@ class QuerySettings(BaseModel):
     per_client_per_minute: int = Field(
         default=600, ge=1, le=1_000_000, description="Queries and explains per client per minute."
     )
+    export_max_rows: int = Field(
+        default=100_000_000, ge=1, le=10_000_000_000, description="Rows one export may hold."
+    )
+    export_url_seconds: int = Field(
+        default=300, ge=10, le=86_400, description="Lifetime of an export's presigned URLs."
+    )
+    export_retention_hours: int = Field(
+        default=24, ge=1, le=8760, description="How long export files may be fetched."
+    )
 
 
 class OAuthSettings(BaseModel):

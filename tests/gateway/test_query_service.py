@@ -133,7 +133,7 @@ def test_query_rate_limit_answers_429_with_retry_after(
     assert client.post("/v1/query", headers=provider.headers, json=body).json()["rows"] == [[3]]
     refused = client.post("/v1/query", headers=provider.headers, json=body)
     assert refused.status_code == 429
-    assert refused.headers["retry-after"] == "30"
+    assert 1 <= int(refused.headers["retry-after"]) <= 30  # the bucket refills meanwhile
     error = refused.json()["error"]
     assert error["code"] == "query_rate_limited" and "per_client_per_minute" in error["message"]
     assert platform.client_limits.running(provider.client_id) == 0  # the first one released

@@ -1,0 +1,156 @@
+"""POST /v1/exports → Parquet in the consumer's export bucket, lineage, presigned URLs,
+revocation; through the real app with real SeaweedFS (s3) or the signed local store."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+from gateway import query_exports
+from tests.factories import (
+    ENERGY_CSV,
+    ENERGY_VALID_ROWS,
+    Caller,
+    make_caller,
+    make_dataset,
+    wait_job,
+)
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from gateway.services import Platform
+
+SQL = "SELECT meter_id, kwh, tariff FROM {name} ORDER BY meter_id"
+
+
+def shared_dataset(client: TestClient, platform: Platform) -> tuple[Caller, Caller, dict[str, Any]]:
+    """A provider's dataset with one version and a consumer in HK holding a grant on it."""
+    provider = make_caller(platform, client)
+    consumer = make_caller(platform, client, region="HK", role="consumer")
+    steward = make_caller(platform, client, role="steward")
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    grant = client.post(
+        "/v1/grants",
+        headers=steward.headers,
+        json={"dataset_id": dataset["id"], "org": consumer.org.id},
+    )
+    assert grant.status_code == 201, grant.text
+    dataset["grant_id"] = grant.json()["id"]
+    dataset["steward"] = steward
+    return provider, consumer, dataset
+
+
+def finished(client: TestClient, platform: Platform, caller: Caller, export_id: str) -> Any:
+    platform.exports.wait(export_id, timeout=30)
+    response = client.get(f"/v1/exports/{export_id}", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def fetch(client: TestClient, url: str) -> bytes:
+    """A presigned S3 URL goes straight to the object store; a local one to the gateway."""
+    parts = urlsplit(url)
+    if parts.path.startswith("/files/"):
+        response = client.get(f"{parts.path}?{parts.query}")
+    else:
+        response = httpx.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def test_export_writes_parquet_in_consumer_region_with_lineage_and_presigned_urls(
+    client: TestClient, platform: Platform
+) -> None:
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    sql = SQL.format(name=dataset["sql_name"])
+    started = client.post("/v1/exports", headers=consumer.headers, json={"sql": sql})
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == f"/v1/exports/{started.json()['id']}"
+    export = finished(client, platform, consumer, started.json()["id"])
+    assert export["status"] == "succeeded", export
+    assert export["region"] == "HK" and export["row_count"] == 3
+    assert export["sources"] == [
+        {"dataset_id": dataset["id"], "version": 1, "grant_id": dataset["grant_id"]}
+    ]
+    assert export["url_expires_in"] == platform.settings.query.export_url_seconds
+    [part] = export["files"]
+    assert part["key"] == f"exports/{export['id']}/part-0000.parquet" and part["rows"] == 3
+    assert platform.lake.export_bucket("HK") in part["url"]  # not the curated bucket
+    table = pq.read_table(io.BytesIO(fetch(client, part["url"])))
+    assert [tuple(r.values()) for r in table.to_pylist()] == ENERGY_VALID_ROWS
+    record = platform.exports.store.get(export["id"])
+    assert record.consumer_org_id == consumer.org.id and len(record.query_sha256) == 64
+    assert [e.id for e in platform.exports.store.for_dataset(dataset["id"])] == [export["id"]]
+
+
+def test_export_is_invisible_to_other_organisations(client: TestClient, platform: Platform) -> None:
+    provider, consumer, dataset = shared_dataset(client, platform)
+    sql = SQL.format(name=dataset["sql_name"])
+    export_id = client.post("/v1/exports", headers=consumer.headers, json={"sql": sql}).json()["id"]
+    finished(client, platform, consumer, export_id)
+    other = client.get(f"/v1/exports/{export_id}", headers=provider.headers)
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+
+
+def test_export_refused_query_answers_like_query(client: TestClient, platform: Platform) -> None:
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    refused = client.post(
+        "/v1/exports",
+        headers=consumer.headers,
+        json={"sql": f"COPY (SELECT 1) TO '/tmp/x'; SELECT * FROM {dataset['sql_name']}"},
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "query_refused"
+
+
+def test_revoked_grant_stops_a_running_export_and_deletes_its_files(
+    client: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    steward: Caller = dataset["steward"]
+    real_write = query_exports._PartWriter.write
+
+    def write_then_revoke(self: Any, schema: Any, batch: Any) -> None:
+        real_write(self, schema, batch)
+        revoked = client.delete(f"/v1/grants/{dataset['grant_id']}", headers=steward.headers)
+        assert revoked.status_code == 200
+
+    monkeypatch.setattr(query_exports._PartWriter, "write", write_then_revoke)
+    sql = SQL.format(name=dataset["sql_name"])
+    export_id = client.post("/v1/exports", headers=consumer.headers, json={"sql": sql}).json()["id"]
+    export = finished(client, platform, consumer, export_id)
+    assert export["status"] == "revoked" and export["files"] == []
+    assert export["error"]["code"] == "export_revoked"
+    assert dataset["grant_id"] in export["error"]["message"]
+    store = platform.lake.store("HK")
+    assert not store.exists(
+        f"{platform.lake.bucket('HK')}-exports", f"exports/{export_id}/part-0000.parquet"
+    )
+
+
+def test_grant_revoked_after_export_stops_presigning(
+    client: TestClient, platform: Platform
+) -> None:
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    sql = SQL.format(name=dataset["sql_name"])
+    export_id = client.post("/v1/exports", headers=consumer.headers, json={"sql": sql}).json()["id"]
+    assert finished(client, platform, consumer, export_id)["status"] == "succeeded"
+    steward: Caller = dataset["steward"]
+    client.delete(f"/v1/grants/{dataset['grant_id']}", headers=steward.headers)
+    export = finished(client, platform, consumer, export_id)
+    assert (export["status"], export["files"]) == ("revoked", [])
+    time.sleep(0)  # the record is updated too
+    assert platform.exports.store.get(export_id).status == "revoked"
