@@ -306,3 +306,182 @@ def _fernet(key_secret: bytes) -> Fernet:
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; the catalog stores UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --- registrations (public clients, redirect URIs, private_key_jwt, resource servers) ----
+
+ClientType = Literal["confidential", "public"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
+AUTH_METHODS: Final[tuple[str, ...]] = get_args(AuthMethod)
+GRANT_TYPES: Final[tuple[str, ...]] = get_args(GrantType)
+MAX_REDIRECT_URIS: Final = 10
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "[::1]", "localhost"})
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """A client's registration as the authorization server reads it."""
+
+    client_type: ClientType
+    auth_method: AuthMethod
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    jwks: dict[str, Any] | None
+    resource_server: bool
+
+
+SPINE_PROFILE: Final = ClientProfile(
+    "confidential", "client_secret_basic", ("client_credentials",), (), None, False
+)
+
+
+def register_client(
+    session: Session,
+    *,
+    org_id: str,
+    name: str,
+    roles: Sequence[str],
+    scope: str,
+    client_type: ClientType = "confidential",
+    auth_method: AuthMethod = "client_secret_basic",
+    grant_types: Sequence[str] = ("client_credentials",),
+    redirect_uris: Sequence[str] = (),
+    jwks: dict[str, Any] | None = None,
+    resource_server: bool = False,
+) -> tuple[OAuthClient, str | None]:
+    """Create a client with its registration; the secret (None when the client authenticates
+    without one) is shown only this once. Flushed, not committed."""
+    from catalog.users import ClientRegistration
+
+    grants = _grant_types(grant_types)
+    uris = [check_redirect_uri(uri) for uri in dict.fromkeys(redirect_uris)]
+    _check_profile(client_type, auth_method, grants, uris, jwks)
+    client, secret = create_client(session, org_id=org_id, name=name, roles=roles, scope=scope)
+    session.add(
+        ClientRegistration(
+            client_id=client.client_id,
+            client_type=client_type,
+            auth_method=auth_method,
+            grant_types=grants,
+            redirect_uris=uris,
+            jwks=_public_key_set(jwks) if jwks is not None else None,
+            resource_server=resource_server,
+        )
+    )
+    session.flush()
+    if auth_method in ("none", "private_key_jwt"):
+        client.secret_hash = _HASHER.hash(secrets.token_urlsafe(32))  # unknowable: never usable
+        return client, None
+    return client, secret
+
+
+def client_profile(session: Session, client_id: str) -> ClientProfile:
+    from catalog.users import ClientRegistration
+
+    row = session.get(ClientRegistration, client_id)
+    if row is None:
+        return SPINE_PROFILE
+    return ClientProfile(
+        client_type="public" if row.client_type == "public" else "confidential",
+        auth_method=_auth_method(row.auth_method),
+        grant_types=tuple(row.grant_types),
+        redirect_uris=tuple(row.redirect_uris),
+        jwks=row.jwks,
+        resource_server=bool(row.resource_server),
+    )
+
+
+def check_redirect_uri(uri: str) -> str:
+    """An absolute https URI (http only on loopback), no fragment, no user info, no wildcard.
+
+    Matching at /oauth/authorize is exact string comparison (RFC 9700 §2.1), so the value
+    is kept as registered."""
+    problem = _redirect_uri_problem(uri)
+    if problem:
+        raise InvalidInput(f"redirect URI {uri!r} {problem}", field="redirect_uris")
+    return uri
+
+
+def _redirect_uri_problem(uri: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    if len(uri) > 512 or not uri.isascii() or any(c in uri for c in " *\\\x00"):
+        return "must be a plain absolute URI of at most 512 characters"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:
+        return "must be a plain absolute URI"
+    if parts.fragment or "@" in parts.netloc:
+        return "must not carry a fragment or user info"
+    if "/../" in parts.path + "/" or "/./" in parts.path + "/":
+        return "must not contain '.' or '..' path segments"
+    netloc_host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and netloc_host in _LOOPBACK_HOSTS:
+        return None
+    return "must use https (http only for 127.0.0.1, [::1] or localhost)"
+
+
+def _grant_types(grant_types: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(grant_types))
+    unknown = [grant for grant in unique if grant not in GRANT_TYPES]
+    if unknown or not unique:
+        raise InvalidInput(
+            f"grant types must be some of {', '.join(GRANT_TYPES)}", field="grant_types"
+        )
+    return unique
+
+
+def _check_profile(
+    client_type: str,
+    auth_method: str,
+    grants: list[str],
+    uris: list[str],
+    jwks: dict[str, Any] | None,
+) -> None:
+    if auth_method not in AUTH_METHODS:
+        raise InvalidInput(f"auth method must be one of {', '.join(AUTH_METHODS)}", field="auth")
+    if (client_type == "public") != (auth_method == "none"):
+        raise InvalidInput("public clients, and only they, authenticate with 'none'", field="auth")
+    if client_type == "public" and "client_credentials" in grants:
+        raise InvalidInput("a public client cannot use client_credentials", field="grant_types")
+    if "authorization_code" in grants and not uris:
+        raise InvalidInput(
+            "authorization_code needs at least one redirect URI", field="redirect_uris"
+        )
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise InvalidInput(f"at most {MAX_REDIRECT_URIS} redirect URIs", field="redirect_uris")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise InvalidInput("refresh_token comes with authorization_code", field="grant_types")
+    if (auth_method == "private_key_jwt") != (jwks is not None):
+        raise InvalidInput("private_key_jwt clients, and only they, register a JWKS", field="jwks")
+
+
+def _public_key_set(jwks: dict[str, Any]) -> dict[str, Any]:
+    """Only public EC/RSA signing keys with a kid are kept (never a secret or private member)."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not 1 <= len(keys) <= 5:
+        raise InvalidInput("jwks must be {'keys': [1-5 public keys]}", field="jwks")
+    public = []
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("EC", "RSA") or not key.get("kid"):
+            raise InvalidInput("each JWK needs kty EC or RSA and a kid", field="jwks")
+        if "d" in key:
+            raise InvalidInput("register public keys only (a JWK carries 'd')", field="jwks")
+        member = {k: v for k, v in key.items() if k in _PUBLIC_JWK_MEMBERS | {"kid", "alg"}}
+        try:
+            (ECKey if key["kty"] == "EC" else RSAKey).import_key(member)
+        except Exception as error:
+            raise InvalidInput(f"JWK {key['kid']!r} is not a valid key", field="jwks") from error
+        public.append(member)
+    return {"keys": public}
+
+
+def _auth_method(value: str) -> AuthMethod:
+    for method in get_args(AuthMethod):
+        if method == value:
+            return method  # type: ignore[no-any-return]
+    raise ValueError(f"unknown auth method {value!r}")

@@ -353,6 +353,94 @@ def create_client(
     sys.stdout.write(json.dumps({"client_id": client_id, "client_secret": secret}) + "\n")
 
 
+@admin.command("create-user")
+def create_user(
+    org: str,
+    username: str,
+    role: Annotated[list[str], typer.Option(help="provider, consumer, steward, admin")],
+    region: Annotated[
+        list[str] | None, typer.Option(help="Regions a steward stewards (GZ, SZ, DG, HK, MO).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a console user of ORG; prints {"user_id", "username", "password"} once.
+
+    The password is generated; set DATASHARE_NEW_PASSWORD to choose it instead."""
+    from gateway.admin import admin_session
+
+    chosen = os.environ.get("DATASHARE_NEW_PASSWORD") or None
+    with reported(), admin_session(load_settings(data_dir)) as ctx:
+        user, password = ctx.create_user(
+            org, username, role, steward_regions=region, password=chosen, display_name=name
+        )
+    sys.stdout.write(
+        json.dumps({"user_id": user.id, "username": user.username, "password": password}) + "\n"
+    )
+
+
+@admin.command("list-users")
+def list_users(
+    org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List console users (never their password hashes)."""
+    from gateway.admin import admin_session
+
+    with reported(), admin_session(load_settings(data_dir)) as ctx:
+        users = [
+            {
+                "id": u.id,
+                "username": u.username,
+                "org_id": u.org_id,
+                "roles": u.roles,
+                "steward_regions": u.steward_regions,
+                "disabled": u.disabled_at is not None,
+            }
+            for u in ctx.list_users(org)
+        ]
+    out.print_json(json.dumps(users, ensure_ascii=False))
+
+
+@admin.command("disable-user")
+def disable_user(user: str, data_dir: DataDir = None) -> None:
+    """Stop USER (id or user name) from signing in; tokens already issued expire."""
+    from gateway.admin import admin_session
+
+    with reported(), admin_session(load_settings(data_dir)) as ctx:
+        ctx.disable_user(user)
+    err.print(f"user {user} disabled")
+
+
+@admin.command("reset-password")
+def reset_password(user: str, data_dir: DataDir = None) -> None:
+    """Give USER a new generated password (or DATASHARE_NEW_PASSWORD); prints it once."""
+    from gateway.admin import admin_session
+
+    chosen = os.environ.get("DATASHARE_NEW_PASSWORD") or None
+    with reported(), admin_session(load_settings(data_dir)) as ctx:
+        record, password = ctx.reset_password(user, chosen)
+    sys.stdout.write(json.dumps({"username": record.username, "password": password}) + "\n")
+
+
+@admin.command("register-app")
+def register_app(
+    org: str,
+    name: str,
+    redirect_uri: Annotated[list[str], typer.Option(help="Exact redirect URI (repeatable).")],
+    confidential: Annotated[
+        bool, typer.Option(help="A server-side app with a secret (default: public, PKCE only).")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Register an app people sign in to (authorization code + PKCE), e.g. the console."""
+    from gateway.admin import admin_session
+
+    with reported(), admin_session(load_settings(data_dir)) as ctx:
+        client_id, secret = ctx.register_app(org, name, redirect_uri, public=not confidential)
+    sys.stdout.write(json.dumps({"client_id": client_id, "client_secret": secret}) + "\n")
+
+
 @admin.command("grant")
 def grant(
     dataset: str,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from gateway.errors import AuthenticationRequired, Forbidden
+from gateway.oauth.errors import InsufficientScope
 from gateway.services import Platform
 from policies.model import Principal
 
@@ -41,6 +42,18 @@ def get_principal(request: Request) -> Principal:
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_scope(*scopes: str) -> Any:
+    """Route dependency (``dependencies=[require_scope("query")]``): the token must carry one
+    of ``scopes``; otherwise 403 ``insufficient_scope`` naming the scope (RFC 6750 §3.1)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.scopes & set(scopes):
+            raise InsufficientScope(" ".join(scopes), client_id=principal.client_id)
+        return principal
+
+    return Depends(check)
 
 
 def require_role(*roles: str) -> Callable[[Principal], Principal]:

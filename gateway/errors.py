@@ -28,7 +28,7 @@ from catalog.errors import (
     QueryTimeout,
     StorageUnavailable,
 )
-from gateway.oauth.errors import InvalidToken
+from gateway.oauth.errors import InsufficientRole, InsufficientScope, InvalidToken
 from ingest.errors import FileTooLarge, IngestError
 from policies.errors import AccessDenied, PolicyError, QueryRefused, UnknownDataset
 
@@ -47,6 +47,8 @@ class Forbidden(PlatformError):
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (InvalidToken, 401),
     (AuthenticationRequired, 401),
+    (InsufficientScope, 403),
+    (InsufficientRole, 403),
     (AccessDenied, 403),
     (Forbidden, 403),
     (UnknownDataset, 404),
@@ -101,6 +103,8 @@ def _platform_error(request: Request, exc: Exception) -> JSONResponse:
         },
     )
     headers = None
+    if isinstance(exc, InsufficientScope):
+        headers = {"WWW-Authenticate": exc.www_authenticate}
     if status == 401:
         challenge = exc.www_authenticate if isinstance(exc, InvalidToken) else "Bearer"
         headers = {"WWW-Authenticate": challenge}

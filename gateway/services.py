@@ -29,6 +29,7 @@ from catalog.jobs import JobStore
 from catalog.lake import Lake, build_lake
 from catalog.registry import Registry
 from catalog.storage.seaweed import EmbeddedSeaweed, weed_binary
+from gateway.oauth.scopes import SCOPES_SUPPORTED
 from gateway.oauth.service import OAuthService
 from gateway.observability import Metrics
 from gateway.query_exports import ExportService
@@ -198,6 +199,7 @@ def _assemble(
             key_secret=settings.secret(settings.oauth.key_secret, "oauth_key_secret"),
             key_rotate_after=timedelta(days=settings.oauth.key_rotate_days),
             scopes_supported=SCOPES,
+            audit=audit,
         ),
         seaweed=seaweed,
         _url_key=url_key,
@@ -307,7 +309,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-SCOPES = ["datasets:read", "datasets:write", "query", "grants:admin", "admin"]
+SCOPES = list(SCOPES_SUPPORTED)
 
 
 def readiness(platform: Platform) -> dict[str, str]:

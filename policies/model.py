@@ -88,6 +88,7 @@ class Principal:
     jurisdiction: str  # mainland | HK | MO
     roles: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
+    steward_regions: frozenset[str] = frozenset()  # regions a steward (person) stewards
 
     def has_role(self, role: str) -> bool:
         return role in self.roles or "admin" in self.roles

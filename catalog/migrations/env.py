@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from catalog.models import Base
+from catalog.users import User  # noqa: F401  (registers the users/OAuth tables)
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

@@ -28,6 +28,9 @@ TokenRejection = Literal[
     "wrong_audience",
     "missing_claim",
     "invalid_claim",
+    "revoked",
+    "untrusted_issuer",
+    "organisation_not_allowed",
 ]
 
 

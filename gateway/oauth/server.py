@@ -1,183 +1,118 @@
 """The authorization server: authlib's framework-agnostic core wired to Starlette.
 
-authlib is synchronous while Starlette reads bodies asynchronously, so the
-token route first awaits ``read_token_request`` (content type, size cap, no
-query string, no repeated parameters, one client-authentication method) and
-hands the resulting ``TokenRequest`` to ``AuthorizationServer.create_token_response``
-in a worker thread (argon2 and the catalog queries block).
+Grants: ``client_credentials`` (programs), ``authorization_code`` with PKCE and
+``refresh_token`` (people in the console; ``gateway.oauth.grants``). Client
+authentication: ``client_secret_basic``/``client_secret_post`` (argon2id hashes),
+``private_key_jwt`` (RFC 7523, keys registered with the client) and ``none`` for
+public clients. Endpoints: revocation and introspection (``gateway.oauth.endpoints``).
 
 What authlib does not do for us, and this module does:
-- client secrets are argon2id hashes, verified by our own ``client_secret_basic``/
-  ``client_secret_post`` functions, which also spend the hash time for unknown
-  clients (authlib answers "client does not exist" before touching a secret);
+- secret checks spend the hash time for unknown clients too, and every
+  authentication failure reads the same (authlib answers "client does not
+  exist" before touching a secret);
 - requested scopes must all be in ``scopes_supported`` (authlib skips the check
   when that list is empty) and are intersected with the client's registration;
 - the access token carries ``kid`` (a one-key ``KeySet`` makes joserfc add it),
-  ``nbf`` and the organisation claims, with ``aud`` = the resource audience
-  (authlib's default audience is the client id).
+  ``nbf`` and the organisation claims of the user (or of the client's
+  organisation), with ``aud`` = the resource audience (authlib's default is the
+  client id);
+- each issued, refused and revoked token is written to the audit log.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import secrets
 import time
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
-from urllib.parse import parse_qsl
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     ClientMixin,
-    InvalidRequestError,
+    InvalidClientError,
     InvalidScopeError,
     JsonRequest,
-    OAuth2Payload,
     OAuth2Request,
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from typing_extensions import override  # typing.override needs 3.12; ruff/mypy honour both
 
-from catalog.clients import get_client, split_scope, verify_client_secret
+from catalog.clients import (
+    SPINE_PROFILE,
+    ClientProfile,
+    client_profile,
+    get_client,
+    split_scope,
+    verify_client_secret,
+)
 from catalog.errors import InvalidInput
 from catalog.models import OAuthClient, Organisation
+from catalog.oauth_state import add_tokens, aware, remember_assertion, start_family
 from catalog.regions import Region
+from catalog.users import User
+from gateway.oauth.form_requests import (
+    FormRequest,
+    JsonBodyRequest,
+    QueryRequest,
+    TokenRequest,
+    _JsonPayload,
+)
+from gateway.oauth.grants import CodeGrantFlow, RedeemedCode, RefreshFlow, S256CodeChallenge
 
 log = logging.getLogger(__name__)
 
-GRANT_TYPES: Final = ("client_credentials",)
-TOKEN_ENDPOINT_AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
-MAX_TOKEN_REQUEST_BYTES: Final = 8 * 1024
-MAX_TOKEN_REQUEST_FIELDS: Final = 16
+GRANT_TYPES: Final = ("client_credentials", "authorization_code", "refresh_token")
+TOKEN_ENDPOINT_AUTH_METHODS: Final = (
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+)
+SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
+ASSERTION_ALGORITHMS: Final = ("ES256", "RS256")
+MAX_ASSERTION_LIFETIME: Final = 300
 NO_STORE_HEADERS: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-
-# --- requests ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenRequest:
-    """A token-endpoint request whose body has already been read and checked."""
-
-    method: str
-    headers: Mapping[str, str]
-    form: tuple[tuple[str, str], ...]
+AuditHook = Callable[[str, str | None, str, dict[str, Any]], None]
+"""(action, client_id, outcome, detail) → append to the audit log."""
 
 
 @dataclass(frozen=True)
-class JsonBodyRequest:
-    """A JSON request read by an async route (for later endpoints such as registration)."""
+class AuthorizeInput:
+    """A GET /oauth/authorize request: its query parameters and headers."""
 
-    method: str
-    headers: Mapping[str, str]
-    data: dict[str, Any]
-
-
-class _FormPayload(OAuth2Payload):  # type: ignore[misc]  # authlib ships no type information
-    def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
-        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
-        for name, value in pairs:
-            self._datalist[name].append(value)
-        self._data = {name: values[0] for name, values in self._datalist.items()}
-
-    @override
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @override
-    @property
-    def datalist(self) -> defaultdict[str, list[str]]:
-        return self._datalist
+    headers: dict[str, str]
+    pairs: tuple[tuple[str, str], ...]
 
 
-class _FormRequest(OAuth2Request):  # type: ignore[misc]  # authlib ships no type information
-    def __init__(self, uri: str, request: TokenRequest) -> None:
-        super().__init__(request.method, uri, headers=request.headers)
-        self.payload = _FormPayload(request.form)
-
-    @override
-    @property
-    def args(self) -> dict[str, str]:
-        return {}  # query parameters are refused before authlib sees the request
-
-    @override
-    @property
-    def form(self) -> dict[str, str]:
-        data: dict[str, str] = self.payload.data
-        return data
-
-
-class _JsonPayload:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-
-async def read_token_request(request: Request) -> TokenRequest:
-    """Read and pre-check a token request; raises authlib ``OAuth2Error`` (invalid_request)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        raise InvalidRequestError("Send the token request as application/x-www-form-urlencoded.")
-    if request.url.query:
-        raise InvalidRequestError("The token endpoint takes no URL parameters; use the body.")
-    form = _parse_form(await _read_capped(request))
-    _check_parameters(form, request.headers)
-    return TokenRequest(request.method, request.headers, form)
-
-
-async def _read_capped(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_TOKEN_REQUEST_BYTES:
-            raise InvalidRequestError("The token request body is too large.")
-    return bytes(body)
-
-
-def _parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
-    try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_TOKEN_REQUEST_FIELDS)
-    except ValueError as error:  # UnicodeDecodeError is a ValueError
-        raise InvalidRequestError("The token request body is not valid form data.") from error
-    return tuple(pairs)
-
-
-def _check_parameters(form: tuple[tuple[str, str], ...], headers: Mapping[str, str]) -> None:
-    names = [name for name, _ in form]
-    if len(names) != len(set(names)):
-        raise InvalidRequestError("Request parameters must not be repeated.")
-    data = dict(form)
-    if not data.get("grant_type"):
-        raise InvalidRequestError("Missing grant_type parameter.")
-    basic_id, _ = extract_basic_authorization(headers)
-    if basic_id is not None and "client_secret" in data:
-        raise InvalidRequestError("Use exactly one client authentication method.")
-    if basic_id is not None and data.get("client_id", basic_id) != basic_id:
-        raise InvalidRequestError("client_id does not match the Authorization header.")
-
-
-# --- clients -----------------------------------------------------------------------------
+# --- clients and users -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib ships no type information
-    """A confidential machine client as authlib sees it (a snapshot of catalog rows)."""
+    """A client as authlib sees it (a snapshot of catalog rows)."""
 
     record: OAuthClient = field(repr=False)
     org_slug: str
     region: Region
     scopes: tuple[str, ...]  # registered scopes that the server still supports
+    profile: ClientProfile = SPINE_PROFILE
 
     @override
     def get_client_id(self) -> str:
@@ -185,7 +120,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib ships no t
 
     @override
     def get_default_redirect_uri(self) -> None:
-        return None
+        return None  # the redirect URI must always be sent (and match exactly)
 
     @override
     def get_allowed_scope(self, scope: str | None) -> str | None:
@@ -197,7 +132,10 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib ships no t
 
     @override
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        return any(
+            secrets.compare_digest(redirect_uri.encode(), uri.encode())
+            for uri in self.profile.redirect_uris
+        )
 
     @override
     def check_client_secret(self, client_secret: str) -> bool:
@@ -205,15 +143,17 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib ships no t
 
     @override
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in TOKEN_ENDPOINT_AUTH_METHODS
+        if self.profile.auth_method in SECRET_METHODS:
+            return method in SECRET_METHODS
+        return method == self.profile.auth_method
 
     @override
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.profile.grant_types
 
     @override
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in GRANT_TYPES
+        return grant_type in self.profile.grant_types
 
     def identity_claims(self) -> dict[str, Any]:
         return {
@@ -223,6 +163,36 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib ships no t
             "jurisdiction": self.region.jurisdiction,
             "roles": [str(role) for role in self.record.roles],
         }
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    """A person as the grants see them (a snapshot of catalog rows)."""
+
+    id: str
+    username: str
+    display_name: str
+    org_id: str
+    org_slug: str
+    region: Region
+    roles: tuple[str, ...]
+    steward_regions: tuple[str, ...]
+    auth_time: datetime | None = None
+
+    def get_user_id(self) -> str:
+        return self.id
+
+    def identity_claims(self) -> dict[str, Any]:
+        claims: dict[str, Any] = {
+            "org": self.org_id,
+            "org_slug": self.org_slug,
+            "region": self.region.value,
+            "jurisdiction": self.region.jurisdiction,
+            "roles": list(self.roles),
+        }
+        if self.steward_regions:
+            claims["steward_regions"] = list(self.steward_regions)
+        return claims
 
 
 QueryClient = Callable[[str], RegisteredClient | None]
@@ -250,11 +220,74 @@ def _authenticate(
     return client if client.check_client_secret(secret) else None
 
 
+def _authenticate_none(query_client: QueryClient, request: OAuth2Request) -> Any:
+    """A public client names itself and proves nothing (PKCE binds its codes)."""
+    data = request.payload.data
+    client_id = data.get("client_id")
+    basic_id, _ = extract_basic_authorization(request.headers)
+    if not client_id or basic_id or "client_secret" in data or "client_assertion" in data:
+        return None
+    client = query_client(client_id)
+    return client if client is not None and client.profile.auth_method == "none" else None
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]  # authlib ships no types
+    """``private_key_jwt`` (RFC 7523 §2.2, OIDC Core §9): an assertion signed with a key the
+    client registered. The audience is our issuer or token endpoint; each ``jti`` works once;
+    assertions may live five minutes at most; only asymmetric algorithms are accepted."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, sessions: sessionmaker[Session], audiences: list[str]) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self._sessions = sessions
+        self._audiences = audiences
+
+    @override
+    def __call__(self, query_client: QueryClient, request: OAuth2Request) -> Any:
+        try:
+            return super().__call__(query_client, request)
+        except InvalidClientError:
+            return None  # the caller answers with one generic invalid_client
+
+    @override
+    def get_audiences(self) -> list[str]:
+        return self._audiences
+
+    @override
+    def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
+        if client.profile.jwks is None:
+            raise InvalidClientError()
+        return KeySet.import_key_set(client.profile.jwks)  # type: ignore[arg-type]
+
+    @override
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGORITHMS))
+        except (JoseError, ValueError) as error:
+            raise InvalidClientError() from error
+        self.verify_claims(token.claims)
+        claims: dict[str, Any] = token.claims
+        return claims
+
+    @override
+    def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:
+        exp = claims.get("exp")
+        if not isinstance(jti, str) or not 1 <= len(jti) <= 256 or not isinstance(exp, int):
+            return False
+        if exp > time.time() + MAX_ASSERTION_LIFETIME + self.leeway:
+            return False
+        with self._sessions() as session:
+            return remember_assertion(
+                session, str(claims["sub"]), jti, datetime.fromtimestamp(exp, UTC)
+            )
+
+
 # --- tokens ------------------------------------------------------------------------------
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]  # untyped authlib
-    """RFC 9068 access tokens signed with the current key from ``signing_key()``."""
+    """RFC 9068 access tokens signed with the current key; opaque rotating refresh tokens."""
 
     def __init__(
         self,
@@ -265,13 +298,19 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]  # un
         ttl_seconds: int,
         signing_key: Callable[[], Key],
     ) -> None:
-        super().__init__(issuer, alg=algorithm, expires_generator=ttl_seconds)
+        super().__init__(
+            issuer,
+            alg=algorithm,
+            expires_generator=ttl_seconds,
+            refresh_token_generator=lambda *_args, **_kw: secrets.token_urlsafe(32),
+        )
         self._audience = audience
-        self._signing_key = signing_key
+        self.signing_key = signing_key
+        self.ttl_seconds = ttl_seconds
 
     @override
     def get_jwks(self) -> KeySet:
-        return KeySet([self._signing_key()])  # one-key set: joserfc writes its kid in the header
+        return KeySet([self.signing_key()])  # one-key set: joserfc writes its kid in the header
 
     @override
     def get_audiences(self, client: RegisteredClient, user: object, scope: str) -> str:
@@ -283,16 +322,44 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]  # un
 
     @override
     def get_extra_claims(
-        self, client: RegisteredClient, grant_type: str, user: object, scope: str
+        self, client: RegisteredClient, grant_type: str, user: UserAccount | None, scope: str
     ) -> dict[str, Any]:
-        return {"nbf": int(time.time()), **client.identity_claims()}
+        identity = user.identity_claims() if user is not None else client.identity_claims()
+        return {"nbf": int(time.time()), **identity}
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT we just signed ourselves (never use on tokens from outside)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core §3.1.3.6: left half of SHA-256 of the access token (ES256 and RS256)."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]  # untyped authlib
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(TOKEN_ENDPOINT_AUTH_METHODS)
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
 
 
 # --- server ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    code: timedelta = timedelta(minutes=2)
+    refresh: timedelta = timedelta(days=1)
+    family: timedelta = timedelta(days=14)
+    id_token_seconds: int = 300
 
 
 class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # untyped authlib
@@ -302,22 +369,40 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         self,
         sessions: sessionmaker[Session],
         *,
+        issuer: str,
         token_endpoint: str,
         scopes_supported: list[str],
         token_generator: AccessTokenGenerator,
+        lifetimes: Lifetimes | None = None,
+        audit: AuditHook | None = None,
     ) -> None:
         super().__init__(scopes_supported=list(scopes_supported))
-        self._sessions = sessions
+        self.sessions = sessions
+        self.issuer = issuer
         self._token_endpoint = token_endpoint
+        self._generator = token_generator
+        self.lifetimes = lifetimes or Lifetimes()
+        self.code_ttl = self.lifetimes.code
+        self._audit = audit
         self.register_client_auth_method("client_secret_basic", _authenticate_basic)
         self.register_client_auth_method("client_secret_post", _authenticate_post)
+        self.register_client_auth_method("none", _authenticate_none)
+        self.register_client_auth_method(
+            "private_key_jwt", PrivateKeyJWT(sessions, [issuer, token_endpoint])
+        )
         self.register_grant(_ClientCredentials)
-        self.register_token_generator("client_credentials", token_generator)
+        self.register_grant(CodeGrantFlow, [S256CodeChallenge(required=True)])
+        self.register_grant(RefreshFlow)
+        self.register_token_generator("default", token_generator)
+
+    # -- catalog lookups --
 
     @override
     def query_client(self, client_id: str) -> RegisteredClient | None:
-        """An enabled client with its organisation, or None."""
-        with self._sessions() as session:
+        """An enabled client with its organisation and registration, or None."""
+        if not isinstance(client_id, str):
+            return None
+        with self.sessions() as session:
             record = get_client(session, client_id)
             if record is None or record.disabled_at is not None:
                 return None
@@ -326,21 +411,133 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
                 return None
             supported = set(self.scopes_supported)
             scopes = tuple(token for token in record.scope.split() if token in supported)
-            return RegisteredClient(record, org.slug, Region(org.region), scopes)
+            profile = client_profile(session, client_id)
+            return RegisteredClient(record, org.slug, Region(org.region), scopes, profile)
+
+    def load_user(self, user_id: str, *, auth_time: datetime | None = None) -> UserAccount | None:
+        """An enabled user with their organisation, or None."""
+        with self.sessions() as session:
+            user = session.get(User, user_id)
+            if user is None or user.disabled_at is not None:
+                return None
+            org = session.get(Organisation, user.org_id)
+            if org is None:
+                return None
+            return UserAccount(
+                id=user.id,
+                username=user.username,
+                display_name=user.display_name,
+                org_id=org.id,
+                org_slug=org.slug,
+                region=Region(org.region),
+                roles=tuple(user.roles),
+                steward_regions=tuple(user.steward_regions),
+                auth_time=aware(auth_time) if auth_time is not None else None,
+            )
+
+    # -- tokens --
 
     @override
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Self-contained JWTs need no storage; revocation will record jti here."""
+        """Client-credentials JWTs need no storage; user tokens join their family."""
+        grant_type = request.payload.grant_type
+        client_id = request.client.get_client_id()
+        claims = unverified_claims(token["access_token"])
+        if grant_type in ("authorization_code", "refresh_token"):
+            self._save_family_tokens(token, request, claims)
+        self.record(
+            "token.issued",
+            client_id,
+            "issued",
+            grant_type=grant_type,
+            sub=claims.get("sub"),
+            scope=claims.get("scope"),
+            jti=claims.get("jti"),
+            refresh=bool(token.get("refresh_token")),
+        )
+
+    def _save_family_tokens(
+        self, token: dict[str, Any], request: OAuth2Request, claims: dict[str, Any]
+    ) -> None:
+        lifetimes = self.lifetimes
+        with self.sessions() as session:
+            if request.payload.grant_type == "authorization_code":
+                code: RedeemedCode = request.authorization_code
+                family = start_family(
+                    session,
+                    client_id=request.client.get_client_id(),
+                    user_id=request.user.id,
+                    scope=code.grant.scope,
+                    auth_time=code.grant.auth_time,
+                    lifetime=lifetimes.family,
+                    code_hash=code.grant.code_hash,
+                )
+            else:
+                family = request.refresh_token.family
+            add_tokens(
+                session,
+                family.id,
+                jti=claims["jti"],
+                access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+                refresh_token=token.get("refresh_token"),
+                refresh_ttl=lifetimes.refresh,
+            )
+
+    def id_token(
+        self,
+        client: RegisteredClient,
+        user: UserAccount,
+        *,
+        nonce: str | None,
+        access_token: dict[str, Any],
+    ) -> str:
+        """An OIDC ID token for the console (``typ: JWT``, ``aud`` = the client: it can never
+        pass as an access token, whose validator demands ``at+jwt`` and the API audience)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": client.get_client_id(),
+            "azp": client.get_client_id(),
+            "iat": now,
+            "exp": now + self.lifetimes.id_token_seconds,
+            "auth_time": int((user.auth_time or datetime.now(UTC)).timestamp()),
+            "at_hash": at_hash(access_token["access_token"]),
+            "preferred_username": user.username,
+            "name": user.display_name,
+            **user.identity_claims(),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        key = self._generator.signing_key()
+        header = {"alg": key.alg, "typ": "JWT", "kid": key.kid}
+        return jws.serialize_compact(header, json.dumps(claims), key, algorithms=[str(key.alg)])
+
+    # -- audit --
+
+    def record(self, action: str, client_id: str | None, outcome: str, **detail: Any) -> None:
+        if self._audit is None:
+            return
+        try:
+            self._audit(action, client_id, outcome, detail)
+        except Exception:  # the audit log must not turn a token answer into a 500
+            log.exception("could not write the audit event %s", action)
+
+    # -- authlib plumbing --
 
     @override
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         log.debug("oauth signal %s", name)
 
     @override
-    def create_oauth2_request(self, request: TokenRequest | OAuth2Request) -> OAuth2Request:
+    def create_oauth2_request(
+        self, request: TokenRequest | AuthorizeInput | OAuth2Request
+    ) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
-        return _FormRequest(self._token_endpoint, request)
+        if isinstance(request, AuthorizeInput):
+            return QueryRequest(self.issuer + "/oauth/authorize", request.headers, request.pairs)
+        return FormRequest(self._token_endpoint, request)
 
     @override
     def create_json_request(self, request: JsonBodyRequest) -> JsonRequest:
@@ -354,6 +551,17 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         if isinstance(body, dict):
             return JSONResponse(body, status_code=status, headers=merged)
         return Response(body, status_code=status, headers=merged)
+
+    @override
+    def handle_error_response(self, request: OAuth2Request | None, error: OAuth2Error) -> Response:
+        if request is not None and error.error != "invalid_client":
+            client = getattr(request, "client", None)
+            client_id = client.get_client_id() if client is not None else None
+        else:
+            client_id = None
+        self.record("token.refused", client_id, "refused", error=error.error)
+        response: Response = super().handle_error_response(request, error)
+        return response
 
     @override
     def validate_requested_scope(self, scope: str | None) -> None:
@@ -372,10 +580,11 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         try:
             return super().get_token_grant(request)
         except UnsupportedGrantTypeError as error:
-            error.description = "Only grant_type=client_credentials is supported."
+            error.description = (
+                "Supported grant types: client_credentials, authorization_code, refresh_token."
+            )
             raise
 
     def error_response(self, error: OAuth2Error) -> Response:
         """An RFC 6749 error response for failures found before authlib runs."""
-        response: Response = self.handle_error_response(None, error)
-        return response
+        return self.handle_error_response(None, error)

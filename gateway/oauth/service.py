@@ -11,13 +11,16 @@ which is longer than a token can live after its key was replaced elsewhere.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from joserfc.jwk import Key, KeySet
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from catalog.audit import AuditLog
 from catalog.clients import (
     SigningAlgorithm,
     SigningKeyMaterial,
@@ -32,19 +36,33 @@ from catalog.clients import (
     check_key_secret,
     published_keys,
 )
+from catalog.oauth_state import is_revoked
+from gateway.oauth.authorize import AuthorizeFlow
+from gateway.oauth.endpoints import Introspection, Revocation
 from gateway.oauth.errors import InvalidToken
+from gateway.oauth.form_requests import TokenRequest, read_token_request
+from gateway.oauth.login import SessionCookies
+from gateway.oauth.rate_limit import RateLimiter
 from gateway.oauth.server import (
+    ASSERTION_ALGORITHMS,
     GRANT_TYPES,
     TOKEN_ENDPOINT_AUTH_METHODS,
     AccessTokenGenerator,
     GatewayAuthorizationServer,
-    read_token_request,
+    Lifetimes,
 )
-from gateway.oauth.tokens import validate_access_token
+from gateway.oauth.tokens import read_signed_token, validate_access_token
 from policies.model import Principal
+
+if TYPE_CHECKING:
+    from gateway.oauth.external import ExternalIssuers
+
+log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 JWKS_PATH = "/oauth/jwks"
+REVOKE_PATH = "/oauth/revoke"
+INTROSPECT_PATH = "/oauth/introspect"
 
 
 class SigningKeyCache:
@@ -77,6 +95,10 @@ class SigningKeyCache:
         self._key_set = KeySet([])
         self._published_loaded = float("-inf")
         self._last_forced = float("-inf")
+
+    @property
+    def algorithm(self) -> SigningAlgorithm:
+        return self._algorithm
 
     def signing_key(self) -> Key:
         with self._lock:
@@ -128,8 +150,18 @@ class SigningKeyCache:
         self._published_loaded = self._clock()
 
 
+@dataclass(frozen=True)
+class AbuseLimits:
+    """Attempts per minute, per gateway process (see ``gateway.oauth.rate_limit``)."""
+
+    token_per_client: int = 60
+    token_per_ip: int = 120
+    login_per_ip: int = 20
+    login_per_user: int = 10
+
+
 class OAuthService:
-    """Token issuance, JWKS, RFC 8414 metadata and bearer-token authentication."""
+    """Token issuance, authorization, JWKS, metadata and bearer-token authentication."""
 
     def __init__(
         self,
@@ -145,12 +177,20 @@ class OAuthService:
         leeway_seconds: int = 30,
         key_refresh_seconds: float = 30.0,
         unknown_kid_cooldown_seconds: float = 10.0,
+        lifetimes: Lifetimes | None = None,
+        limits: AbuseLimits | None = None,
+        login_session_seconds: int = 8 * 3600,
+        audit: AuditLog | None = None,
+        external: ExternalIssuers | None = None,
     ) -> None:
         _check_config(issuer, access_token_ttl, key_rotate_after, key_secret)
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.scopes_supported = list(scopes_supported)
         self._leeway = leeway_seconds
+        self._sessions = sessions
+        self._audit_log = audit
+        self.external = external
         self.keys = SigningKeyCache(
             sessions,
             key_secret=key_secret,
@@ -169,10 +209,31 @@ class OAuthService:
         )
         self.server = GatewayAuthorizationServer(
             sessions,
+            issuer=self.issuer,
             token_endpoint=self.issuer + TOKEN_PATH,
             scopes_supported=self.scopes_supported,
             token_generator=generator,
+            lifetimes=lifetimes or Lifetimes(),
+            audit=self._record,
         )
+        self.server.register_endpoint(Revocation(self.server, self._read_own_token))
+        self.server.register_endpoint(Introspection(self.server, self._read_own_token))
+        limits = limits or AbuseLimits()
+        self._token_per_client = RateLimiter(limits.token_per_client, 60)
+        self._token_per_ip = RateLimiter(limits.token_per_ip, 60)
+        self.flow = AuthorizeFlow(
+            self.server,
+            SessionCookies(
+                key_secret,
+                max_age=login_session_seconds,
+                secure=self.issuer.startswith("https://"),
+            ),
+            login_per_ip=RateLimiter(limits.login_per_ip, 60),
+            login_per_user=RateLimiter(limits.login_per_user, 60),
+            audit=self._record_login,
+        )
+
+    # -- endpoints --
 
     async def issue_token(self, request: Request) -> Response:
         """The token endpoint: RFC 6749 JSON on success and on error, never cached."""
@@ -180,31 +241,115 @@ class OAuthService:
             token_request = await read_token_request(request)
         except OAuth2Error as error:
             return self.server.error_response(error)
+        limited = self._rate_limited(request, token_request)
+        if limited is not None:
+            return limited
         response: Response = await run_in_threadpool(
             self.server.create_token_response, token_request
         )
+        return response
+
+    async def revoke(self, request: Request) -> Response:
+        return await self._endpoint(request, Revocation.ENDPOINT_NAME)
+
+    async def introspect(self, request: Request) -> Response:
+        return await self._endpoint(request, Introspection.ENDPOINT_NAME)
+
+    async def _endpoint(self, request: Request, name: str) -> Response:
+        try:
+            token_request = await read_token_request(request, grant=False)
+        except OAuth2Error as error:
+            return self.server.error_response(error)
+        limited = self._rate_limited(request, token_request)
+        if limited is not None:
+            return limited
+        response: Response = await run_in_threadpool(
+            self.server.create_endpoint_response, name, token_request
+        )
+        return response
+
+    def _rate_limited(self, request: Request, token_request: TokenRequest) -> Response | None:
+        address = request.client.host if request.client is not None else "unknown"
+        client_id = _claimed_client_id(token_request)
+        wait = self._token_per_ip.hit("token-ip", address)
+        if wait is None and client_id:
+            wait = self._token_per_client.hit("token-client", client_id)
+        if wait is None:
+            return None
+        self._record("token.refused", None, "rate_limited", {"address": address})
+        error = OAuth2Error("Too many requests; retry later.", status_code=429)
+        error.error = "temporarily_unavailable"
+        response = self.server.error_response(error)
+        response.headers["Retry-After"] = str(int(wait) + 1)
         return response
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": self.keys.published()}
 
     def metadata(self) -> dict[str, Any]:
+        """RFC 8414 authorization server metadata."""
+        methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
         return {
             "issuer": self.issuer,
+            "authorization_endpoint": self.issuer + "/oauth/authorize",
             "token_endpoint": self.issuer + TOKEN_PATH,
             "jwks_uri": self.issuer + JWKS_PATH,
+            "revocation_endpoint": self.issuer + REVOKE_PATH,
+            "introspection_endpoint": self.issuer + INTROSPECT_PATH,
             "grant_types_supported": list(GRANT_TYPES),
-            "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+            "introspection_endpoint_auth_methods_supported": [m for m in methods if m != "none"],
+            "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": list(self.scopes_supported),
-            "response_types_supported": [],
+            "ui_locales_supported": ["en", "zh-Hans", "zh-Hant"],
         }
 
-    def authenticate(self, bearer_token: str) -> Principal:
-        """Validate an access token from this issuer; raises ``InvalidToken``.
+    def openid_configuration(self) -> dict[str, Any]:
+        """OpenID Connect Discovery 1.0 §3 (ID tokens for console sign-in)."""
+        return {
+            **self.metadata(),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [self.keys.algorithm],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "preferred_username",
+                "name",
+                "org",
+                "org_slug",
+                "region",
+                "jurisdiction",
+                "roles",
+                "steward_regions",
+            ],
+            "prompt_values_supported": ["none", "login"],
+        }
 
-        Synchronous and occasionally reads the catalog (key refresh): call it from a
+    # -- resource server --
+
+    def authenticate(self, bearer_token: str) -> Principal:
+        """Validate an access token from this issuer or a trusted external one; raises
+        ``InvalidToken``.
+
+        Synchronous and reads the catalog (revocation list, key refresh): call it from a
         sync dependency or through ``run_in_threadpool``.
         """
+        if self.external is not None:
+            issuer = self.external.issuer_of(bearer_token)
+            if issuer is not None and issuer != self.issuer:
+                return self.external.authenticate(bearer_token, issuer)
         try:
             return self._validate(bearer_token, self.keys.verification_keys())
         except InvalidToken as error:
@@ -219,7 +364,61 @@ class OAuthService:
             issuer=self.issuer,
             audience=self.audience,
             leeway_seconds=self._leeway,
+            is_revoked=self._is_revoked,
         )
+
+    def _is_revoked(self, jti: str) -> bool:
+        with self._sessions() as session:
+            return is_revoked(session, jti)
+
+    def _read_own_token(self, token: str) -> dict[str, Any] | None:
+        claims = read_signed_token(token, keys=self.keys.verification_keys(), issuer=self.issuer)
+        if claims is None and self.keys.refresh_after_unknown_kid():
+            claims = read_signed_token(
+                token, keys=self.keys.verification_keys(), issuer=self.issuer
+            )
+        return claims
+
+    # -- audit --
+
+    def _record(
+        self, action: str, client_id: str | None, outcome: str, detail: dict[str, Any]
+    ) -> None:
+        if self._audit_log is None:
+            return
+        self._audit_log.append(
+            actor=f"client:{client_id}" if client_id else "oauth",
+            action=action,
+            resource=f"client:{client_id}" if client_id else "oauth:token",
+            outcome=outcome,
+            detail={name: value for name, value in detail.items() if value is not None},
+        )
+
+    def _record_login(self, action: str, who: str, outcome: str, **detail: Any) -> None:
+        if self._audit_log is None:
+            return
+        try:
+            self._audit_log.append(
+                actor=f"user:{who}" if who else "anonymous",
+                action=action,
+                resource="oauth:login",
+                outcome=outcome,
+                detail=detail,
+            )
+        except Exception:
+            log.exception("could not write the audit event %s", action)
+
+
+def _claimed_client_id(request: TokenRequest) -> str | None:
+    """Whom the request claims to be (for rate limiting only; nothing is trusted)."""
+    basic_id, _ = extract_basic_authorization(request.headers)
+    if basic_id:
+        return str(basic_id)
+    data = dict(request.form)
+    if data.get("client_id"):
+        return data["client_id"]
+    assertion = data.get("client_assertion", "")
+    return assertion[:64] or None
 
 
 def _check_config(

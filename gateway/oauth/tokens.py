@@ -13,6 +13,7 @@ used: the key always comes from the key set the caller passes in.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from joserfc import jws
@@ -55,16 +56,60 @@ def validate_access_token(
     issuer: str,
     audience: str,
     leeway_seconds: int = 30,
+    is_revoked: Callable[[str], bool] | None = None,
 ) -> Principal:
-    """Validate ``token`` against ``keys`` and return the caller; raise ``InvalidToken``."""
+    """Validate ``token`` against ``keys`` and return the caller; raise ``InvalidToken``.
+
+    ``is_revoked(jti)`` is consulted last, once the token is otherwise valid (RFC 7009
+    revocations and revoked refresh-token families)."""
+    claims = verify_access_token(
+        token, keys=keys, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds
+    )
+    principal = _principal(claims)
+    if is_revoked is not None and is_revoked(claims["jti"]):
+        raise InvalidToken("revoked")
+    return principal
+
+
+def verify_access_token(
+    token: str,
+    *,
+    keys: KeySet,
+    issuer: str,
+    audience: str,
+    leeway_seconds: int = 30,
+    required: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Every check but the mapping to a Principal: the validated claims.
+
+    ``required`` replaces the platform's identity claims for tokens of external issuers
+    (which name the organisation in a claim of their own)."""
     if not 0 <= leeway_seconds <= MAX_LEEWAY_SECONDS:
         raise ValueError(f"leeway_seconds must be between 0 and {MAX_LEEWAY_SECONDS}")
     compact = _parse(token)
     key = _select_key(compact.headers(), keys)
     _verify_signature(compact, key)
     claims = _claims(compact)
-    _validate_claims(claims, issuer=issuer, audience=audience, leeway=leeway_seconds)
-    return _principal(claims)
+    _validate_claims(
+        claims, issuer=issuer, audience=audience, leeway=leeway_seconds, required=required
+    )
+    return claims
+
+
+def read_signed_token(token: str, *, keys: KeySet, issuer: str) -> dict[str, Any] | None:
+    """Claims of an access token that we signed, whatever its age (revocation and
+    introspection decide about expiry themselves); None if it is not ours."""
+    try:
+        compact = _parse(token)
+        _verify_signature(compact, _select_key(compact.headers(), keys))
+        claims = _claims(compact)
+    except InvalidToken:
+        return None
+    if claims.get("iss") != issuer or not isinstance(claims.get("jti"), str):
+        return None
+    if not isinstance(claims.get("exp"), int):
+        return None
+    return claims
 
 
 def _parse(token: str) -> CompactSignature:
@@ -129,23 +174,36 @@ def _claims(compact: CompactSignature) -> dict[str, Any]:
     return claims
 
 
-def _validate_claims(claims: dict[str, Any], *, issuer: str, audience: str, leeway: int) -> None:
-    registry = JWTClaimsRegistry(
-        leeway=leeway,
-        iss={"essential": True, "value": issuer},
-        aud={"essential": True, "value": audience},
-        exp=_ESSENTIAL,
-        iat=_ESSENTIAL,
-        nbf=_ESSENTIAL,
-        sub=_ESSENTIAL,
-        client_id=_ESSENTIAL,
-        jti=_ESSENTIAL,
-        org=_ESSENTIAL,
-        org_slug=_ESSENTIAL,
-        region=_ESSENTIAL,
-        jurisdiction=_ESSENTIAL,
-        roles={"essential": True, "allow_blank": True},  # a client may hold no role
-    )
+def _validate_claims(
+    claims: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str,
+    leeway: int,
+    required: tuple[str, ...] | None = None,
+) -> None:
+    identity: dict[str, ClaimsOption] = dict.fromkeys(required or (), _ESSENTIAL)
+    if required is None:
+        identity = {
+            "org": _ESSENTIAL,
+            "org_slug": _ESSENTIAL,
+            "region": _ESSENTIAL,
+            "jurisdiction": _ESSENTIAL,
+            "roles": {"essential": True, "allow_blank": True},  # a client may hold no role
+        }
+    if required is None:  # ours always carry nbf; an external issuer's may leave it out
+        identity["nbf"] = _ESSENTIAL
+    options: dict[str, ClaimsOption] = {
+        "iss": {"essential": True, "value": issuer},
+        "aud": {"essential": True, "value": audience},
+        "exp": _ESSENTIAL,
+        "iat": _ESSENTIAL,
+        "sub": _ESSENTIAL,
+        "client_id": _ESSENTIAL,
+        "jti": _ESSENTIAL,
+        **identity,
+    }
+    registry = JWTClaimsRegistry(leeway=leeway, **options)  # type: ignore[arg-type]
     try:
         registry.validate(claims)
     except ExpiredTokenError as error:
@@ -183,4 +241,14 @@ def _principal(claims: dict[str, Any]) -> Principal:
         jurisdiction=region.jurisdiction,
         roles=frozenset(roles),
         scopes=frozenset(scope.split()),
+        steward_regions=_steward_regions(claims.get("steward_regions", [])),
     )
+
+
+def _steward_regions(value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidToken("invalid_claim", claim="steward_regions")
+    try:
+        return frozenset(parse_region(item).value for item in value)
+    except ValueError as error:
+        raise InvalidToken("invalid_claim", claim="steward_regions") from error

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Conflict, InvalidInput
 from catalog.models import Dataset, DatasetContract, new_id
-from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.errors import Forbidden
 from gateway.schemas import ContractOut, ContractPiUpdate, ContractUpdate, ContractVersionOut
 from gateway.services import Platform
@@ -76,7 +76,7 @@ def version_out(dataset: Dataset, row: DatasetContract) -> ContractVersionOut:
     )
 
 
-@router.get("/{dataset_id}/contract")
+@router.get("/{dataset_id}/contract", dependencies=[require_scope("datasets:read")])
 def current_contract(
     dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
 ) -> ContractOut:
@@ -85,7 +85,7 @@ def current_contract(
     return contract_out(dataset, platform.registry.contract(dataset_id, dataset.contract_version))
 
 
-@router.get("/{dataset_id}/contracts")
+@router.get("/{dataset_id}/contracts", dependencies=[require_scope("datasets:read")])
 def list_contracts(
     dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
 ) -> list[ContractVersionOut]:
@@ -94,7 +94,7 @@ def list_contracts(
     return [version_out(dataset, row) for row in platform.registry.contracts(dataset_id)]
 
 
-@router.get("/{dataset_id}/contracts/{version}")
+@router.get("/{dataset_id}/contracts/{version}", dependencies=[require_scope("datasets:read")])
 def contract_version(
     dataset_id: str,
     version: Annotated[int, PathParam(ge=1)],
@@ -105,7 +105,9 @@ def contract_version(
     return contract_out(dataset, platform.registry.contract(dataset_id, version))
 
 
-@router.put("/{dataset_id}/contract", status_code=201)
+@router.put(
+    "/{dataset_id}/contract", status_code=201, dependencies=[require_scope("datasets:write")]
+)
 async def replace_contract(
     body: ContractUpdate, dataset: OwnDataset, principal: Provider, platform: PlatformDep
 ) -> ContractOut:
@@ -115,7 +117,9 @@ async def replace_contract(
     return await run_in_threadpool(_store, platform, principal, dataset, new, body.note, "replace")
 
 
-@router.post("/{dataset_id}/contract/pi", status_code=201)
+@router.post(
+    "/{dataset_id}/contract/pi", status_code=201, dependencies=[require_scope("datasets:write")]
+)
 async def confirm_pi(
     body: ContractPiUpdate, dataset: OwnDataset, principal: Provider, platform: PlatformDep
 ) -> ContractOut:
@@ -206,7 +210,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 proposals = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 
 
-@proposals.post("/proposals")
+@proposals.post("/proposals", dependencies=[require_scope("datasets:write")])
 async def propose(
     request: Request,
     principal: Provider,

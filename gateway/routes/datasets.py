@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import InvalidInput
 from catalog.models import Dataset, DatasetVersion, Organisation
-from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
 from gateway.schemas import DatasetCreate, DatasetOut, JobOut, UploadMode, VersionOut
@@ -60,7 +60,7 @@ def version_out(version: DatasetVersion) -> VersionOut:
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[require_scope("datasets:write")])
 def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformDep) -> DatasetOut:
     org = platform.registry.get_org(principal.org_id)
     dataset = platform.registry.create_dataset(
@@ -82,19 +82,19 @@ def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformD
     return dataset_out(dataset, org)
 
 
-@router.get("")
+@router.get("", dependencies=[require_scope("datasets:read")])
 def list_datasets(_principal: PrincipalDep, platform: PlatformDep) -> list[DatasetOut]:
     """Metadata of every dataset is discoverable; rows need a grant."""
     return [dataset_out(d, o) for d, o in platform.registry.list_datasets()]
 
 
-@router.get("/{dataset_id}")
+@router.get("/{dataset_id}", dependencies=[require_scope("datasets:read")])
 def get_dataset(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep) -> DatasetOut:
     dataset = platform.registry.get_dataset(dataset_id)
     return dataset_out(dataset, platform.registry.get_org(dataset.org_id))
 
 
-@router.get("/{dataset_id}/versions")
+@router.get("/{dataset_id}/versions", dependencies=[require_scope("datasets:read")])
 def list_versions(
     dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
 ) -> list[VersionOut]:
@@ -102,7 +102,9 @@ def list_versions(
     return [version_out(v) for v in platform.registry.versions(dataset_id)]
 
 
-@router.post("/{dataset_id}/uploads", status_code=202)
+@router.post(
+    "/{dataset_id}/uploads", status_code=202, dependencies=[require_scope("datasets:write")]
+)
 async def upload(
     dataset_id: str,
     request: Request,

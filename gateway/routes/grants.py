@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from catalog.models import Grant
-from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.errors import Forbidden
 from gateway.schemas import GrantCreate, GrantOut
 from policies.grants import record_grant
@@ -21,14 +21,14 @@ def grant_out(grant: Grant) -> GrantOut:
     return GrantOut.model_validate(grant, from_attributes=True)
 
 
-@router.get("")
+@router.get("", dependencies=[require_scope("access:request", "access:approve")])
 def list_grants(principal: PrincipalDep, platform: PlatformDep) -> list[GrantOut]:
     """Consumers see their organisation's grants; stewards and admins see all."""
     org_id = None if principal.has_role("steward") else principal.org_id
     return [grant_out(g) for g in platform.grants.list(org_id=org_id)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[require_scope("access:approve")])
 def post_grant(body: GrantCreate, principal: Steward, platform: PlatformDep) -> GrantOut:
     grant = record_grant(
         platform.grants,
@@ -43,7 +43,7 @@ def post_grant(body: GrantCreate, principal: Steward, platform: PlatformDep) -> 
     return grant_out(grant)
 
 
-@router.delete("/{grant_id}")
+@router.delete("/{grant_id}", dependencies=[require_scope("access:request", "access:approve")])
 def revoke_grant(grant_id: str, principal: PrincipalDep, platform: PlatformDep) -> GrantOut:
     grant = platform.grants.get(grant_id)
     dataset = platform.registry.get_dataset(grant.dataset_id)

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import NotFound
 from catalog.models import Job, utcnow
-from gateway.deps import PlatformDep, PrincipalDep
+from gateway.deps import PlatformDep, PrincipalDep, require_scope
 from gateway.errors import Forbidden
 from gateway.schemas import JobOut, QuarantineRow, QuarantineRowsPage, UploadMode
 from gateway.services import Platform
@@ -106,19 +106,21 @@ def _providers_job(platform: Platform, principal: Principal, job_id: str, action
     return job
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", dependencies=[require_scope("datasets:read")])
 def get_job(job_id: str, principal: PrincipalDep, platform: PlatformDep) -> JobOut:
     return job_out(_visible_job(platform, principal, job_id))
 
 
-@router.post("/{job_id}/retry", status_code=202)
+@router.post("/{job_id}/retry", status_code=202, dependencies=[require_scope("datasets:write")])
 def retry_job(job_id: str, principal: PrincipalDep, platform: PlatformDep) -> JobOut:
     """Queue a failed job again, e.g. after fixing the dataset's contract; 409 otherwise."""
     _providers_job(platform, principal, job_id, "retry its jobs")
     return job_out(platform.ingest.retry(job_id, actor=principal.client_id))
 
 
-@router.get("/{job_id}/quarantine", response_model=None)
+@router.get(
+    "/{job_id}/quarantine", response_model=None, dependencies=[require_scope("datasets:write")]
+)
 async def get_quarantine(
     job_id: str,
     principal: PrincipalDep,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gateway.deps import PlatformDep, PrincipalDep, require_role
+from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.schemas import AuditOut, Me
 from policies.model import Principal
 
@@ -28,7 +28,7 @@ def me(principal: PrincipalDep) -> Me:
     )
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=[require_scope("audit:read")])
 def audit(
     _principal: Auditor,
     platform: PlatformDep,

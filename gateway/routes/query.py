@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import PlatformDep, require_role
+from gateway.deps import PlatformDep, require_role, require_scope
 from gateway.query_runner import QueryStream
 from gateway.query_service import explained_sql, governed, obligations, open_stream
 from gateway.result_formats import (
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1/query", tags=["query"])
 Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
 
 
-@router.post("")
+@router.post("", dependencies=[require_scope("query")])
 async def run_query(
     body: QueryRequest, principal: Querier, platform: PlatformDep
 ) -> StreamingResponse:
@@ -75,7 +75,7 @@ def _footer(stream: QueryStream) -> dict[str, Any]:
     return {"row_count": stream.rows, "truncated": stream.truncated}
 
 
-@router.post("/explain")
+@router.post("/explain", dependencies=[require_scope("query")])
 async def explain(body: QueryRequest, principal: Querier, platform: PlatformDep) -> ExplainOut:
     """The governed SQL that would run (storage paths and mask keys redacted) and the
     obligations applied to each dataset reference; nothing is executed."""

@@ -69,9 +69,13 @@ def test_roles_are_enforced_per_route(client, platform) -> None:
         headers=consumer.headers,
         json={"name": "x", "contract": {"columns": [{"name": "a"}]}},
     )
-    error = assert_error_envelope(response, 403, "forbidden")
-    assert "provider" in error["message"]
-    assert_error_envelope(client.get("/v1/audit", headers=consumer.headers), 403, "forbidden")
+    error = assert_error_envelope(response, 403, "insufficient_scope")
+    assert "datasets:write" in error["message"]
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="datasets:write"'
+    )
+    audit = client.get("/v1/audit", headers=consumer.headers)
+    assert_error_envelope(audit, 403, "insufficient_scope")
 
 
 def test_upload_validates_and_commits_exactly_the_valid_rows(client, platform) -> None:

@@ -284,13 +284,20 @@ def test_token_disabled_client_invalid_client(http, registered, sessions):
     assert request_token(http, registered).status_code == 401
 
 
-@pytest.mark.parametrize("grant", ["password", "authorization_code", "refresh_token", 'x"y'])
+@pytest.mark.parametrize("grant", ["password", "implicit", 'x"y'])
 def test_token_other_grant_types_unsupported(http, registered, grant):
     response = request_token(http, registered, grant_type=grant)
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "unsupported_grant_type"
     assert body["error_description"]
+
+
+@pytest.mark.parametrize("grant", ["authorization_code", "refresh_token"])
+def test_token_user_grants_refused_for_machine_client(http, registered, grant):
+    response = request_token(http, registered, grant_type=grant)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
 
 
 def test_token_missing_grant_type_invalid_request(http, registered):
@@ -393,15 +400,26 @@ def test_jwks_publishes_public_keys_only(http, registered):
 
 def test_metadata_lists_rfc_8414_fields(http):
     metadata = http.get("/.well-known/oauth-authorization-server").json()
-    assert metadata == {
-        "issuer": ISSUER,
-        "token_endpoint": f"{ISSUER}/oauth/token",
-        "jwks_uri": f"{ISSUER}/oauth/jwks",
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": SCOPES,
-        "response_types_supported": [],
-    }
+    assert metadata["issuer"] == ISSUER
+    assert metadata["token_endpoint"] == f"{ISSUER}/oauth/token"
+    assert metadata["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert metadata["jwks_uri"] == f"{ISSUER}/oauth/jwks"
+    assert metadata["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
+    assert metadata["introspection_endpoint"] == f"{ISSUER}/oauth/introspect"
+    assert metadata["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert "private_key_jwt" in metadata["token_endpoint_auth_methods_supported"]
+    assert "none" not in metadata["introspection_endpoint_auth_methods_supported"]
+    assert metadata["scopes_supported"] == SCOPES
+    # RFC 8414 §3: validated by authlib's own metadata model
+    from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+
+    AuthorizationServerMetadata(metadata).validate()
 
 
 # --- resource-server validation ----------------------------------------------------------
