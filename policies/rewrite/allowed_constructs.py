@@ -374,7 +374,7 @@ _HINTS: dict[str, str] = {
     "lateral": "use a JOIN with an ON condition or a correlated subquery",
     "lambda": "lambdas are not supported; use CASE or a subquery",
     "placeholder": "parameters are not supported; write the values into the query",
-    "time travel": "a dataset reference always reads its current granted version",
+    "time travel": "read an older version with FROM <org>.<dataset> AT (VERSION => <n>)",
     "parenthesised join": "write joins without parentheses, each with ON or USING",
     "type": (
         "only built-in scalar types may be used in CAST (e.g. INTEGER, BIGINT, DOUBLE, "

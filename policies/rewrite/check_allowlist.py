@@ -31,8 +31,9 @@ from policies.rewrite.allowed_constructs import (
 from policies.rewrite.context import RewriteContext
 
 _DATASET_HINT = "reference datasets as <org>.<dataset> (letters, digits and _ only)"
-_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias"})
-_TABLE_OPTIONS = {"joins": "parenthesised join", "sample": "sample", "when": "time travel"}
+_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "when"})  # when: AT (VERSION => n)
+_TABLE_OPTIONS = {"joins": "parenthesised join", "sample": "sample"}
+_TIME_TRAVEL_HINT = "read an older version with FROM <org>.<dataset> AT (VERSION => <n>), n >= 1"
 _JOIN_ARGS = frozenset({"this", "on", "using", "side", "kind"})
 _STAR_MODIFIERS = {"except_": "EXCLUDE", "replace": "REPLACE", "rename": "RENAME", "ilike": "ILIKE"}
 _JOIN_KINDS = frozenset({"", "INNER", "OUTER", "SEMI", "ANTI"})
@@ -90,6 +91,8 @@ def _check_join(join: exp.Expr) -> None:
         raise QueryRefused(
             f"{method} JOIN is not allowed; join with ON or USING", construct=f"{method} JOIN"
         )
+    if is_comma_join(join):
+        return  # FROM a, b WHERE ...: check_join_conditions needs a join predicate in WHERE
     on, using = join.args.get("on"), join.args.get("using")
     kind = str(join.args.get("kind") or "").upper()
     unconditioned = on is None and not using
@@ -104,6 +107,32 @@ def _check_join(join: exp.Expr) -> None:
         raise QueryRefused(
             "only [INNER], LEFT, RIGHT, FULL [OUTER], SEMI and ANTI joins are allowed",
             construct="join option",
+        )
+
+
+def is_comma_join(join: exp.Expr) -> bool:
+    """``FROM a, b``: sqlglot keeps it as a ``Join`` with no condition, kind or side."""
+    return isinstance(join, exp.Join) and not any(
+        join.args.get(key) for key in ("on", "using", "kind", "side", "method")
+    )
+
+
+def _check_time_travel(when: exp.Expr) -> None:
+    """Only ``AT (VERSION => <positive integer literal>)``; no timestamps, no expressions."""
+    version = when.args.get("expression")
+    exact = (
+        str(when.args.get("this") or "").upper() == "AT"
+        and str(when.args.get("kind") or "").upper() == "VERSION"
+        and isinstance(version, exp.Literal)
+        and not version.is_string
+        and version.is_int
+        and 1 <= int(version.name) < 2**31
+    )
+    if not exact:
+        raise QueryRefused(
+            f"{when.sql(dialect='duckdb')} is not a supported time travel clause; "
+            f"{_TIME_TRAVEL_HINT}",
+            construct="time travel",
         )
 
 
@@ -185,4 +214,5 @@ _STRUCTURAL_CHECKS: dict[type[exp.Expr], Callable[[exp.Expr], None]] = {
     exp.Var: _check_var,
     exp.DataType: _check_data_type,
     exp.Subquery: _check_subquery,
+    exp.HistoricalData: _check_time_travel,
 }

@@ -8,7 +8,9 @@ column exists ungranted or not at all.
 
 ``qualify`` resolves ``SELECT p FROM ds p`` to a whole-row ``exp.TableColumn``
 rather than failing; that is refused explicitly. The client tree itself is
-returned unchanged: qualification is validation, not the rewrite.
+returned unchanged: qualification is validation, not the rewrite. The qualified
+copy is kept in ``context.qualified`` for later checks that need to know which
+relation each column belongs to (``check_join_conditions``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def check_columns(expression: exp.Query, context: RewriteContext) -> exp.Query:
             f"(granted columns: {_granted(context.sources)})",
             construct="whole-row reference",
         )
+    context.qualified = qualified
     return expression
 
 

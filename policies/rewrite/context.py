@@ -16,26 +16,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from policies.masking import MaskKey
 from policies.model import GovernedSource
 
-Resolver = Callable[[str | None, str], GovernedSource]
-"""``(org_slug or None, dataset_name) -> source``; raises ``UnknownDataset`` / ``AccessDenied``."""
+
+class Resolver(Protocol):
+    """``(org_slug or None, dataset_name, version=None) -> source``.
+
+    ``version`` is the number a client asked for with ``AT (VERSION => n)``; ``None`` means
+    the version the grant pins, else the current one. Raises ``UnknownDataset`` /
+    ``AccessDenied``.
+    """
+
+    def __call__(
+        self, org: str | None, name: str, *, version: int | None = None
+    ) -> GovernedSource: ...
+
 
 DIALECT = "duckdb"
 
 _SOURCE_KEY = "governed_source"
 _CTE_KEY = "cte_reference"
+_RELATION_KEY = "governed_relation"
+_VERSION_KEY = "requested_version"
 
 
 @dataclass
 class RewriteContext:
     resolve: Resolver
     max_rows: int
+    mask_key: MaskKey | None = None  # the consumer organisation's HMAC key (hmac masks)
     sources: list[GovernedSource] = field(default_factory=list)
+    qualified: exp.Query | None = None  # check_columns' fully qualified copy, for later checks
 
     def add_source(self, source: GovernedSource) -> None:
         if source not in self.sources:
@@ -65,3 +82,32 @@ def mark_cte_reference(table: exp.Table) -> None:
 
 def is_cte_reference(table: exp.Table) -> bool:
     return table.meta.get(_CTE_KEY) is True
+
+
+def mark_relation(subquery: exp.Subquery, source: GovernedSource) -> None:
+    """Tag a governed relation (set by ``replace_with_governed_relations``) for later rules."""
+    subquery.meta[_RELATION_KEY] = source
+
+
+def relation_source(subquery: exp.Expr) -> GovernedSource | None:
+    source = subquery.meta.get(_RELATION_KEY)
+    return source if isinstance(source, GovernedSource) else None
+
+
+def governed_relations(expression: exp.Expr) -> list[tuple[exp.Subquery, GovernedSource]]:
+    """Every governed relation in ``expression`` with its source (re-collected on each call)."""
+    found = []
+    for subquery in expression.find_all(exp.Subquery):
+        source = relation_source(subquery)
+        if source is not None:
+            found.append((subquery, source))
+    return found
+
+
+def mark_requested_version(table: exp.Table, version: int | None) -> None:
+    table.meta[_VERSION_KEY] = version
+
+
+def requested_version(table: exp.Table) -> int | None:
+    version = table.meta.get(_VERSION_KEY)
+    return version if isinstance(version, int) else None

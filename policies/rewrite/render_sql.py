@@ -10,6 +10,9 @@ regenerates as two statements. The allowlist refuses those nodes; as a second,
 generic line of defence the generated text must parse back into exactly one
 ``SELECT`` that regenerates to the identical text. Anything that does not
 round-trip is refused.
+
+``redact_keys=True`` renders the same tree with every HMAC key literal replaced
+by ``'<mask key redacted>'``: the text for EXPLAIN, error reports and logs.
 """
 
 from __future__ import annotations
@@ -18,10 +21,16 @@ import sqlglot
 from sqlglot import exp
 
 from policies.errors import QueryRefused
+from policies.masking import redact_mask_keys
 from policies.rewrite.context import DIALECT
 
 
-def render_sql(expression: exp.Query) -> str:
+def render_sql(expression: exp.Query, *, redact_keys: bool = False) -> str:
+    """The SQL to run; with ``redact_keys`` the text to show (HMAC key literals replaced)."""
+    if redact_keys:
+        redacted = redact_mask_keys(expression)
+        assert isinstance(redacted, exp.Query)
+        expression = redacted
     sql = expression.sql(dialect=DIALECT, comments=False)
     reparsed = [statement for statement in sqlglot.parse(sql, dialect=DIALECT) if statement]
     if (

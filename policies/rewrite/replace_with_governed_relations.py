@@ -14,7 +14,11 @@ sqlglot: nothing here is formatted into SQL text.
 
 Tables are found by their ``meta`` marks (set by ``resolve_datasets``), and a
 table with neither mark fails closed: no reference leaves un-rewritten.
-Later rules (masks, row filters) can extend the inner ``SELECT`` the same way.
+The subquery is marked (``context.mark_relation``) so later rules find it:
+``apply_row_filters`` adds the row filter to its ``WHERE`` and ``mask_columns``
+replaces masked projections. For an aggregate-only source with a minimum group
+size it also projects the raw subject column as ``__gw_subject`` (the client
+cannot name it: ``check_columns`` already refused unknown columns).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from sqlglot import exp
 
 from policies.errors import QueryRefused
 from policies.model import GovernedSource
-from policies.rewrite.context import RewriteContext, is_cte_reference, source_of
+from policies.rewrite.context import RewriteContext, is_cte_reference, mark_relation, source_of
 
 SOURCE_ALIAS = "__src"
+SUBJECT_COLUMN = "__gw_subject"  # the raw privacy unit, for enforce_min_group_size's HAVING
 
 
 def replace_with_governed_relations(expression: exp.Query, _context: RewriteContext) -> exp.Query:
@@ -55,9 +60,31 @@ def governed_relation(source: GovernedSource, alias: exp.TableAlias) -> exp.Subq
         ),
         alias=exp.TableAlias(this=exp.to_identifier(SOURCE_ALIAS)),
     )
-    columns = [exp.column(exp.to_identifier(name, quoted=True)) for name in source.columns]
+    columns: list[exp.Expr] = [
+        exp.column(exp.to_identifier(name, quoted=True)) for name in source.columns
+    ]
+    if needs_subject_column(source):
+        if SUBJECT_COLUMN in source.columns:
+            raise QueryRefused(
+                f"{source.sql_name} has a column named {SUBJECT_COLUMN}, which the gateway "
+                "reserves; ask the provider to rename it",
+                construct="dataset",
+            )
+        subject = raw_column(source.subject_column or "")
+        columns.append(exp.alias_(subject, exp.to_identifier(SUBJECT_COLUMN, quoted=True)))
     inner = exp.Select(expressions=columns, from_=exp.From(this=scan))
-    return exp.Subquery(this=inner, alias=alias)
+    relation = exp.Subquery(this=inner, alias=alias)
+    mark_relation(relation, source)
+    return relation
+
+
+def needs_subject_column(source: GovernedSource) -> bool:
+    return bool(source.aggregate_only and source.min_group_size and source.subject_column)
+
+
+def raw_column(name: str) -> exp.Column:
+    """``__src."name"``: a column of the dataset's files, before any mask."""
+    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(SOURCE_ALIAS))
 
 
 def _client_alias(table: exp.Table) -> exp.TableAlias:

@@ -11,9 +11,12 @@ tables holding only the granted columns (an independent oracle).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,8 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from policies.errors import AccessDenied, UnknownDataset
-from policies.model import GovernedSource
+from policies.masking import MaskKey
+from policies.model import GovernedSource, Mask
 
 FULL_DATA: dict[str, pa.Table] = {
     "dg_factory.energy_meter": pa.table(
@@ -43,7 +47,48 @@ FULL_DATA: dict[str, pa.Table] = {
         }
     ),
     "hk_logistics.payroll": pa.table({"employee": ["E1", "E2"], "salary": [41000.0, 52000.0]}),
+    # Personal data: one row per badge scan; the privacy unit is the worker (badge_id).
+    # S1 has 3 workers (B1 with 5 scans), S2 has 2 workers with 2 scans each, S3 one worker.
+    "dg_factory.badge_scans": pa.table(
+        {
+            "badge_id": ["B1", "B1", "B1", "B1", "B1", "B2", "B3", "B4", "B4", "B5", "B5", "B1"],
+            "worker_name": [
+                "Chan Tai Man",
+                "Chan Tai Man",
+                "Chan Tai Man",
+                "Chan Tai Man",
+                "Chan Tai Man",
+                "李小龙",
+                "Wong Siu Ming",
+                "Ho Ka Yan",
+                "Ho Ka Yan",
+                "Lam Wing",
+                "Lam Wing",
+                "Chan Tai Man",
+            ],
+            "phone": [
+                "+852 9123 4567",
+                "+852 9123 4567",
+                "+852 9123 4567",
+                "+852 9123 4567",
+                "+852 9123 4567",
+                "+86 138 0013 8000",
+                "+852 6000 0001",
+                None,
+                None,
+                "+853 6612 3456",
+                "+853 6612 3456",
+                "+852 9123 4567",
+            ],
+            "site": ["S1", "S1", "S1", "S1", "S1", "S1", "S1", "S2", "S2", "S2", "S2", "S3"],
+            "shift_date": [date(2025, 3, day) for day in (1, 2, 3, 4, 5, 1, 2, 8, 9, 20, 21, 28)],
+            "minutes": [480, 470, 500, 480, 460, 480, 450, 300, 320, 510, 490, 480],
+            "hourly_rate": [62.5, 62.5, 62.5, 62.5, 62.5, 80.0, 71.0, 55.0, 55.0, 90.0, 90.0, 62.5],
+        }
+    ),
 }
+
+TEST_MASK_SECRET = b"test-platform-mask-secret-0123456789"
 
 STANDARD_GRANTS: dict[str, tuple[str, ...]] = {
     "dg_factory.energy_meter": ("meter_id", "site", "ts", "kwh"),
@@ -78,11 +123,14 @@ class GrantCatalog:
         self.default_org = default_org
         self.calls: list[tuple[str | None, str]] = []
 
-    def __call__(self, org: str | None, name: str) -> GovernedSource:
+    def __call__(self, org: str | None, name: str, *, version: int | None = None) -> GovernedSource:
         self.calls.append((org, name))
         sql_name = f"{org or self.default_org}.{name}"
         if sql_name in self.sources:
-            return self.sources[sql_name]
+            source = self.sources[sql_name]
+            if version is not None and version != source.version:
+                raise UnknownDataset(sql_name, f"has no version {version}")
+            return source
         if sql_name in FULL_DATA and org is not None:
             raise AccessDenied("query", sql_name, "request access via POST /v1/access-requests")
         raise UnknownDataset(sql_name if org else name)
@@ -123,12 +171,18 @@ def run_governed(sql: str, allowed_paths: Sequence[str]) -> list[tuple[Any, ...]
         con.close()
 
 
-def run_reference(sql: str, sources: Iterable[GovernedSource]) -> list[tuple[Any, ...]]:
-    """Run the client's SQL on tables that hold only the granted columns (no rewrite)."""
+def run_reference(
+    sql: str, sources: Iterable[GovernedSource], key: MaskKey | None = None
+) -> list[tuple[Any, ...]]:
+    """Run the client's SQL on tables that hold only what the grant shows (no rewrite).
+
+    Row filters are applied by DuckDB to the full data, masks by Python
+    (``reference_masked``): an oracle independent of the SQL rewrite.
+    """
     con = duckdb.connect(config={"python_enable_replacements": False})
     try:
         for source in sources:
-            granted = FULL_DATA[source.sql_name].select(list(source.columns))
+            granted = reference_masked(source, key)
             con.register("granted_rows", granted)
             org = exp.to_identifier(source.org, quoted=True).sql(dialect="duckdb")
             table = exp.table_(source.name, db=source.org, quoted=True).sql(dialect="duckdb")
@@ -138,6 +192,56 @@ def run_reference(sql: str, sources: Iterable[GovernedSource]) -> list[tuple[Any
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def reference_masked(source: GovernedSource, key: MaskKey | None = None) -> pa.Table:
+    """The rows and columns ``source`` grants, filtered and masked without SQL rewriting."""
+    full = FULL_DATA[source.sql_name]
+    if source.row_filter is not None:
+        con = duckdb.connect(config={"python_enable_replacements": False})
+        try:
+            con.register("full_rows", full)
+            full = con.execute(
+                f"SELECT * FROM full_rows WHERE {source.row_filter}"
+            ).fetch_arrow_table()
+        finally:
+            con.close()
+    table = full.select(list(source.columns))
+    for mask in source.masks:
+        if mask.column not in source.columns:
+            continue
+        index = table.schema.get_field_index(mask.column)
+        values = [_mask_value(mask, value, key) for value in table.column(index).to_pylist()]
+        original = table.schema.field(index).type
+        kind = {"null": original, "generalise": None}.get(mask.kind, pa.string())
+        table = table.set_column(index, mask.column, pa.array(values, type=kind))
+    return table
+
+
+def _mask_value(mask: Mask, value: Any, key: MaskKey | None) -> Any:
+    if value is None or mask.kind == "null":
+        return None
+    if mask.kind == "hmac":
+        assert key is not None
+        return hmac.new(key.secret, str(value).encode(), hashlib.sha256).hexdigest()
+    if mask.kind == "redact":
+        return mask.params.get("text", "***")
+    if mask.kind == "partial":
+        text, head, tail = (
+            str(value),
+            mask.params.get("keep_prefix", 0),
+            mask.params.get("keep_suffix", 0),
+        )
+        if len(text) <= head + tail:
+            return "***"
+        return text[:head] + "***" + (text[-tail:] if tail else "")
+    if "bucket" in mask.params:
+        return math.floor(value / mask.params["bucket"]) * mask.params["bucket"]
+    unit, start = mask.params["to"], datetime(value.year, value.month, value.day)
+    if unit == "month":
+        return start.replace(day=1)  # DuckDB's DATE_TRUNC returns a TIMESTAMP for a DATE
+    assert unit == "year", unit
+    return start.replace(month=1, day=1)
 
 
 def read_parquet_paths(sql: str) -> set[str]:

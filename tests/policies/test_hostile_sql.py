@@ -184,7 +184,7 @@ NAMES_AND_COLUMNS = [
     refused(f"SELECT m.ts.year FROM {EM} AS m", "column", "struct_field_access"),
     refused(f"SELECT * FROM ({EM})", "parenthesised table", "parenthesised_table"),
     refused(f"SELECT * FROM ({EM} JOIN {SITES} USING (site))", "parenthesised table", "paren_join"),
-    refused(f"SELECT * FROM {EM} AT (VERSION => 1)", "time travel", "time_travel"),
+    refused(f"SELECT * FROM {EM} AT (VERSION => 0)", "time travel", "time_travel_version_zero"),
     refused('WITH "x.parquet" AS (SELECT 1) SELECT * FROM "x.parquet"', "table name", "cte_path"),
     denied(
         "WITH energy_meter AS (SELECT * FROM hk_logistics.payroll) SELECT * FROM energy_meter",

@@ -9,6 +9,7 @@ evaluated on tables built from the granted columns only.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,19 +21,25 @@ from sqlglot import exp
 
 from catalog.errors import StorageUnavailable
 from policies.errors import AccessDenied, QueryRefused
-from policies.model import GovernedSource
+from policies.masking import MaskKey, derive_mask_key
+from policies.model import GovernedSource, Mask
 from policies.rewrite import RULES, RewriteContext, apply_rules, govern
 from policies.rewrite.allowed_constructs import FUNCTION_EXAMPLES, FUNCTIONS, spelling
+from policies.rewrite.apply_row_filters import apply_row_filters
 from policies.rewrite.check_allowlist import check_allowlist
 from policies.rewrite.check_columns import check_columns
 from policies.rewrite.check_complexity import check_complexity
+from policies.rewrite.check_join_conditions import check_join_conditions
 from policies.rewrite.context import source_of
+from policies.rewrite.enforce_min_group_size import enforce_min_group_size
 from policies.rewrite.limit_rows import limit_rows
+from policies.rewrite.mask_columns import mask_columns
 from policies.rewrite.render_sql import render_sql
 from policies.rewrite.replace_with_governed_relations import replace_with_governed_relations
 from policies.rewrite.resolve_datasets import resolve_datasets
 from tests.policies import (
     FULL_DATA,
+    TEST_MASK_SECRET,
     GrantCatalog,
     read_parquet_paths,
     run_governed,
@@ -44,7 +51,12 @@ from tests.policies import (
 
 GOLDEN_DIR = Path(__file__).parents[1] / "fixtures" / "policies"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.sql"))
-HEADER = re.compile(r"^-- (source|columns|files|max_rows|ordered): (.*)$")
+HEADER = re.compile(
+    r"^-- (source|columns|files|version|mask|row_filter|aggregate_only|min_group_size|"
+    r"subject_column|max_rows|ordered|mask_key|expect_rows): (.*)$"
+)
+SOURCE_KEYS = ("columns", "files", "version", "mask", "row_filter", "aggregate_only")
+SOURCE_KEYS += ("min_group_size", "subject_column")
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class GoldenCase:
     ordered: bool
     input_sql: str
     expected_sql: str
+    mask_key: MaskKey | None = None
+    expect_rows: int | None = None  # rows after suppression (aggregate-only cases)
 
 
 def load_golden(path: Path) -> GoldenCase:
@@ -67,25 +81,53 @@ def load_golden(path: Path) -> GoldenCase:
             continue  # free-text description
         key, value = match.groups()
         if key == "source":
-            sources.append({"sql_name": value.strip()})
+            sources.append({"sql_name": value.strip(), "masks": []})
         elif key in ("columns", "files"):
             sources[-1][key] = tuple(re.split(r"[,\s]+", value.strip()))
+        elif key == "mask":
+            sources[-1]["masks"].append(Mask(**json.loads(value)))
+        elif key in SOURCE_KEYS:
+            sources[-1][key] = value.strip()
         else:
             settings[key] = value.strip()
+    key_org = settings.get("mask_key")
+    expect_rows = settings.get("expect_rows")
     return GoldenCase(
         sources=tuple(_golden_source(**source) for source in sources),
         max_rows=int(settings["max_rows"]),
         ordered=settings["ordered"] == "true",
         input_sql=input_sql.strip(),
         expected_sql=expected_sql.strip(),
+        mask_key=derive_mask_key(TEST_MASK_SECRET, key_org) if key_org else None,
+        expect_rows=int(expect_rows) if expect_rows is not None else None,
     )
 
 
 def _golden_source(
-    sql_name: str, columns: tuple[str, ...], files: tuple[str, ...]
+    sql_name: str,
+    columns: tuple[str, ...],
+    files: tuple[str, ...],
+    masks: list[Mask],
+    version: str = "1",
+    row_filter: str | None = None,
+    aggregate_only: str = "false",
+    min_group_size: str | None = None,
+    subject_column: str | None = None,
 ) -> GovernedSource:
     org, name = sql_name.split(".")
-    return GovernedSource(f"ds-{sql_name}", org, name, 1, files, columns)
+    return GovernedSource(
+        f"ds-{sql_name}",
+        org,
+        name,
+        int(version),
+        files,
+        columns,
+        masks=tuple(masks),
+        row_filter=row_filter,
+        aggregate_only=aggregate_only == "true",
+        min_group_size=int(min_group_size) if min_group_size else None,
+        subject_column=subject_column,
+    )
 
 
 def assert_rows_equal(
@@ -103,17 +145,27 @@ def test_golden_files_exist() -> None:
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda path: path.stem)
 def test_govern_matches_golden_file(path: Path) -> None:
     case = load_golden(path)
-    query = govern(case.input_sql, GrantCatalog(case.sources), max_rows=case.max_rows)
+    catalog = GrantCatalog(case.sources)
+    query = govern(case.input_sql, catalog, max_rows=case.max_rows, mask_key=case.mask_key)
     assert query.sql == case.expected_sql
     assert set(query.sources) == set(case.sources)
     assert query.max_rows == case.max_rows
+    if case.mask_key is not None:
+        padded = case.mask_key.secret.ljust(64, b"\0")
+        assert bytes(b ^ 0x36 for b in padded).hex() in query.sql
+        assert bytes(b ^ 0x36 for b in padded).hex() not in query.redacted_sql
+        assert "<mask key redacted>" in query.redacted_sql
+    else:
+        assert query.redacted_sql == query.sql
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda path: path.stem)
 def test_govern_golden_rows_match_granted_only_reference(path: Path, tmp_path: Path) -> None:
     case = load_golden(path)
     local = tuple(write_source(source, tmp_path) for source in case.sources)
-    query = govern(case.input_sql, GrantCatalog(local), max_rows=case.max_rows)
+    query = govern(
+        case.input_sql, GrantCatalog(local), max_rows=case.max_rows, mask_key=case.mask_key
+    )
     expected_sql = case.expected_sql
     for golden, written in zip(case.sources, local, strict=True):
         for remote, path_on_disk in zip(golden.files, written.files, strict=True):
@@ -121,9 +173,18 @@ def test_govern_golden_rows_match_granted_only_reference(path: Path, tmp_path: P
     assert query.sql == expected_sql
 
     rows = run_governed(query.sql, query.allowed_paths)
-    reference = run_reference(case.input_sql, case.sources)
+    reference = run_reference(_without_time_travel(case.input_sql), case.sources, case.mask_key)
     assert rows, "a golden case should return rows"
-    assert_rows_equal(rows, reference, ordered=case.ordered)
+    if case.expect_rows is None:
+        assert_rows_equal(rows, reference, ordered=case.ordered)
+    else:  # suppression: the governed rows are a strict subset of the unsuppressed reference
+        assert len(rows) == case.expect_rows < len(reference)
+        assert set(rows) <= set(reference)
+
+
+def _without_time_travel(sql: str) -> str:
+    """The reference tables hold the pinned version already; DuckDB has no AT clause for them."""
+    return re.sub(r"\s+AT \(VERSION => \d+\)", "", sql)
 
 
 EM, SITES = "dg_factory.energy_meter", "dg_factory.sites"
@@ -205,7 +266,11 @@ def test_rules_run_in_documented_order() -> None:
         check_allowlist,
         resolve_datasets,
         check_columns,
+        check_join_conditions,
+        enforce_min_group_size,
         replace_with_governed_relations,
+        apply_row_filters,
+        mask_columns,
         limit_rows,
     )
     assert documented == RULES
