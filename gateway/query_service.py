@@ -23,6 +23,7 @@ from sqlglot import exp
 from catalog.errors import PlatformError
 from gateway.query_runner import QueryStream
 from policies.evaluate import QueryDecisions
+from policies.masking import derive_mask_key
 from policies.model import GovernedQuery, GovernedSource, Principal
 from policies.rewrite import govern
 
@@ -72,6 +73,11 @@ def govern_for(
             platform.query_policy.resolver(principal, decisions),
             max_rows=platform.settings.query.max_rows if max_rows is None else max_rows,
             max_sql_bytes=platform.settings.query.max_sql_bytes,
+            mask_key=derive_mask_key(
+                platform.settings.mask_secret(),
+                principal.org_id,
+                version=platform.settings.query.mask_key_version,
+            ),
         )
     except PlatformError as exc:
         log.warning(

@@ -63,6 +63,15 @@ class QuerySettings(BaseModel):
     export_retention_hours: int = Field(
         default=24, ge=1, le=8760, description="How long export files may be fetched."
     )
+    mask_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Secret each consumer organisation's HMAC mask key is derived from (dev/test: "
+        "generated under the data dir).",
+    )
+    mask_key_version: int = Field(
+        default=1, ge=1, le=10_000, description="HMAC mask key version; raise it to rotate tokens."
+    )
 
 
 class OAuthSettings(BaseModel):
@@ -142,6 +151,7 @@ class PlatformSettings(BaseSettings):
             for env, value in (
                 ("DATASHARE_OAUTH__KEY_SECRET", self.oauth.key_secret),
                 ("DATASHARE_GATEWAY__URL_SIGNING_SECRET", self.gateway.url_signing_secret),
+                ("DATASHARE_QUERY__MASK_SECRET", self.query.mask_secret),
             )
             if value is None or value.get_secret_value().lower() in PLACEHOLDER_SECRETS
         ]
@@ -177,6 +187,10 @@ class PlatformSettings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 json.dump(stored, handle)
         return stored[name].encode()
+
+    def mask_secret(self) -> bytes:
+        """The platform secret HMAC mask keys are derived from (``policies.masking``)."""
+        return self.secret(self.query.mask_secret, "query_mask_secret")
 
     def secret(self, configured: SecretStr | None, name: str) -> bytes:
         if configured is not None:
