@@ -90,21 +90,77 @@ class AuditLog:
         with self.sessions() as session:
             return list(session.scalars(query))
 
+    def page(
+        self,
+        *,
+        limit: int = 100,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first; ``before`` pages back from a sequence number."""
+        query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+        if before is not None:
+            query = query.where(AuditEvent.seq < before)
+        if actor is not None:
+            query = query.where(AuditEvent.actor == actor)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
     def verify(self) -> tuple[bool, int | None]:
         """(True, None) when the chain is intact, else (False, seq of the first bad event)."""
-        prev = GENESIS
+        report = self.verify_report()
+        broken = report["first_broken"]
+        return (True, None) if broken is None else (False, int(broken["seq"]))
+
+    def verify_report(self, batch: int = 1000) -> dict[str, Any]:
+        """Recompute the chain from the genesis hash; name the first entry that breaks it.
+
+        An edited entry no longer hashes to its stored ``hash``; a deleted (or inserted)
+        entry leaves its successor's ``prev_hash`` pointing at something else.
+        """
+        prev, checked, last_seq = GENESIS, 0, 0
         with self.sessions() as session:
-            for event in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
-                expected = event_hash(
-                    prev,
-                    event.ts,
-                    event.actor,
-                    event.action,
-                    event.resource,
-                    event.outcome,
-                    event.detail,
+            while True:
+                events = list(
+                    session.scalars(
+                        select(AuditEvent)
+                        .where(AuditEvent.seq > last_seq)
+                        .order_by(AuditEvent.seq)
+                        .limit(batch)
+                    )
                 )
-                if event.prev_hash != prev or event.hash != expected:
-                    return False, event.seq
-                prev = event.hash
-        return True, None
+                for event in events:
+                    problem = _problem(event, prev)
+                    if problem is not None:
+                        return {
+                            "intact": False,
+                            "checked": checked,
+                            "first_broken": {
+                                "seq": event.seq,
+                                "ts": event.ts,
+                                "actor": event.actor,
+                                "action": event.action,
+                                "resource": event.resource,
+                                "problem": problem,
+                            },
+                        }
+                    prev, checked, last_seq = event.hash, checked + 1, event.seq
+                if len(events) < batch:
+                    return {"intact": True, "checked": checked, "first_broken": None}
+
+
+def _problem(event: AuditEvent, prev: str) -> str | None:
+    if event.prev_hash != prev:
+        return (
+            "its prev_hash does not match the entry before it: an entry was deleted or "
+            "inserted before this one"
+        )
+    expected = event_hash(
+        prev, event.ts, event.actor, event.action, event.resource, event.outcome, event.detail
+    )
+    if event.hash != expected:
+        return "its content no longer matches its hash: the entry was edited"
+    return None

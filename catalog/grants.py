@@ -45,13 +45,13 @@ class GrantStore:
             raise NotFound("grant", grant_id)
         return grant
 
-    def revoke(self, grant_id: str) -> Grant:
+    def revoke(self, grant_id: str, *, now: datetime | None = None) -> Grant:
         with self.sessions.begin() as session:
             grant = session.get(Grant, grant_id)
             if grant is None:
                 raise NotFound("grant", grant_id)
             if grant.revoked_at is None:
-                grant.revoked_at = utcnow()
+                grant.revoked_at = now or utcnow()
             return grant
 
 

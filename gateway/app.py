@@ -12,10 +12,13 @@ from gateway.errors import install_error_handlers
 from gateway.oauth.routes import router as oauth_router
 from gateway.observability import request_context_middleware
 from gateway.routes import (
+    access,
+    audit,
     contracts,
     datasets,
     exports,
     files,
+    governance,
     grants,
     health,
     jobs,
@@ -68,6 +71,9 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         contracts.proposals,
         jobs.router,
         grants.router,
+        access.router,
+        governance.router,
+        audit.router,
         query.router,
         exports.router,
         files.router,

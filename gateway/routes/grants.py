@@ -1,15 +1,20 @@
-"""Grants: list, create directly (admin/steward, until the access workflow lands), revoke."""
+"""Grants: list, create directly (admin / steward of the dataset's region), revoke.
+
+Grants normally come from an approved access request (``/v1/access-requests``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from catalog.models import Grant
 from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
-from gateway.errors import Forbidden
 from gateway.schemas import GrantCreate, GrantOut
+from policies.access import AccessWorkflow
+from policies.errors import AccessDenied
+from policies.governance import stewarded_regions
 from policies.grants import record_grant
 from policies.model import Principal
 
@@ -17,46 +22,61 @@ router = APIRouter(prefix="/v1/grants", tags=["grants"])
 Steward = Annotated[Principal, Depends(require_role("steward", "admin"))]
 
 
-def grant_out(grant: Grant) -> GrantOut:
-    return GrantOut.model_validate(grant, from_attributes=True)
+class GrantDetailOut(GrantOut):
+    masks: list[dict[str, Any]]
+    row_filter: str | None
+    aggregate_only: bool
+    min_group_size: int | None
+    subject_column: str | None
+    version_pin: int | None
+    request_id: str | None
+    no_onward_transfer: bool
+
+
+def grant_detail(grant: Grant) -> GrantDetailOut:
+    return GrantDetailOut.model_validate(grant, from_attributes=True)
 
 
 @router.get("", dependencies=[require_scope("access:request", "access:approve")])
-def list_grants(principal: PrincipalDep, platform: PlatformDep) -> list[GrantOut]:
-    """Consumers see their organisation's grants; stewards and admins see all."""
-    org_id = None if principal.has_role("steward") else principal.org_id
-    return [grant_out(g) for g in platform.grants.list(org_id=org_id)]
+def list_grants(principal: PrincipalDep, platform: PlatformDep) -> list[GrantDetailOut]:
+    """Your organisation's grants, grants on your organisation's datasets, and (stewards)
+    grants on datasets of the regions you steward."""
+    regions = stewarded_regions(principal)
+    datasets = {d.id: d for d, _org in platform.registry.list_datasets()}
+    return [
+        grant_detail(g)
+        for g in platform.grants.list()
+        if g.org_id == principal.org_id
+        or (
+            (d := datasets.get(g.dataset_id)) is not None
+            and (d.org_id == principal.org_id or d.region in regions)
+        )
+    ]
 
 
 @router.post("", status_code=201, dependencies=[require_scope("access:approve")])
-def post_grant(body: GrantCreate, principal: Steward, platform: PlatformDep) -> GrantOut:
+def post_grant(body: GrantCreate, principal: Steward, platform: PlatformDep) -> GrantDetailOut:
+    dataset = platform.registry.get_dataset(body.dataset_id)
+    if dataset.region not in stewarded_regions(principal):
+        raise AccessDenied(
+            "grant", f"dataset {dataset.id}", f"only a steward of region {dataset.region} may"
+        )
     grant = record_grant(
         platform.grants,
         platform.audit,
         actor=principal.client_id,
-        dataset=platform.registry.get_dataset(body.dataset_id),
+        dataset=dataset,
         consumer=platform.registry.find_org(body.org),
         columns=body.columns,
         purpose=body.purpose,
         expires_at=body.expires_at,
     )
-    return grant_out(grant)
+    return grant_detail(grant)
 
 
 @router.delete("/{grant_id}", dependencies=[require_scope("access:request", "access:approve")])
-def revoke_grant(grant_id: str, principal: PrincipalDep, platform: PlatformDep) -> GrantOut:
-    grant = platform.grants.get(grant_id)
-    dataset = platform.registry.get_dataset(grant.dataset_id)
-    if not (principal.has_role("steward") or dataset.org_id == principal.org_id):
-        raise Forbidden(
-            "only a steward or the dataset's provider may revoke a grant", grant=grant_id
-        )
-    grant = platform.grants.revoke(grant_id)
-    platform.audit.append(
-        actor=principal.client_id,
-        action="grant.revoke",
-        resource=f"dataset:{dataset.id}",
-        outcome="revoked",
-        detail={"grant": grant_id},
-    )
-    return grant_out(grant)
+def revoke_grant(grant_id: str, principal: PrincipalDep, platform: PlatformDep) -> GrantDetailOut:
+    """Stewards of the dataset's region and its provider revoke at once: queries that start
+    afterwards are refused."""
+    flow = AccessWorkflow(platform.query_policy, platform.audit)
+    return grant_detail(flow.revoke_grant(principal, grant_id))

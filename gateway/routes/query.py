@@ -9,7 +9,8 @@ worker blocks on its full pipe meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -29,8 +30,10 @@ from gateway.result_formats import (
 )
 from gateway.schemas import ExplainOut, QueryRequest
 from gateway.services import Platform
+from policies.ledger import record_delivery
 from policies.model import Principal
 
+log = logging.getLogger("datashare.query")
 router = APIRouter(prefix="/v1/query", tags=["query"])
 Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
 
@@ -46,12 +49,28 @@ async def run_query(
         "x-datashare-max-rows": str(query.max_rows),
         "cache-control": "no-store",
     }
+
+    def delivered(rows: int) -> None:  # the delivery ledger (DOMAIN.md rule 13)
+        try:
+            record_delivery(
+                platform.query_policy, principal, query.sources, rows=rows, action="query.run"
+            )
+        except Exception:
+            log.exception("delivery ledger write failed", extra={"rows": rows})
+
     return StreamingResponse(
-        _encode(platform, stream, body.format), media_type=MEDIA_TYPES[body.format], headers=headers
+        _encode(platform, stream, body.format, delivered),
+        media_type=MEDIA_TYPES[body.format],
+        headers=headers,
     )
 
 
-def _encode(platform: Platform, stream: QueryStream, fmt: str) -> Iterator[bytes]:
+def _encode(
+    platform: Platform,
+    stream: QueryStream,
+    fmt: str,
+    delivered: Callable[[int], None] = lambda _rows: None,
+) -> Iterator[bytes]:
     outcome = "error"
     try:
         with stream:
@@ -69,6 +88,7 @@ def _encode(platform: Platform, stream: QueryStream, fmt: str) -> Iterator[bytes
     finally:
         platform.metrics.queries.labels(outcome).inc()
         platform.metrics.query_rows.inc(stream.rows)
+        delivered(stream.rows)
 
 
 def _footer(stream: QueryStream) -> dict[str, Any]:

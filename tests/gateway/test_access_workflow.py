@@ -1,0 +1,433 @@
+"""The access workflow through the real app: request → steward decision → grant → query,
+expiry on an injected clock, revocation, region-scoped stewardship, provider usage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from catalog.models import utcnow
+from policies.evaluate import QueryDecisions
+from tests.factories import make_caller
+from tests.gateway.access_helpers import (
+    audit_actions,
+    personal_dataset,
+    query,
+    request_access,
+)
+from tests.gateway.test_api import assert_error_envelope
+
+
+@pytest.fixture
+def backend() -> str:
+    return "local"  # the workflow does not touch object storage beyond loading one file
+
+
+@pytest.fixture
+def world(client, platform) -> dict[str, Any]:
+    provider = make_caller(platform, client, region="DG", role="provider")
+    return {
+        "provider": provider,
+        "consumer": make_caller(platform, client, region="HK", role="consumer"),
+        "steward": make_caller(platform, client, region="DG", role="steward"),
+        "other_steward": make_caller(platform, client, region="SZ", role="steward"),
+        "dataset": personal_dataset(client, provider),
+    }
+
+
+def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> None:
+    consumer, steward, dataset = world["consumer"], world["steward"], world["dataset"]
+    created = request_access(
+        client,
+        consumer,
+        dataset["id"],
+        columns=["meter_id", "operator_id", "kwh"],
+        justification="train a load forecaster",
+        accept_no_onward_transfer=True,
+    )
+    assert created.status_code == 201, created.text
+    request = created.json()
+    assert request["status"] == "pending"
+    # the consumer sees what the rules will deliver before a steward looks at it
+    preview = {c["column"]: c["outcome"] for c in request["preview"]["columns"]}
+    assert preview == {"meter_id": "clear", "operator_id": "mask", "kwh": "clear"}
+    assert request["preview"]["rule_set"] == "gba-cross-boundary@1"
+
+    queue = client.get("/v1/access-requests?status=pending", headers=steward.headers).json()
+    assert request["id"] in [r["id"] for r in queue]
+
+    approved = client.post(
+        f"/v1/access-requests/{request['id']}/approve",
+        headers=steward.headers,
+        json={
+            "columns": ["meter_id", "operator_id"],
+            "row_filter": "meter_id <> 'M3'",
+            "duration_days": 10,
+            "note": "kwh is not needed for the stated purpose",
+        },
+    )
+    assert approved.status_code == 200, approved.text
+    grant = approved.json()["grant"]
+    assert approved.json()["request"]["status"] == "approved"
+    assert grant["columns"] == ["meter_id", "operator_id"]
+    assert grant["row_filter"] == "\"meter_id\" <> 'M3'"
+    assert grant["no_onward_transfer"] is True
+
+    # the query sees only the approved shape: the granted columns, with the obligations
+    result = query(client, consumer, f"SELECT * FROM {dataset['sql_name']}")
+    assert result.status_code == 200, result.text
+    assert [c["name"] for c in result.json()["columns"]] == ["meter_id", "operator_id"]
+    refused = query(client, consumer, f"SELECT kwh FROM {dataset['sql_name']}")
+    assert 400 <= refused.status_code < 500
+    source = _resolve(platform, consumer, dataset)
+    assert source.row_filter == "\"meter_id\" <> 'M3'"
+    assert [(m.column, m.kind) for m in source.masks] == [("operator_id", "hmac")]
+    assert source.grant_id == grant["id"] and source.rule_set == "gba-cross-boundary@1"
+
+    # expiry passes on the policy clock: the next query is refused
+    real_clock = platform.query_policy.clock
+    platform.query_policy.clock = lambda: utcnow() + timedelta(days=11)
+    try:
+        expired = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}")
+        assert_error_envelope(expired, 403, "access_denied")
+    finally:
+        platform.query_policy.clock = real_clock
+    assert query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}").status_code == 200
+
+    # revocation stops the next query at once
+    revoked = client.delete(f"/v1/grants/{grant['id']}", headers=steward.headers)
+    assert revoked.status_code == 200, revoked.text
+    after = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}")
+    assert_error_envelope(after, 403, "access_denied")
+
+    actions = audit_actions(client, steward)
+    for expected in (
+        "access_request.created:pending",
+        "access_request.approved:granted",
+        "query.run:allowed",
+        "query.run:refused",
+        "grant.revoke:revoked",
+    ):
+        assert expected in actions, (expected, actions)
+
+
+def _resolve(platform, caller, dataset):
+    from policies.model import Principal
+
+    principal = Principal(
+        subject=caller.client_id,
+        client_id=caller.client_id,
+        org_id=caller.org.id,
+        org_slug=caller.org.slug,
+        region=caller.org.region,
+        jurisdiction="HK",
+        roles=frozenset({"consumer"}),
+    )
+    org, name = dataset["sql_name"].split(".")
+    return platform.query_policy.resolver(principal, QueryDecisions())(org, name)
+
+
+def test_steward_of_another_region_neither_sees_nor_decides(client, world) -> None:
+    consumer, other = world["consumer"], world["other_steward"]
+    request = request_access(client, consumer, world["dataset"]["id"]).json()
+    assert request["id"] not in [
+        r["id"] for r in client.get("/v1/access-requests", headers=other.headers).json()
+    ]
+    assert_error_envelope(
+        client.get(f"/v1/access-requests/{request['id']}", headers=other.headers), 404
+    )
+    assert_error_envelope(
+        client.post(f"/v1/access-requests/{request['id']}/approve", headers=other.headers, json={}),
+        404,
+    )
+    assert_error_envelope(
+        client.post(
+            f"/v1/access-requests/{request['id']}/deny",
+            headers=other.headers,
+            json={"reason": "not mine"},
+        ),
+        404,
+    )
+
+
+def test_consumer_cannot_approve_its_own_request(client, platform, world) -> None:
+    consumer = world["consumer"]
+    request = request_access(client, consumer, world["dataset"]["id"]).json()
+    assert_error_envelope(
+        client.post(
+            f"/v1/access-requests/{request['id']}/approve", headers=consumer.headers, json={}
+        ),
+        403,
+        "forbidden",
+    )
+    # nor can a steward client of the requesting organisation, even in the right region
+    dg_consumer = make_caller(platform, client, region="DG", role="consumer")
+    own = request_access(client, dg_consumer, world["dataset"]["id"]).json()
+    same_org_steward = make_caller(platform, client, role="steward", org=dg_consumer.org)
+    assert_error_envelope(
+        client.post(
+            f"/v1/access-requests/{own['id']}/approve", headers=same_org_steward.headers, json={}
+        ),
+        403,
+        "access_denied",
+    )
+    assert client.get(f"/v1/access-requests/{request['id']}", headers=consumer.headers).json()[
+        "status"
+    ] == ("pending")
+
+
+def test_deny_needs_a_reason_and_the_consumer_reads_it(client, world) -> None:
+    consumer, steward = world["consumer"], world["steward"]
+    request = request_access(client, consumer, world["dataset"]["id"]).json()
+    assert_error_envelope(
+        client.post(f"/v1/access-requests/{request['id']}/deny", headers=steward.headers, json={}),
+        422,
+    )
+    denied = client.post(
+        f"/v1/access-requests/{request['id']}/deny",
+        headers=steward.headers,
+        json={"reason": "biometric templates are not shared for training"},
+    )
+    assert denied.status_code == 200, denied.text
+    seen = client.get(f"/v1/access-requests/{request['id']}", headers=consumer.headers).json()
+    assert (seen["status"], seen["reason"]) == (
+        "denied",
+        "biometric templates are not shared for training",
+    )
+    again = client.post(
+        f"/v1/access-requests/{request['id']}/approve", headers=steward.headers, json={}
+    )
+    assert_error_envelope(again, 409, "conflict")
+
+
+NARROWING_REFUSED: list[tuple[dict[str, Any], str]] = [
+    ({"columns": ["meter_id", "face_template"]}, "columns"),  # wider than asked
+    ({"row_filter": "meter_id IN (SELECT 1)"}, "row_filter"),
+    ({"row_filter": "read_csv('/etc/passwd') IS NULL"}, "row_filter"),
+    ({"row_filter": "kwh > 1; DROP TABLE x"}, "row_filter"),
+    ({"row_filter": "other_table.kwh > 1"}, "row_filter"),
+    ({"row_filter": "salary > 1"}, "row_filter"),
+    ({"masks": [{"column": "kwh", "kind": "partial"}]}, "masks"),
+    ({"aggregate_only": True, "min_group_size": 5}, "subject_column"),
+    ({"version": 9}, "version"),
+    ({"duration_days": 60}, "duration_days"),
+]
+
+
+def test_approval_may_only_narrow_and_is_checked_when_written(client, world) -> None:
+    request = request_access(
+        client, world["consumer"], world["dataset"]["id"], columns=["meter_id", "kwh"]
+    ).json()
+    for approval, field in NARROWING_REFUSED:
+        response = client.post(
+            f"/v1/access-requests/{request['id']}/approve",
+            headers=world["steward"].headers,
+            json=approval,
+        )
+        error = assert_error_envelope(response, 422)
+        if error["code"] == "invalid_input":
+            assert error["detail"]["field"] == field, (approval, error)
+        else:  # refused by the request schema before the policy saw it
+            assert error["code"] == "invalid_request", (approval, error)
+    still = client.get(f"/v1/access-requests/{request['id']}", headers=world["consumer"].headers)
+    assert still.json()["status"] == "pending"
+
+
+def test_transfer_instrument_changes_the_preview_and_the_decision(client, world) -> None:
+    provider, consumer, dataset = world["provider"], world["consumer"], world["dataset"]
+    instrument = {
+        "type": "GBA_SC_HK",
+        "reference": "粤网信备〔2026〕0042号",
+        "authority": "Guangdong Provincial CAC",
+        "effective_from": "2026-01-01T00:00:00Z",
+        "columns": ["meter_id", "operator_id"],
+        "purposes": ["model_training"],
+    }
+    added = client.post(
+        f"/v1/datasets/{dataset['id']}/transfer-instruments",
+        headers=provider.headers,
+        json=instrument,
+    )
+    assert added.status_code == 201, added.text
+    body = {"dataset_id": dataset["id"], "purpose": "model_training", "duration_days": 30}
+    preview = client.post(
+        "/v1/access-requests/preview",
+        headers=consumer.headers,
+        json={**body, "accept_no_onward_transfer": True},
+    ).json()
+    outcomes = {c["column"]: c["outcome"] for c in preview["columns"]}
+    assert outcomes == {
+        "meter_id": "clear",
+        "operator_id": "clear",
+        "kwh": "clear",
+        "face_template": "mask",
+    }
+    assert "GBA_SC_HK:粤网信备〔2026〕0042号" in preview["instruments"]
+    # without accepting "no onward transfer" the GBA SC path is closed
+    closed = client.post("/v1/access-requests/preview", headers=consumer.headers, json=body)
+    assert {c["column"]: c["outcome"] for c in closed.json()["columns"]}["operator_id"] == "mask"
+    # a request beyond the filed scope flags the re-filing (rule 14)
+    wide = request_access(
+        client,
+        consumer,
+        dataset["id"],
+        purpose="analytics",
+        accept_no_onward_transfer=True,
+    ).json()
+    assert any("scope change" in note for note in wide["preview"]["notes"])
+    # bad instruments are refused when written
+    for bad, field in (
+        ({**instrument, "type": "CN_MAGIC"}, "type"),
+        ({**instrument, "type": "MO_AUTH"}, "type"),  # a Macao instrument on mainland data
+        ({**instrument, "purposes": ["espionage"]}, "purposes"),
+        ({**instrument, "columns": ["nope"]}, "columns"),
+    ):
+        response = client.post(
+            f"/v1/datasets/{dataset['id']}/transfer-instruments",
+            headers=provider.headers,
+            json=bad,
+        )
+        assert assert_error_envelope(response, 422)["detail"]["field"] == field
+    assert_error_envelope(
+        client.post(
+            f"/v1/datasets/{dataset['id']}/transfer-instruments",
+            headers=consumer.headers,
+            json=instrument,
+        ),
+        403,
+        "access_denied",
+    )
+
+
+def test_governance_metadata_is_checked_and_core_data_refused(client, world) -> None:
+    provider, dataset = world["provider"], world["dataset"]
+    default = client.get(f"/v1/datasets/{dataset['id']}/governance", headers=provider.headers)
+    assert default.json()["recorded"] is False
+    assert default.json()["origin_jurisdiction"] == "CN-GBA9"
+    assert default.json()["contains_pi"] is True
+    assert default.json()["contains_sensitive_pi"] is True
+    core = client.put(
+        f"/v1/datasets/{dataset['id']}/governance",
+        headers=provider.headers,
+        json={"dsl_level": "core"},
+    )
+    assert "rule 1" in assert_error_envelope(core, 422, "invalid_input")["message"]
+    wrong_origin = client.put(
+        f"/v1/datasets/{dataset['id']}/governance",
+        headers=provider.headers,
+        json={"origin_jurisdiction": "HK"},
+    )
+    assert_error_envelope(wrong_origin, 422, "invalid_input")
+    no_pipia = client.put(
+        f"/v1/datasets/{dataset['id']}/governance",
+        headers=provider.headers,
+        json={"spi_release": True},
+    )
+    assert assert_error_envelope(no_pipia, 422)["detail"]["field"] == "pipia_ref"
+    stored = client.put(
+        f"/v1/datasets/{dataset['id']}/governance",
+        headers=provider.headers,
+        json={
+            "dsl_level": "important",
+            "important_notice_ref": "粤工信〔2026〕7号",
+            "collection_purposes": ["analytics"],
+        },
+    )
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["recorded"] is True
+    # important data: nothing leaves the mainland without a security assessment
+    preview = client.post(
+        "/v1/access-requests/preview",
+        headers=world["consumer"].headers,
+        json={"dataset_id": dataset["id"], "purpose": "analytics"},
+    ).json()
+    assert preview["allowed"] is False
+    assert {c["outcome"] for c in preview["columns"]} == {"deny"}
+
+
+def test_pinned_grant_and_time_travel(client, platform, world) -> None:
+    from tests.gateway.access_helpers import load
+
+    consumer, steward, dataset = world["consumer"], world["steward"], world["dataset"]
+    load(
+        client,
+        world["provider"],
+        dataset["id"],
+        b"meter_id,operator_id,kwh,face_template\nM9,E9,9.0,\n",
+    )
+    request = request_access(client, consumer, dataset["id"], columns=["meter_id"]).json()
+    grant = client.post(
+        f"/v1/access-requests/{request['id']}/approve",
+        headers=steward.headers,
+        json={"version": 1},
+    ).json()["grant"]
+    assert grant["version_pin"] == 1
+    resolve = platform.query_policy.resolver
+    principal = _principal(consumer)
+    org, name = dataset["sql_name"].split(".")
+    assert resolve(principal, QueryDecisions())(org, name).version == 1  # the pin, not current 2
+    assert resolve(principal, QueryDecisions())(org, name, 1).version == 1
+    from policies.errors import AccessDenied, UnknownDataset
+
+    with pytest.raises(AccessDenied, match="pinned to version 1"):
+        resolve(principal, QueryDecisions())(org, name, 2)
+    owner = _principal(world["provider"], jurisdiction="mainland", roles={"provider"})
+    assert resolve(owner, QueryDecisions())(org, name).version == 2
+    assert resolve(owner, QueryDecisions())(org, name, 1).version == 1
+    with pytest.raises(UnknownDataset, match="has no version 7"):
+        resolve(owner, QueryDecisions())(org, name, 7)
+    rows = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}").json()["rows"]
+    assert sorted(r[0] for r in rows) == ["M1", "M2", "M3", "M4"]  # version 1's rows
+
+
+def _principal(caller, *, jurisdiction: str = "HK", roles: set[str] | None = None):
+    from policies.model import Principal
+
+    return Principal(
+        subject=caller.client_id,
+        client_id=caller.client_id,
+        org_id=caller.org.id,
+        org_slug=caller.org.slug,
+        region=caller.org.region,
+        jurisdiction=jurisdiction,
+        roles=frozenset(roles or {"consumer"}),
+    )
+
+
+def test_provider_sees_who_uses_its_data_and_why(client, world) -> None:
+    provider, consumer, steward, dataset = (
+        world["provider"],
+        world["consumer"],
+        world["steward"],
+        world["dataset"],
+    )
+    request = request_access(
+        client, consumer, dataset["id"], columns=["meter_id", "kwh"], purpose="analytics"
+    ).json()
+    client.post(
+        f"/v1/access-requests/{request['id']}/approve", headers=steward.headers, json={}
+    ).raise_for_status()
+    result = query(client, consumer, f"SELECT meter_id, kwh FROM {dataset['sql_name']}")
+    assert result.status_code == 200, result.text
+    usage = client.get("/v1/usage", headers=provider.headers).json()
+    (grant,) = usage["grants"]
+    assert (grant["consumer"], grant["purpose"], grant["live"]) == (
+        consumer.org.slug,
+        "analytics",
+        True,
+    )
+    notified = {n["action"] for n in usage["notifications"]}
+    assert {"access_request.created", "access_request.approved"} <= notified
+    (delivery,) = usage["deliveries"]
+    assert delivery["row_count"] == 4
+    assert delivery["consumer_jurisdiction"] == "HK"
+    assert delivery["cross_boundary"] is True
+    assert delivery["columns"] == ["meter_id", "kwh"]
+    assert delivery["pi_subjects"] == 0  # no PI column delivered
+    assert provider.org.slug not in [g["consumer"] for g in usage["grants"]]
+    # the provider's own queries are not deliveries
+    own = query(client, provider, f"SELECT * FROM {dataset['sql_name']}")
+    assert own.status_code == 200
+    assert len(client.get("/v1/deliveries", headers=provider.headers).json()) == 1
