@@ -35,6 +35,7 @@ from catalog.models import utcnow
 from catalog.storage.base import ObjectStore
 from gateway.query_runner import QueryStream
 from gateway.query_service import Governed, govern_for, open_stream
+from policies.ledger import record_delivery
 from policies.model import Principal
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def start_export(platform: Platform, principal: Principal, sql: str) -> Export:
     stop = threading.Event()
     with service._lock:
         service._running[export.id] = stop
-    service._pool.submit(_write, platform, export, governed, stream, store, stop)
+    service._pool.submit(_write, platform, export, governed, stream, store, stop, principal)
     return export
 
 
@@ -140,6 +141,7 @@ def _write(
     stream: QueryStream,
     store: ObjectStore,
     stop: threading.Event,
+    principal: Principal | None = None,
 ) -> None:
     service: ExportService = platform.exports
     scratch = service.scratch_root / export.id
@@ -169,6 +171,18 @@ def _write(
         )
         with service._lock:
             service._running.pop(export.id, None)
+        if status == "succeeded" and principal is not None:
+            _ledger(platform, principal, governed, writer.rows)
+
+
+def _ledger(platform: Platform, principal: Principal, governed: Governed, rows: int) -> None:
+    """The delivery ledger (DOMAIN.md rule 13): an export that wrote rows is a delivery."""
+    try:
+        record_delivery(
+            platform.query_policy, principal, governed.query.sources, rows=rows, action="export"
+        )
+    except Exception:
+        log.exception("delivery ledger write failed", extra={"rows": rows})
 
 
 def _copy(

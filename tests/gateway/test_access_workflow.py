@@ -160,7 +160,7 @@ def test_consumer_cannot_approve_its_own_request(client, platform, world) -> Non
             f"/v1/access-requests/{request['id']}/approve", headers=consumer.headers, json={}
         ),
         403,
-        "forbidden",
+        "insufficient_scope",  # a consumer's token never carries access:approve
     )
     # nor can a steward client of the requesting organisation, even in the right region
     dg_consumer = make_caller(platform, client, region="DG", role="consumer")
@@ -294,6 +294,16 @@ def test_transfer_instrument_changes_the_preview_and_the_decision(client, world)
         client.post(
             f"/v1/datasets/{dataset['id']}/transfer-instruments",
             headers=consumer.headers,
+            json=instrument,
+        ),
+        403,
+        "insufficient_scope",
+    )
+    other_provider = make_caller(client.app.state.platform, client, region="DG", role="provider")
+    assert_error_envelope(
+        client.post(
+            f"/v1/datasets/{dataset['id']}/transfer-instruments",
+            headers=other_provider.headers,
             json=instrument,
         ),
         403,
