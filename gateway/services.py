@@ -200,6 +200,7 @@ def _assemble(
             key_rotate_after=timedelta(days=settings.oauth.key_rotate_days),
             scopes_supported=SCOPES,
             audit=audit,
+            **oauth_options(settings, sessions),
         ),
         seaweed=seaweed,
         _url_key=url_key,
@@ -332,3 +333,37 @@ def readiness(platform: Platform) -> dict[str, str]:
     except Exception as exc:
         checks["lake"] = f"buckets unavailable: {exc}"
     return checks
+
+
+def oauth_options(settings: PlatformSettings, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """The OAuth service's lifetimes, abuse limits and external issuers, from settings."""
+    from gateway.oauth.external import ExternalIssuer, ExternalIssuers
+    from gateway.oauth.server import Lifetimes
+    from gateway.oauth.service import AbuseLimits
+
+    oauth = settings.oauth
+    external = [
+        ExternalIssuer(
+            name=item.name,
+            issuer=item.issuer,
+            audience=item.audience,
+            organisations=tuple(item.organisations),
+            org_claim=item.org_claim,
+            roles_claim=item.roles_claim,
+            jurisdiction_claim=item.jurisdiction_claim,
+            allowed_roles=tuple(item.allowed_roles),
+            jwks_cache_seconds=item.jwks_cache_seconds,
+        )
+        for item in oauth.external_issuers
+    ]
+    return {
+        "lifetimes": Lifetimes(family=timedelta(days=oauth.refresh_token_days)),
+        "limits": AbuseLimits(
+            token_per_client=oauth.token_requests_per_minute,
+            token_per_ip=oauth.token_requests_per_minute_per_ip,
+            login_per_ip=oauth.logins_per_minute_per_ip,
+            login_per_user=oauth.logins_per_minute,
+        ),
+        "login_session_seconds": oauth.login_session_hours * 3600,
+        "external": ExternalIssuers(external, sessions) if external else None,
+    }

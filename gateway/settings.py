@@ -74,6 +74,37 @@ class QuerySettings(BaseModel):
     )
 
 
+class ExternalIssuerSettings(BaseModel):
+    """A partner identity provider whose access tokens the gateway trusts."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{1,31}$", description="Short name; prefixes subjects (name:sub)."
+    )
+    issuer: str = Field(description="Exact issuer URL (https; http only on loopback).")
+    audience: str = Field(
+        default="datashare-gateway", description="Audience its tokens must carry for us."
+    )
+    organisations: list[str] = Field(
+        min_length=1, description="Our organisation slugs this issuer may assert; no others."
+    )
+    org_claim: str = Field(default="org_slug", description="Claim naming the organisation.")
+    roles_claim: str = Field(default="roles", description="Claim listing roles.")
+    jurisdiction_claim: str = Field(
+        default="jurisdiction", description="Claim checked against the organisation's, if present."
+    )
+    allowed_roles: list[str] = Field(
+        default=["provider", "consumer"], description="Roles the issuer may grant."
+    )
+    jwks_cache_seconds: float = Field(default=300, ge=10, le=86_400, description="JWKS cache.")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        from gateway.oauth.external import check_issuer_url
+
+        return check_issuer_url(value)
+
+
 class OAuthSettings(BaseModel):
     issuer: str | None = Field(
         default=None, description="Token issuer URL. Default: the gateway's public URL."
@@ -83,6 +114,28 @@ class OAuthSettings(BaseModel):
         default=900, ge=60, le=86_400, description="Access token lifetime."
     )
     key_rotate_days: int = Field(default=30, ge=1, le=365, description="Signing key lifetime.")
+    refresh_token_days: int = Field(
+        default=14, ge=1, le=90, description="Sign-in lifetime: no refresh after this many days."
+    )
+    login_session_hours: int = Field(
+        default=8, ge=1, le=720, description="Login page session (silent re-authorization)."
+    )
+    token_requests_per_minute: int = Field(
+        default=60, ge=1, le=100_000, description="Token endpoint limit per client and process."
+    )
+    token_requests_per_minute_per_ip: int = Field(
+        default=300, ge=1, le=100_000, description="Token endpoint limit per address and process."
+    )
+    logins_per_minute: int = Field(
+        default=10, ge=1, le=10_000, description="Sign-in attempts per user name and process."
+    )
+    logins_per_minute_per_ip: int = Field(
+        default=30, ge=1, le=100_000, description="Sign-in attempts per address and process."
+    )
+    external_issuers: list[ExternalIssuerSettings] = Field(
+        default_factory=list,
+        description="Partner identity providers trusted by configuration (JSON list).",
+    )
     key_secret: SecretStr | None = Field(
         default=None,
         description=(
