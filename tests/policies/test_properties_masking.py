@@ -165,7 +165,7 @@ def _cells(rows: list[tuple[Any, ...]]) -> list[str]:
 
 
 @settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
