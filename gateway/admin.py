@@ -13,7 +13,7 @@ from catalog.clients import create_client, register_client
 from catalog.database import make_engine, session_factory, upgrade_to_head
 from catalog.errors import InvalidInput, NotFound
 from catalog.grants import GrantStore
-from catalog.models import Dataset, Grant
+from catalog.models import Dataset, Grant, Organisation
 from catalog.registry import Registry
 from catalog.users import (
     User,
@@ -39,6 +39,7 @@ class AdminContext:
     registry: Registry
     grants: GrantStore
     audit: AuditLog
+    actor: str = "cli"  # who is administering: "cli", or "user:<id>" / "client:<id>" via the API
 
     def create_client(self, org: str, name: str, roles: list[str]) -> tuple[str, str]:
         unknown = sorted(set(roles) - ROLES)
@@ -56,13 +57,28 @@ class AdminContext:
             )
             client_id = client.client_id
         self.audit.append(
-            actor="cli",
+            actor=self.actor,
             action="client.create",
             resource=f"client:{client_id}",
             outcome="created",
             detail={"org": organisation.slug, "roles": roles},
         )
         return client_id, secret
+
+    def create_org(
+        self, *, name: str, slug: str, kind: str, region: str, registration_id: str
+    ) -> Organisation:
+        org = self.registry.create_org(
+            name=name, slug=slug, kind=kind, region=region, registration_id=registration_id
+        )
+        self.audit.append(
+            actor=self.actor,
+            action="org.create",
+            resource=f"org:{org.id}",
+            outcome="created",
+            detail={"slug": slug, "region": org.region},
+        )
+        return org
 
     def create_user(
         self,
@@ -88,7 +104,7 @@ class AdminContext:
                 steward_regions=steward_regions or [],
             )
         self.audit.append(
-            actor="cli",
+            actor=self.actor,
             action="user.create",
             resource=f"user:{user.id}",
             outcome="created",
@@ -106,7 +122,7 @@ class AdminContext:
             user = get_user(session, ident)
             disable_user(session, user)
         self.audit.append(
-            actor="cli", action="user.disable", resource=f"user:{user.id}", outcome="disabled"
+            actor=self.actor, action="user.disable", resource=f"user:{user.id}", outcome="disabled"
         )
         return user
 
@@ -116,7 +132,7 @@ class AdminContext:
             user = get_user(session, ident)
             set_password(session, user, secret)
         self.audit.append(
-            actor="cli", action="user.password", resource=f"user:{user.id}", outcome="changed"
+            actor=self.actor, action="user.password", resource=f"user:{user.id}", outcome="changed"
         )
         return user, secret
 
@@ -148,7 +164,7 @@ class AdminContext:
             )
             client_id = client.client_id
         self.audit.append(
-            actor="cli",
+            actor=self.actor,
             action="client.create",
             resource=f"client:{client_id}",
             outcome="created",
@@ -169,7 +185,7 @@ class AdminContext:
         return record_grant(
             self.grants,
             self.audit,
-            actor="cli",
+            actor=self.actor,
             dataset=self.dataset(dataset_ident),
             consumer=self.registry.find_org(org),
             columns=columns,

@@ -25,6 +25,7 @@ from gateway.routes import (
     me,
     query,
 )
+from gateway.routes import admin as admin_routes
 from gateway.services import Platform, build_platform
 from gateway.settings import PlatformSettings
 
@@ -66,6 +67,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         health.router,
         oauth_router,
         me.router,
+        admin_routes.router,
         datasets.router,
         contracts.router,
         contracts.proposals,

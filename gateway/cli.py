@@ -303,15 +303,8 @@ def create_org(
     from gateway.admin import admin_session
 
     with reported(), admin_session(load_settings(data_dir)) as ctx:
-        org = ctx.registry.create_org(
+        org = ctx.create_org(
             name=name, slug=slug, kind=kind, region=region, registration_id=registration_id
-        )
-        ctx.audit.append(
-            actor="cli",
-            action="org.create",
-            resource=f"org:{org.id}",
-            outcome="created",
-            detail={"slug": slug, "region": org.region},
         )
     out.print_json(
         json.dumps(
@@ -439,6 +432,23 @@ def register_app(
     with reported(), admin_session(load_settings(data_dir)) as ctx:
         client_id, secret = ctx.register_app(org, name, redirect_uri, public=not confidential)
     sys.stdout.write(json.dumps({"client_id": client_id, "client_secret": secret}) + "\n")
+
+
+@admin.command("rotate-keys")
+def rotate_keys(data_dir: DataDir = None) -> None:
+    """Sign new access tokens with a fresh key now. Older keys stay in the JWKS until every
+    token they signed has expired; running gateways switch within their key refresh interval."""
+    from catalog.clients import rotate_signing_key
+    from gateway.admin import admin_session
+
+    settings = load_settings(data_dir)
+    with reported(), admin_session(settings) as ctx, ctx.sessions() as session:
+        secret = settings.secret(settings.oauth.key_secret, "oauth_key_secret")
+        material = rotate_signing_key(session, secret)
+        ctx.audit.append(
+            actor="cli", action="key.rotate", resource=f"key:{material.kid}", outcome="rotated"
+        )
+    sys.stdout.write(json.dumps({"kid": material.kid}) + "\n")
 
 
 @admin.command("grant")

@@ -35,6 +35,7 @@ from catalog.clients import (
     active_signing_key,
     check_key_secret,
     published_keys,
+    rotate_signing_key,
 )
 from catalog.oauth_state import is_revoked
 from gateway.oauth.authorize import AuthorizeFlow
@@ -116,6 +117,14 @@ class SigningKeyCache:
     def published(self) -> list[dict[str, Any]]:
         self.verification_keys()
         return [dict(jwk) for jwk in self._published]
+
+    def rotate(self) -> str:
+        """Create a new signing key now (older keys stay published for the overlap); its kid."""
+        with self._lock, self._sessions() as session:
+            self._signing = rotate_signing_key(session, self._key_secret, algorithm=self._algorithm)
+            self._signing_loaded = self._clock()
+            self._load_published()
+            return self._signing.kid
 
     def refresh_after_unknown_kid(self) -> bool:
         """Re-read the published keys unless that happened within the cooldown."""
