@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 UV     := $(BIN)/uv
 PYTEST_ARGS ?=
 SHELL  := /bin/bash
+CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo serve test test-fast lint fmt typecheck lock bench clean
+.PHONY: help venv demo serve test test-fast lint fmt typecheck lock bench clean chromium
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +30,17 @@ demo: $(STAMP) ## Start the stack on http://127.0.0.1:8000 with sample data from
 serve: $(STAMP) ## Run the gateway (embedded S3 unless DATASHARE_STORAGE__ENDPOINT_URL is set)
 	$(BIN)/datashare serve
 
-test: $(STAMP) ## Run the whole test suite (starts its own SeaweedFS and PostgreSQL)
+# The console's browser tests drive Debian's chromium with playwright; no browser is downloaded.
+chromium: ## Install Debian's chromium (and CJK fonts) for the console's browser tests if missing
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null; then sudo="sudo"; \
+	  else echo "$(CHROMIUM) is missing: install Debian's chromium package as root" && exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "$(CHROMIUM) is missing and apt-get is not available: install chromium at $(CHROMIUM)"; exit 1; }; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk; \
+	fi
+
+test: $(STAMP) chromium ## Run the whole test suite (starts its own SeaweedFS and PostgreSQL)
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Tests on the local store and SQLite only

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.console import install_console
 from gateway.errors import install_error_handlers
 from gateway.oauth.routes import router as oauth_router
 from gateway.observability import request_context_middleware
@@ -81,4 +82,5 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         files.router,
     ):
         app.include_router(router)
+    install_console(app, settings)
     return app

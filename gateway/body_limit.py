@@ -13,7 +13,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UPLOAD_PATH = re.compile(r"^/v1/(datasets/[^/]+/uploads|contracts/proposals)$")
+UPLOAD_PATH = re.compile(
+    r"^/(v1/(datasets/[^/]+/uploads|contracts/proposals)"
+    r"|console/datasets/([^/]+/upload|new/propose))$"  # the console relays them to the API
+)
 
 
 class BodyLimitMiddleware:

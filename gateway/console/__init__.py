@@ -1,0 +1,81 @@
+"""The web console under ``/console``: server-rendered pages (Jinja2) in English, 简体中文
+and 繁體中文 for providers, consumers and stewards, on top of the gateway's JSON API.
+
+``install_console(app, settings)`` is the only entry point ``create_app`` calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+
+from gateway.console import auth, catalog_pages, consumer_pages, provider_pages, steward_pages
+from gateway.console.api import ApiError
+from gateway.console.context import (
+    ConsoleState,
+    CsrfRejected,
+    LoginRequired,
+    anonymous_console,
+    build_templates,
+)
+from gateway.console.session import SessionCodec
+from gateway.settings import PlatformSettings
+
+STATIC: Final = Path(__file__).parent / "static"
+# Same-origin everything: no CDN, no inline scripts, no framing.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def install_console(app: FastAPI, settings: PlatformSettings) -> None:
+    secret = settings.secret(settings.gateway.url_signing_secret, "url_signing_secret")
+    codec = SessionCodec(secret, https_only=settings.public_url.startswith("https://"))
+    app.state.console = ConsoleState(codec, build_templates(), auth.refresh)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    # provider_pages first: its /console/datasets/new must win over /console/datasets/{id}
+    for module in (auth, provider_pages, catalog_pages, consumer_pages, steward_pages):
+        app.include_router(module.router)
+    app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(ApiError, _api_error)
+    app.middleware("http")(_console_headers)
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    response = RedirectResponse(
+        f"/console/login?next={quote(exc.next_path, safe='')}", status_code=303
+    )
+    if exc.clear_session:
+        request.app.state.console.codec.clear(response)
+    return response
+
+
+async def _csrf_rejected(request: Request, _exc: Exception) -> Response:
+    console = await anonymous_console(request)
+    return console.render("error.html", status=403, csrf_failed=True, error=None)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    """An API error a page did not handle itself: the error page, in the viewer's language."""
+    assert isinstance(exc, ApiError)
+    console = await anonymous_console(request)
+    return console.error(exc)
+
+
+async def _console_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    response: Response = await call_next(request)
+    if request.url.path.startswith("/console"):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,105 @@
+"""Catalog pages: the dataset list with search and filters, and a dataset's page (schema
+with column tags, versions, quality trend, column distributions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from gateway.console.context import UserConsole
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+CLASSIFICATIONS = ("public", "internal", "restricted", "personal", "important")
+REGIONS = ("GZ", "SZ", "DG", "HK", "MO")
+
+
+@router.get("")
+async def home(console: UserConsole) -> Response:
+    return console.redirect("/console/catalog")
+
+
+@router.get("/catalog")
+async def catalog(
+    console: UserConsole,
+    q: Annotated[str, Query(max_length=200)] = "",
+    region: Annotated[str, Query(max_length=8)] = "",
+    classification: Annotated[str, Query(max_length=20)] = "",
+    tag: Annotated[str, Query(max_length=60)] = "",
+) -> Response:
+    filters = {"q": q.strip(), "region": region, "classification": classification, "tag": tag}
+    search = await console.api.optional("/v1/catalog/search", None, **filters)
+    if search is not None:
+        datasets = search.get("results", search.get("items", []))
+        facets = search.get("facets", {})
+        searched = True
+    else:  # a gateway without the search API: the plain list, filtered by the API's fields
+        datasets = await console.api.get("/v1/datasets")
+        facets = {}
+        searched = not any(filters.values())
+    return console.render(
+        "catalog.html",
+        datasets=[_dataset_card(d) for d in datasets],
+        filters=filters,
+        facets=facets,
+        searched=searched,
+        regions=REGIONS,
+        classifications=CLASSIFICATIONS,
+    )
+
+
+def _dataset_card(item: dict[str, Any]) -> dict[str, Any]:
+    """Search hits may wrap the dataset (``{"dataset": {...}, "score": ...}``)."""
+    dataset = item.get("dataset", item) if isinstance(item, dict) else {}
+    return dict(dataset)
+
+
+@router.get("/datasets/{dataset_id}")
+async def dataset_page(dataset_id: str, console: UserConsole) -> Response:
+    dataset = await console.api.get(f"/v1/datasets/{dataset_id}")
+    versions = await console.api.get(f"/v1/datasets/{dataset_id}/versions")
+    versions = sorted(versions, key=lambda v: v["version"], reverse=True)
+    current = next((v for v in versions if v["version"] == dataset.get("current_version")), None)
+    current = current or (versions[0] if versions else None)
+    return console.render(
+        "dataset.html",
+        dataset=dataset,
+        versions=versions,
+        current=current,
+        columns=_columns(dataset, current),
+        own=console.me is not None and dataset.get("org") == console.me.get("org_slug"),
+    )
+
+
+def _columns(dataset: dict[str, Any], version: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Contract columns joined with the version's statistics, in schema order."""
+    contract_columns = {c["name"]: c for c in dataset.get("contract", {}).get("columns", [])}
+    stats = (version or {}).get("stats", {}) or {}
+    stats = stats.get("columns", stats) if isinstance(stats, dict) else {}
+    names = list(contract_columns)
+    for name in stats:
+        if name not in contract_columns:
+            names.append(name)
+    rows = []
+    for name in names:
+        column = dict(contract_columns.get(name, {"name": name}))
+        column["stats"] = stats.get(name) if isinstance(stats.get(name), dict) else {}
+        column["tags"] = _tags(column)
+        rows.append(column)
+    return rows
+
+
+def _tags(column: dict[str, Any]) -> list[str]:
+    tags = []
+    pi = column.get("pi")
+    if pi and pi != "non_pi":
+        tags.append(str(pi))
+    for key in ("validator", "unit"):
+        if column.get(key):
+            tags.append(str(column[key]))
+    if column.get("nullable") is False:
+        tags.append("required")
+    tags.extend(str(t) for t in column.get("tags", []) or [])
+    return tags

@@ -1,0 +1,301 @@
+"""Provider pages: my datasets, register a dataset from a proposed contract, edit the
+contract, upload with progress, the validation report, and who uses my data."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Query
+from starlette.datastructures import UploadFile
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gateway.console.api import ApiError
+from gateway.console.context import Console, UserConsole
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+ENCODINGS: Final = ("utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "big5hkscs")
+SAMPLE_ROWS: Final = 200  # quarantined rows shown on the report page
+
+
+@router.get("/provider")
+async def provider_home(console: UserConsole) -> Response:
+    datasets = await console.api.get("/v1/datasets")
+    mine = [d for d in datasets if console.me and d.get("org") == console.me.get("org_slug")]
+    usage = await console.api.optional("/v1/provider/usage", None)
+    if isinstance(usage, dict):
+        usage = usage.get("items", usage.get("grants", []))
+    return console.render("provider.html", datasets=mine, usage=usage)
+
+
+# --- register a dataset ----------------------------------------------------------------------
+
+
+@router.get("/datasets/new")
+async def new_dataset(console: UserConsole) -> Response:
+    return console.render("dataset_new.html", values={}, proposal=None, problem=None)
+
+
+@router.post("/datasets/new/propose")
+async def propose_contract(console: UserConsole) -> Response:
+    """A sample file (multipart) → the contract the API proposes, shown for editing."""
+    values = await console.check_csrf()
+    form = await console.request.form()
+    sample = form.get("sample")
+    proposal = problem = None
+    if not isinstance(sample, UploadFile) or not sample.filename:
+        problem = console.t.text("Choose a sample file first.")
+    else:
+        try:
+            response = await console.api.request(
+                "POST",
+                "/v1/contracts/proposals",
+                params={"filename": sample.filename, "encoding": values.get("encoding", "utf-8")},
+                content=_file_chunks(sample),
+            )
+            proposal = response.json()
+        except ApiError as error:
+            problem = error.message
+    return console.render(
+        "dataset_new.html",
+        values=values,
+        proposal=proposal,
+        contract_text=json.dumps(proposal["contract"], ensure_ascii=False, indent=2)
+        if proposal
+        else values.get("contract", ""),
+        problem=problem,
+        status=200 if problem is None else 422,
+    )
+
+
+@router.post("/datasets/new")
+async def create_dataset(console: UserConsole) -> Response:
+    values = await console.check_csrf()
+    try:
+        contract = json.loads(values.get("contract", ""))
+    except ValueError as error:
+        return _new_dataset_problem(
+            console,
+            values,
+            console.t.text("The contract is not valid JSON: %(error)s", error=str(error)),
+        )
+    body = {
+        "name": values.get("name", "").strip(),
+        "title": values.get("title", "").strip(),
+        "description": values.get("description", "").strip(),
+        "classification": values.get("classification", "internal"),
+        "licence": values.get("licence", "").strip(),
+        "contract": contract,
+    }
+    try:
+        dataset = await console.api.post("/v1/datasets", body)
+    except ApiError as error:
+        return _new_dataset_problem(console, values, _explain(error))
+    return console.redirect(f"/console/datasets/{dataset['id']}/upload?notice=created")
+
+
+def _new_dataset_problem(console: Console, values: dict[str, str], problem: str) -> Response:
+    return console.render(
+        "dataset_new.html",
+        status=422,
+        values=values,
+        proposal=None,
+        contract_text=values.get("contract", ""),
+        problem=problem,
+    )
+
+
+def _explain(error: ApiError) -> str:
+    """The API's message plus the fields its validation named."""
+    problems = error.detail.get("errors") if isinstance(error.detail, dict) else None
+    if not problems:
+        return error.message
+    listed = "; ".join(f"{p.get('location', '')}: {p.get('message', '')}" for p in problems[:8])
+    return f"{error.message} — {listed}"
+
+
+# --- the contract ------------------------------------------------------------------------------
+
+
+@router.get("/datasets/{dataset_id}/contract")
+async def contract_page(dataset_id: str, console: UserConsole) -> Response:
+    dataset = await console.api.get(f"/v1/datasets/{dataset_id}")
+    current = await console.api.get(f"/v1/datasets/{dataset_id}/contract")
+    return console.render(
+        "contract.html",
+        dataset=dataset,
+        current=current,
+        contract_text=json.dumps(current["contract"], ensure_ascii=False, indent=2),
+        problem=None,
+    )
+
+
+@router.post("/datasets/{dataset_id}/contract")
+async def save_contract(dataset_id: str, console: UserConsole) -> Response:
+    values = await console.check_csrf()
+    dataset = await console.api.get(f"/v1/datasets/{dataset_id}")
+    current = await console.api.get(f"/v1/datasets/{dataset_id}/contract")
+    problem = None
+    try:
+        contract = json.loads(values.get("contract", ""))
+        base = int(values.get("base_version") or current["version"])
+        await console.api.put(
+            f"/v1/datasets/{dataset_id}/contract",
+            {"contract": contract, "note": values.get("note", ""), "base_version": base},
+        )
+    except ValueError as error:
+        problem = console.t.text("The contract is not valid JSON: %(error)s", error=str(error))
+    except ApiError as error:
+        problem = _explain(error)
+    if problem is None:
+        return console.redirect(f"/console/datasets/{dataset_id}?notice=contract_saved")
+    return console.render(
+        "contract.html",
+        status=422,
+        dataset=dataset,
+        current=current,
+        contract_text=values.get("contract", ""),
+        problem=problem,
+    )
+
+
+# --- upload and the validation report ----------------------------------------------------------
+
+
+@router.get("/datasets/{dataset_id}/upload")
+async def upload_page(dataset_id: str, console: UserConsole) -> Response:
+    dataset = await console.api.get(f"/v1/datasets/{dataset_id}")
+    return console.render("upload.html", dataset=dataset, encodings=ENCODINGS)
+
+
+@router.post("/datasets/{dataset_id}/upload")
+async def upload(
+    dataset_id: str,
+    console: UserConsole,
+    filename: Annotated[str, Query(max_length=255)] = "",
+    encoding: Annotated[str, Query(max_length=20)] = "utf-8",
+    mode: Annotated[str, Query(max_length=10)] = "replace",
+) -> Response:
+    """The file, streamed to ``POST /v1/datasets/{id}/uploads``.
+
+    The page's script sends the raw file (``X-CSRF-Token`` header) so the browser reports
+    the bytes sent, and gets the job as JSON; without scripts, the form posts multipart
+    and the browser lands on the job's report."""
+    request = console.request
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        values = await console.check_csrf()
+        form = await request.form()
+        file = form.get("file")
+        if not isinstance(file, UploadFile) or not file.filename:
+            return console.redirect(f"/console/datasets/{dataset_id}/upload?notice=no_file")
+        params = {
+            "filename": file.filename,
+            "encoding": values.get("encoding", "utf-8"),
+            "mode": values.get("mode", "replace"),
+        }
+        job = (
+            await console.api.request(
+                "POST",
+                f"/v1/datasets/{dataset_id}/uploads",
+                params=params,
+                content=_file_chunks(file),
+            )
+        ).json()
+        return console.redirect(f"/console/jobs/{job['id']}")
+    console.check_csrf_header()
+    params = {"filename": filename, "encoding": encoding, "mode": mode}
+    try:
+        response = await console.api.request(
+            "POST",
+            f"/v1/datasets/{dataset_id}/uploads",
+            params=params,
+            content=request.stream(),
+            headers={"content-type": "application/octet-stream"},
+        )
+    except ApiError as error:
+        body = {"error": {"code": error.code, "message": error.message, "detail": error.detail}}
+        return JSONResponse(body, status_code=error.status)
+    job = response.json()
+    return JSONResponse({"job": job, "report": f"/console/jobs/{job['id']}"}, status_code=202)
+
+
+async def _file_chunks(file: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await file.read(1 << 20):
+        yield chunk
+
+
+@router.get("/jobs/{job_id}.json")
+async def job_status(job_id: str, console: UserConsole) -> Response:
+    """The job for the upload page's progress bar (polled while it runs)."""
+    try:
+        job = await console.api.get(f"/v1/jobs/{job_id}")
+    except ApiError as error:
+        body = {"error": {"code": error.code, "message": error.message, "detail": error.detail}}
+        return JSONResponse(body, status_code=error.status)
+    return JSONResponse(job, headers={"cache-control": "no-store"})
+
+
+@router.get("/jobs/{job_id}")
+async def job_report(job_id: str, console: UserConsole) -> Response:
+    job = await console.api.get(f"/v1/jobs/{job_id}")
+    dataset = await console.api.get(f"/v1/datasets/{job['dataset_id']}")
+    page: dict[str, Any] = {"rows": [], "total": 0}
+    if job.get("links", {}).get("quarantine"):
+        page = await console.api.get(f"/v1/jobs/{job_id}/quarantine", limit=SAMPLE_ROWS)
+    version = None
+    if job.get("version"):
+        versions = await console.api.get(f"/v1/datasets/{job['dataset_id']}/versions")
+        version = next((v for v in versions if v["version"] == job["version"]), None)
+    return console.render(
+        "job.html",
+        job=job,
+        dataset=dataset,
+        sample=page["rows"],
+        total_rejected=page["total"],
+        rules=_failed_rules(version, page["rows"]),
+        rules_complete=_rules_complete(version, page),
+        running=job["status"] in ("queued", "running"),
+    )
+
+
+def _failed_rules(
+    version: dict[str, Any] | None, rows: list[dict[str, Any]]
+) -> list[tuple[str, int]]:
+    """Which rules failed how often: the version's own tally when the API gives it,
+    otherwise counted over the quarantined rows shown."""
+    tally = ((version or {}).get("quality") or {}).get("row_checks", {}).get("failures_by_rule")
+    if isinstance(tally, dict) and tally:
+        return sorted(((str(k), int(v)) for k, v in tally.items()), key=lambda kv: -kv[1])
+    counts: Counter[str] = Counter()
+    for row in rows:
+        for reason in row.get("reasons", []):
+            column = reason.get("column")
+            rule = reason.get("rule", "?")
+            counts[f"{column}: {rule}" if column else str(rule)] += 1
+    return counts.most_common()
+
+
+def _rules_complete(version: dict[str, Any] | None, page: dict[str, Any]) -> bool:
+    tally = ((version or {}).get("quality") or {}).get("row_checks", {}).get("failures_by_rule")
+    return bool(tally) or page["total"] <= len(page["rows"])
+
+
+@router.get("/jobs/{job_id}/quarantine")
+async def quarantine_download(job_id: str, console: UserConsole) -> Response:
+    """The whole quarantine report (Parquet) as a download."""
+    response = await console.api.request(
+        "GET", f"/v1/jobs/{job_id}/quarantine", params={"format": "parquet"}
+    )
+    return StreamingResponse(
+        iter([response.content]),
+        media_type=response.headers.get("content-type", "application/octet-stream"),
+        headers={
+            "content-disposition": response.headers.get(
+                "content-disposition", f'attachment; filename="quarantine-{job_id}.parquet"'
+            )
+        },
+    )

@@ -1,0 +1,173 @@
+"""The console in a real browser: playwright driving Debian's chromium (headless, never a
+downloaded browser) against the real gateway over HTTP.
+
+Every page a test opens records the requests the browser made; each test ends by asserting
+that none went to a host other than the gateway. Screenshots of the pages land in
+``tests/artifacts/`` for a reviewer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.console.conftest import ConsoleStack
+from tests.factories import Caller, make_dataset
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+ACCEPT = {"en": "en-GB,en;q=0.9", "zh_Hans": "zh-CN,zh;q=0.9", "zh_Hant": "zh-HK,zh;q=0.9"}
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (Debian's chromium package)")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+class Visit:
+    """A browser context signed in as one caller, recording every request's host."""
+
+    def __init__(self, browser: object, stack: ConsoleStack, caller: Caller, locale: str) -> None:
+        self.stack = stack
+        self.requests: list[str] = []
+        self.context = browser.new_context(  # type: ignore[attr-defined]
+            viewport={"width": 1280, "height": 900},
+            extra_http_headers={"accept-language": ACCEPT[locale]},
+            locale=ACCEPT[locale].split(",")[0],
+        )
+        sealed, self.csrf = stack.session_cookie(caller)
+        self.context.add_cookies([{"name": "console_session", "value": sealed, "url": stack.url}])
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.page = self.context.new_page()
+
+    def open(self, path: str) -> object:
+        response = self.page.goto(f"{self.stack.url}{path}")
+        assert response is not None and response.status == 200, path
+        return response
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def foreign_requests(self) -> list[str]:
+        gateway = urlsplit(self.stack.url).netloc
+        return [
+            url
+            for url in self.requests
+            if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != gateway
+        ]
+
+
+@pytest.fixture
+def visit(browser: object, console_stack: ConsoleStack) -> Iterator[Callable[[Caller, str], Visit]]:
+    opened: list[Visit] = []
+
+    def open_as(caller: Caller, locale: str) -> Visit:
+        opened.append(Visit(browser, console_stack, caller, locale))
+        return opened[-1]
+
+    yield open_as
+    for one in opened:
+        one.context.close()
+    for one in opened:
+        assert one.requests, "the browser made no request at all"
+        assert one.foreign_requests() == [], "the console asked a host other than the gateway"
+
+
+def meter_file(rows: int) -> bytes:
+    """A mainland meter export: ``rows`` readings, every 1000th one negative (quarantined)."""
+    lines = ["设备编号,时间,用电量(度),时段"]
+    tariffs = ("尖峰", "峰", "平", "谷")
+    for i in range(rows):
+        kwh = -1.0 if i % 1000 == 999 else round((i % 97) * 1.5, 2)
+        lines.append(
+            f"DG-P{i % 7}-MCC-{i % 50:02d},2025-07-{1 + i % 28:02d} 08:15,{kwh},{tariffs[i % 4]}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_provider_uploads_with_progress_and_reads_the_report(
+    console_stack: ConsoleStack, visit: Callable[[Caller, str], Visit], tmp_path: Path
+) -> None:
+    provider = console_stack.caller(role="provider", region="DG")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+    source = tmp_path / "meters-2025-07.csv"
+    source.write_bytes(meter_file(30_000))
+    browser = visit(provider, "zh_Hant")
+    browser.open(f"/console/datasets/{dataset['id']}/upload")
+    assert browser.page.locator("h1").inner_text().startswith("上載檔案")
+    # a slow uplink, so the bytes-sent bar has something to show
+    cdp = browser.context.new_cdp_session(browser.page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 800_000},
+    )
+    browser.page.set_input_files("#file", str(source))
+    browser.page.click("#upload-button")
+    seen_bytes: set[int] = set()
+    deadline = time.monotonic() + 60
+    shot_taken = False
+    while "/console/jobs/" not in browser.page.url and time.monotonic() < deadline:
+        try:
+            seen_bytes.add(int(browser.page.eval_on_selector("#bytes-bar", "e => e.value")))
+        except Exception:  # the page is navigating to the report
+            break
+        if not shot_taken and 0 < max(seen_bytes) < 100:
+            browser.shot("provider-upload-progress-zh_Hant")
+            shot_taken = True
+        time.sleep(0.05)
+    browser.page.wait_for_url("**/console/jobs/**", timeout=60_000)
+    assert any(0 < value < 100 for value in seen_bytes), f"the bar never moved: {seen_bytes}"
+    browser.page.wait_for_selector("#rows-rejected")
+    while browser.page.locator("#job-running").count():  # the report refreshes itself
+        browser.page.wait_for_load_state()
+        time.sleep(0.5)
+    assert browser.page.locator("#rows-rejected").inner_text() == "30"
+    assert browser.page.locator("table.rules").count() == 1
+    assert "被隔離的行" in browser.page.content()
+    browser.shot("provider-validation-report-zh_Hant")
+    with browser.page.expect_download() as download:
+        browser.page.click("a[href$='/quarantine']")
+    saved = tmp_path / "quarantine.parquet"
+    download.value.save_as(saved)
+    assert saved.read_bytes()[:4] == b"PAR1"
+    browser.open(f"/console/datasets/{dataset['id']}")
+    assert browser.page.locator("svg.histogram rect").count() > 1
+    browser.shot("dataset-page-zh_Hant")
+
+
+def test_catalog_and_query_pages_in_each_language(
+    console_stack: ConsoleStack, visit: Callable[[Caller, str], Visit]
+) -> None:
+    provider = console_stack.caller(role="provider", region="SZ")
+    titles = {"en": "Catalog", "zh_Hans": "数据目录", "zh_Hant": "數據目錄"}
+    run = {"en": "Run", "zh_Hans": "运行", "zh_Hant": "運行"}
+    for locale in ("en", "zh_Hans", "zh_Hant"):
+        browser = visit(provider, locale)
+        browser.open("/console/catalog")
+        assert browser.page.locator("h1").inner_text() == titles[locale]
+        assert browser.page.locator("html").get_attribute("lang") == locale.replace("_", "-")
+        browser.shot(f"catalog-{locale}")
+        browser.open("/console/query")
+        assert browser.page.locator("button[value=run]").inner_text() == run[locale]
+        browser.shot(f"sql-console-{locale}")
+    # keyboard: the skip link is the first stop and lands on the content
+    browser.page.keyboard.press("Tab")
+    assert browser.page.evaluate("document.activeElement.className") == "skip"

@@ -1,0 +1,200 @@
+"""The console over real HTTP: sign-in flow plumbing, sessions, CSRF, languages, headers,
+and the provider/consumer relays to the JSON API."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from gateway.console.auth import CONSOLE_CLIENT_ID, safe_next
+from gateway.console.session import LOGIN_COOKIE, SESSION_COOKIE
+from tests.console.conftest import ConsoleStack, form
+from tests.factories import ENERGY_CSV, make_dataset, wait_job
+
+pytestmark = pytest.mark.integration
+
+
+def test_console_redirects_to_login_when_signed_out(console_stack: ConsoleStack) -> None:
+    with console_stack.http() as http:
+        response = http.get("/console/catalog?q=energy")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login?next=%2Fconsole%2Fcatalog%3Fq%3Denergy"
+
+
+def test_login_starts_authorization_code_with_pkce(console_stack: ConsoleStack) -> None:
+    with console_stack.http(**{"accept-language": "zh-HK"}) as http:
+        response = http.get("/console/login", params={"next": "/console/query"})
+    assert response.status_code == 303
+    target = urlsplit(response.headers["location"])
+    assert target.path == "/oauth/authorize" and not target.netloc
+    query = {k: v[0] for k, v in parse_qs(target.query).items()}
+    assert query["response_type"] == "code"
+    assert query["client_id"] == CONSOLE_CLIENT_ID
+    assert query["redirect_uri"] == f"{console_stack.url}/console/auth/callback"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43 and len(query["state"]) >= 32
+    assert query["ui_locales"] == "zh-Hant"
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith(LOGIN_COOKIE)
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
+    assert query["state"] not in response.headers["set-cookie"]  # sealed, not readable
+
+
+def test_callback_refuses_a_state_it_did_not_issue(console_stack: ConsoleStack) -> None:
+    with console_stack.http() as http:
+        http.get("/console/login")
+        response = http.get("/console/auth/callback", params={"code": "x", "state": "forged"})
+    assert response.status_code == 400
+    assert "Sign-in failed" in response.text
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
+def test_callback_reports_a_refused_authorization(console_stack: ConsoleStack) -> None:
+    with console_stack.http() as http:
+        start = http.get("/console/login")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        response = http.get(
+            "/console/auth/callback", params={"state": state, "error": "access_denied"}
+        )
+    assert response.status_code == 400
+    assert "access_denied" in response.text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/console/query", "/console/query"),
+        ("https://evil.example/console", "/console"),
+        ("//evil.example/console", "/console"),
+        ("/consolex/../../x", "/consolex/../../x"),
+        ("/console\\@evil", "/console"),
+        ("/v1/me", "/console"),
+        (None, "/console"),
+    ],
+)
+def test_next_stays_inside_the_console(value: str | None, expected: str) -> None:
+    assert safe_next(value) == expected
+
+
+def test_tampered_or_expired_session_sends_to_login(console_stack: ConsoleStack) -> None:
+    consumer = console_stack.caller(role="consumer", region="HK")
+    sealed, _csrf = console_stack.session_cookie(consumer)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed[:-4] + "AAAA")
+        assert http.get("/console/catalog").status_code == 303
+    expired = console_stack.codec.seal(
+        {"access_token": consumer.token, "expires_at": time.time() - 60}
+    )
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, expired)
+        response = http.get("/console/catalog")
+    assert response.status_code == 303  # no refresh token: sign in again
+    assert 'console_session=""' in response.headers["set-cookie"]
+
+
+def test_forms_refuse_missing_csrf_and_foreign_origin(console_stack: ConsoleStack) -> None:
+    consumer = console_stack.caller(role="consumer", region="HK")
+    sealed, csrf = console_stack.session_cookie(consumer)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        assert http.post("/console/query", data={"sql": "SELECT 1"}).status_code == 403
+        wrong = http.post("/console/query", data=form("x" * len(csrf), sql="SELECT 1"))
+        assert wrong.status_code == 403
+        foreign = http.post(
+            "/console/query",
+            data=form(csrf, sql="SELECT 1"),
+            headers={"origin": "https://evil.example"},
+        )
+        assert foreign.status_code == 403
+        assert "expired or came from another site" in foreign.text
+        upload = http.post("/console/datasets/x/upload", content=b"a,b\n1,2\n")
+        assert upload.status_code == 403
+
+
+def test_pages_follow_accept_language_and_the_switch(console_stack: ConsoleStack) -> None:
+    consumer = console_stack.caller(role="consumer", region="HK")
+    with console_stack.http(consumer, **{"accept-language": "zh-CN"}) as http:
+        page = http.get("/console/catalog")
+        assert page.status_code == 200
+        assert '<html lang="zh-Hans">' in page.text and "数据目录" in page.text
+        switch = http.get("/console/lang/zh_Hant", params={"next": "/console/access"})
+        assert switch.status_code == 303 and switch.headers["location"] == "/console/access"
+        page = http.get("/console/catalog")
+        assert '<html lang="zh-Hant">' in page.text and "數據目錄" in page.text
+        http.get("/console/lang/en")
+        assert "Search datasets" in http.get("/console/catalog").text
+        evil = http.get("/console/lang/en", params={"next": "https://evil.example/"})
+        assert evil.headers["location"] == "/console"
+
+
+def test_console_sends_strict_security_headers(console_stack: ConsoleStack) -> None:
+    consumer = console_stack.caller(role="consumer", region="HK")
+    with console_stack.http(consumer) as http:
+        page = http.get("/console/catalog")
+        static = http.get("/console/static/console.css")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["cache-control"] == "no-store"
+    assert static.status_code == 200 and "text/css" in static.headers["content-type"]
+    for marker in ("http://", "https://", "//cdn"):  # every asset is the gateway's own
+        assert marker not in static.text
+
+
+def test_upload_relay_report_and_quarantine_download(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="DG")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+    sealed, csrf = console_stack.session_cookie(provider)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        response = http.post(
+            f"/console/datasets/{dataset['id']}/upload",
+            params={"filename": "meters.csv", "encoding": "utf-8", "mode": "replace"},
+            content=ENERGY_CSV,
+            headers={"x-csrf-token": csrf, "content-type": "application/octet-stream"},
+        )
+        assert response.status_code == 202, response.text
+        job = response.json()["job"]
+        with console_stack.http() as api:
+            finished = wait_job(api, provider, job["id"])
+        assert finished["status"] == "succeeded"
+        polled = http.get(f"/console/jobs/{job['id']}.json").json()
+        assert polled["rows_rejected"] == 2 and polled["status"] == "succeeded"
+        report = http.get(f"/console/jobs/{job['id']}")
+        assert report.status_code == 200
+        assert "bad id" in report.text  # a quarantined row, as uploaded
+        assert "Rules that failed" in report.text
+        download = http.get(f"/console/jobs/{job['id']}/quarantine")
+        assert download.status_code == 200
+        assert download.content[:4] == b"PAR1"
+        page = http.get(f"/console/datasets/{dataset['id']}")
+        assert 'class="histogram" data-column="kwh"' in page.text
+
+
+def test_query_relay_downloads_csv_and_refuses_bad_sql(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="SZ")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+        job = api.post(
+            f"/v1/datasets/{dataset['id']}/uploads?filename=m.csv",
+            content=ENERGY_CSV,
+            headers=provider.headers,
+        ).json()
+        assert wait_job(api, provider, job["id"])["status"] == "succeeded"
+    sealed, csrf = console_stack.session_cookie(provider)
+    sql = f"SELECT meter_id, kwh FROM {dataset['sql_name']} ORDER BY kwh"
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        page = http.post("/console/query", data=form(csrf, sql=sql, action="run"))
+        assert page.status_code == 200 and "3 rows" in page.text and "DG-P2-MCC-07" in page.text
+        csv = http.post("/console/query", data=form(csrf, sql=sql, action="csv"))
+        assert csv.status_code == 200
+        assert csv.headers["content-disposition"].endswith('.csv"')
+        assert csv.text.splitlines()[0] == "meter_id,kwh"
+        explain = http.post("/console/query", data=form(csrf, sql=sql, action="explain"))
+        assert explain.status_code == 200 and "governed-sql" in explain.text
+        bad = http.post("/console/query", data=form(csrf, sql="DROP TABLE x", action="run"))
+        assert bad.status_code == 422 and 'class="flash error"' in bad.text
