@@ -62,6 +62,7 @@ def run_demo(settings: PlatformSettings, *, exit_after_load: bool = False) -> Pa
 def load_demo(settings: PlatformSettings, platform: Platform) -> Path:
     admin = AdminContext(platform.sessions, platform.registry, platform.grants, platform.audit)
     clients = _clients(settings, admin)
+    ensure_console_app(settings, platform, admin, next(iter(clients))["org"])
     by_org = {c["org"]: c for c in clients}
     samples = sample_datasets()
     write_samples(settings.data_dir / "samples")
@@ -203,3 +204,15 @@ def _wait_for_signal() -> None:
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
+
+
+def ensure_console_app(
+    settings: PlatformSettings, platform: Platform, admin: AdminContext, org: str
+) -> None:
+    """Register the web console as a public app (authorization code + PKCE) once."""
+    from gateway.console.auth import CALLBACK_PATH
+    from gateway.console.registration import find_console_client
+
+    callback = f"{settings.public_url}{CALLBACK_PATH}"
+    if find_console_client(platform.sessions, callback) is None:
+        admin.register_app(org, "Web console", [callback])

@@ -21,18 +21,23 @@ from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from gateway.console.api import Api, ApiError
 from gateway.console.context import AnyConsole
 from gateway.console.i18n import LANG_COOKIE, LOCALES
+from gateway.console.registration import find_console_client
 from gateway.console.session import COOKIE_PATH, ConsoleSession, PendingLogin
+from gateway.oauth.login import SESSION_COOKIE as OAUTH_LOGIN_COOKIE
+from gateway.oauth.scopes import SCOPES_SUPPORTED
 
-CONSOLE_CLIENT_ID: Final = "datashare-console"
 CALLBACK_PATH: Final = "/console/auth/callback"
 AUTHORIZE_PATH: Final = "/oauth/authorize"
 TOKEN_PATH: Final = "/oauth/token"
 REVOKE_PATH: Final = "/oauth/revoke"
+# Every scope; the server narrows the token to what the signed-in person's roles allow.
+REQUESTED_SCOPE: Final = " ".join(SCOPES_SUPPORTED)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -41,6 +46,17 @@ def callback_url(request: Request) -> str:
     """The redirect URI registered for the console client (exact match at the server)."""
     settings = request.app.state.platform.settings
     return f"{settings.public_url}{CALLBACK_PATH}"
+
+
+async def console_client_id(request: Request) -> str | None:
+    """The console's client id (see ``registration.py``), remembered once found."""
+    state = request.app.state.console
+    if state.client_id is None:
+        state.client_id = await run_in_threadpool(
+            find_console_client, request.app.state.platform.sessions, callback_url(request)
+        )
+    client_id: str | None = state.client_id
+    return client_id
 
 
 def safe_next(value: str | None) -> str:
@@ -62,14 +78,23 @@ async def login(
     console: AnyConsole, next_path: Annotated[str | None, Query(alias="next")] = None
 ) -> Response:
     request = console.request
+    client_id = await console_client_id(request)
+    if client_id is None:
+        return console.render(
+            "login_failed.html", status=503, reason="unregistered", callback=callback_url(request)
+        )
     verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43..128
     pending = PendingLogin(
-        state=secrets.token_urlsafe(24), verifier=verifier, next_path=safe_next(next_path)
+        state=secrets.token_urlsafe(24),
+        verifier=verifier,
+        next_path=safe_next(next_path),
+        client_id=client_id,
     )
     params = {
         "response_type": "code",
-        "client_id": CONSOLE_CLIENT_ID,
+        "client_id": client_id,
         "redirect_uri": callback_url(request),
+        "scope": REQUESTED_SCOPE,
         "state": pending.state,
         "code_challenge": _challenge(verifier),
         "code_challenge_method": "S256",
@@ -103,7 +128,7 @@ async def callback(
                 "grant_type": "authorization_code",
                 "code": code,
                 "redirect_uri": callback_url(request),
-                "client_id": CONSOLE_CLIENT_ID,
+                "client_id": pending.client_id,
                 "code_verifier": pending.verifier,
             },
         )
@@ -113,7 +138,7 @@ async def callback(
         )
     response = RedirectResponse(pending.next_path, status_code=303)
     codec.clear_login(response)
-    codec.store(response, request, _session(tokens))
+    codec.store(response, request, _session(tokens, pending.client_id))
     return response
 
 
@@ -134,11 +159,13 @@ async def logout(console: AnyConsole) -> Response:
                         data={
                             "token": token,
                             "token_type_hint": hint,
-                            "client_id": CONSOLE_CLIENT_ID,
+                            "client_id": session.client_id,
                         },
                     )
     response = console.render("signed_out.html")
     console.state.codec.clear(response)
+    # and the authorization server's sign-in session, so "Sign in" asks for the password again
+    response.delete_cookie(OAUTH_LOGIN_COOKIE, path="/oauth", httponly=True)
     return response
 
 
@@ -157,7 +184,7 @@ async def switch_language(
 
 async def refresh(request: Request, session: ConsoleSession) -> ConsoleSession | None:
     """A new access token from the refresh token, or None (the user signs in again)."""
-    if not session.refresh_token:
+    if not session.refresh_token or not session.client_id:
         return None
     api = Api(request.app, None)
     try:
@@ -166,12 +193,12 @@ async def refresh(request: Request, session: ConsoleSession) -> ConsoleSession |
             {
                 "grant_type": "refresh_token",
                 "refresh_token": session.refresh_token,
-                "client_id": CONSOLE_CLIENT_ID,
+                "client_id": session.client_id,
             },
         )
     except ApiError:
         return None
-    renewed = _session(tokens)
+    renewed = _session(tokens, session.client_id)
     renewed.csrf = session.csrf  # forms already on screen stay valid
     if renewed.refresh_token is None:
         renewed.refresh_token = session.refresh_token
@@ -186,11 +213,12 @@ async def _token_request(api: Api, form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _session(tokens: dict[str, Any]) -> ConsoleSession:
+def _session(tokens: dict[str, Any], client_id: str) -> ConsoleSession:
     lifetime = float(tokens.get("expires_in") or 300)
     refresh_token = tokens.get("refresh_token")
     return ConsoleSession(
         access_token=tokens["access_token"],
         expires_at=time.time() + lifetime,
         refresh_token=refresh_token if isinstance(refresh_token, str) else None,
+        client_id=client_id,
     )

@@ -60,6 +60,7 @@ class ConsoleState:
     codec: SessionCodec
     templates: Environment
     token_refresher: Any = None  # gateway.console.auth.refresh (set by install_console)
+    client_id: str | None = None  # the console's OAuth client, once found
 
 
 def build_templates() -> Environment:

@@ -38,6 +38,7 @@ class ConsoleSession:
     access_token: str
     expires_at: float  # epoch seconds of the access token's expiry
     refresh_token: str | None = None
+    client_id: str = ""  # the console's OAuth client that obtained the tokens
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     def expired(self, leeway: float = 15.0) -> bool:
@@ -52,6 +53,7 @@ class PendingLogin:
     state: str
     verifier: str
     next_path: str
+    client_id: str
 
 
 class SessionCodec:

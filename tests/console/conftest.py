@@ -9,7 +9,9 @@ own tests.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +22,13 @@ import httpx
 import pytest
 
 from catalog.storage.seaweed import free_ports
+from gateway.admin import AdminContext
 from gateway.console.session import SESSION_COOKIE, ConsoleSession, SessionCodec
 from tests.conftest import make_settings
-from tests.factories import ENERGY_CSV, Caller, make_caller, make_dataset
+from tests.factories import ENERGY_CSV, Caller, make_caller, make_dataset, make_org, suffix
 
 if TYPE_CHECKING:
+    from catalog.models import Organisation
     from gateway.services import Platform
     from gateway.settings import PlatformSettings
 
@@ -47,6 +51,42 @@ class ConsoleStack:
         """The sealed session of ``caller`` and its CSRF token."""
         session = ConsoleSession(access_token=caller.token, expires_at=time.time() + 600)
         return self.codec.seal(asdict(session)), session.csrf
+
+    def person(
+        self, *, role: str, region: str, kind: str | None = None
+    ) -> tuple[str, str, Organisation]:
+        """A console user (username, password) with ``role`` in a new organisation;
+        stewards steward their organisation's region."""
+        admin = AdminContext(
+            self.platform.sessions,
+            self.platform.registry,
+            self.platform.grants,
+            self.platform.audit,
+        )
+        org = make_org(self.platform, region=region, kind=kind or role)
+        username = f"{role}_{suffix()}"
+        regions = [region] if role == "steward" else None
+        _user, password = admin.create_user(
+            org.slug, username, [role], steward_regions=regions, display_name=username
+        )
+        return username, password, org
+
+    def sign_in(self, username: str, password: str, *, next_path: str = "/console") -> httpx.Client:
+        """A client signed in through the real flow: /console/login → /oauth/authorize →
+        the login form → the code → /console/auth/callback."""
+        client = httpx.Client(base_url=self.url, timeout=60, follow_redirects=True)
+        page = client.get("/console/login", params={"next": next_path})
+        assert page.status_code == 200 and "/oauth/login" in str(page.url), page.text[:500]
+        fields = dict(
+            re.findall(r'name="(csrf_token|authorize|ui_locales)" value="([^"]*)"', page.text)
+        )
+        fields = {k: html.unescape(v) for k, v in fields.items()}
+        done = client.post(
+            "/oauth/login", data={**fields, "username": username, "password": password}
+        )
+        assert done.status_code == 200, done.text[:500]
+        assert str(done.url).startswith(f"{self.url}{next_path}"), done.url
+        return client
 
     def caller(self, *, role: str, region: str) -> Caller:
         with httpx.Client(base_url=self.url, timeout=60) as http:
@@ -77,7 +117,7 @@ def console_stack(
     _wait_ready(settings.public_url, thread)
     secret = settings.secret(settings.gateway.url_signing_secret, "url_signing_secret")
     stack = ConsoleStack(settings.public_url, settings, platform, SessionCodec(secret))
-    _warm_up_ingest(stack)
+    _register_console(stack, _warm_up_ingest(stack))
     try:
         yield stack
     finally:
@@ -100,7 +140,18 @@ def _wait_ready(url: str, thread: threading.Thread, timeout: float = 60.0) -> No
     raise RuntimeError(f"the console's gateway was not ready within {timeout:.0f} s")
 
 
-def _warm_up_ingest(stack: ConsoleStack) -> None:
+def _register_console(stack: ConsoleStack, org: str) -> None:
+    """What an operator does once (``datashare admin register-app``)."""
+    admin = AdminContext(
+        stack.platform.sessions,
+        stack.platform.registry,
+        stack.platform.grants,
+        stack.platform.audit,
+    )
+    admin.register_app(org, "Web console", [f"{stack.url}/console/auth/callback"])
+
+
+def _warm_up_ingest(stack: ConsoleStack) -> str:
     """Queue one small job at once: the ingest worker process boots and imports its
     libraries while the first tests run, instead of inside the first upload test."""
     provider = stack.caller(role="provider", region="GZ")
@@ -112,6 +163,7 @@ def _warm_up_ingest(stack: ConsoleStack) -> None:
             headers=provider.headers,
         )
         assert response.status_code == 202, response.text
+    return provider.org.slug
 
 
 def form(csrf: str, **values: Any) -> dict[str, Any]:

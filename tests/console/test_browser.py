@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.console.conftest import ConsoleStack
-from tests.factories import Caller, make_dataset
+from tests.factories import Caller, make_caller, make_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -40,9 +40,11 @@ def browser() -> Iterator[object]:
 
 
 class Visit:
-    """A browser context signed in as one caller, recording every request's host."""
+    """A browser context (signed in as ``caller`` when given), recording every request."""
 
-    def __init__(self, browser: object, stack: ConsoleStack, caller: Caller, locale: str) -> None:
+    def __init__(
+        self, browser: object, stack: ConsoleStack, caller: Caller | None, locale: str
+    ) -> None:
         self.stack = stack
         self.requests: list[str] = []
         self.context = browser.new_context(  # type: ignore[attr-defined]
@@ -50,10 +52,22 @@ class Visit:
             extra_http_headers={"accept-language": ACCEPT[locale]},
             locale=ACCEPT[locale].split(",")[0],
         )
-        sealed, self.csrf = stack.session_cookie(caller)
-        self.context.add_cookies([{"name": "console_session", "value": sealed, "url": stack.url}])
+        if caller is not None:
+            sealed, _csrf = stack.session_cookie(caller)
+            cookie = {"name": "console_session", "value": sealed, "url": stack.url}
+            self.context.add_cookies([cookie])
         self.context.on("request", lambda request: self.requests.append(request.url))
         self.page = self.context.new_page()
+
+    def sign_in(self, path: str, username: str, password: str) -> None:
+        """Open ``path`` signed out: the console sends the browser through the
+        authorization server's login page and back (authorization code + PKCE)."""
+        self.page.goto(f"{self.stack.url}{path}")
+        self.page.wait_for_url("**/oauth/login**")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_url(f"{self.stack.url}{path}")
 
     def open(self, path: str) -> object:
         response = self.page.goto(f"{self.stack.url}{path}")
@@ -74,10 +88,12 @@ class Visit:
 
 
 @pytest.fixture
-def visit(browser: object, console_stack: ConsoleStack) -> Iterator[Callable[[Caller, str], Visit]]:
+def visit(
+    browser: object, console_stack: ConsoleStack
+) -> Iterator[Callable[[Caller | None, str], Visit]]:
     opened: list[Visit] = []
 
-    def open_as(caller: Caller, locale: str) -> Visit:
+    def open_as(caller: Caller | None, locale: str) -> Visit:
         opened.append(Visit(browser, console_stack, caller, locale))
         return opened[-1]
 
@@ -102,15 +118,16 @@ def meter_file(rows: int) -> bytes:
 
 
 def test_provider_uploads_with_progress_and_reads_the_report(
-    console_stack: ConsoleStack, visit: Callable[[Caller, str], Visit], tmp_path: Path
+    console_stack: ConsoleStack, visit: Callable[[Caller | None, str], Visit], tmp_path: Path
 ) -> None:
-    provider = console_stack.caller(role="provider", region="DG")
+    username, password, org = console_stack.person(role="provider", region="DG")
     with console_stack.http() as api:
-        dataset = make_dataset(api, provider)
+        machine = make_caller(console_stack.platform, api, role="provider", org=org)
+        dataset = make_dataset(api, machine)
     source = tmp_path / "meters-2025-07.csv"
     source.write_bytes(meter_file(30_000))
-    browser = visit(provider, "zh_Hant")
-    browser.open(f"/console/datasets/{dataset['id']}/upload")
+    browser = visit(None, "zh_Hant")
+    browser.sign_in(f"/console/datasets/{dataset['id']}/upload", username, password)
     assert browser.page.locator("h1").inner_text().startswith("上載檔案")
     # a slow uplink, so the bytes-sent bar has something to show
     cdp = browser.context.new_cdp_session(browser.page)
@@ -154,7 +171,7 @@ def test_provider_uploads_with_progress_and_reads_the_report(
 
 
 def test_catalog_and_query_pages_in_each_language(
-    console_stack: ConsoleStack, visit: Callable[[Caller, str], Visit]
+    console_stack: ConsoleStack, visit: Callable[[Caller | None, str], Visit]
 ) -> None:
     provider = console_stack.caller(role="provider", region="SZ")
     titles = {"en": "Catalog", "zh_Hans": "数据目录", "zh_Hant": "數據目錄"}

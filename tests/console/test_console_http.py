@@ -3,12 +3,14 @@ and the provider/consumer relays to the JSON API."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway.console.auth import CONSOLE_CLIENT_ID, safe_next
+from gateway.console.auth import safe_next
+from gateway.console.registration import find_console_client
 from gateway.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from tests.console.conftest import ConsoleStack, form
 from tests.factories import ENERGY_CSV, make_dataset, wait_job
@@ -31,8 +33,12 @@ def test_login_starts_authorization_code_with_pkce(console_stack: ConsoleStack) 
     assert target.path == "/oauth/authorize" and not target.netloc
     query = {k: v[0] for k, v in parse_qs(target.query).items()}
     assert query["response_type"] == "code"
-    assert query["client_id"] == CONSOLE_CLIENT_ID
-    assert query["redirect_uri"] == f"{console_stack.url}/console/auth/callback"
+    callback = f"{console_stack.url}/console/auth/callback"
+    assert query["client_id"] == find_console_client(console_stack.platform.sessions, callback)
+    assert query["redirect_uri"] == callback
+    assert set(query["scope"].split()) >= {"openid", "datasets:read", "query"}
+    elsewhere = "http://127.0.0.1:1/console/auth/callback"  # found by exact redirect URI only
+    assert find_console_client(console_stack.platform.sessions, elsewhere) is None
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) == 43 and len(query["state"]) >= 32
     assert query["ui_locales"] == "zh-Hant"
@@ -40,6 +46,27 @@ def test_login_starts_authorization_code_with_pkce(console_stack: ConsoleStack) 
     assert cookie.startswith(LOGIN_COOKIE)
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
     assert query["state"] not in response.headers["set-cookie"]  # sealed, not readable
+
+
+def test_sign_in_through_the_authorization_server_and_out(console_stack: ConsoleStack) -> None:
+    username, password, org = console_stack.person(role="provider", region="GZ")
+    http = console_stack.sign_in(username, password, next_path="/console/provider")
+    try:
+        cookie = next(c for c in http.cookies.jar if c.name == SESSION_COOKIE)
+        assert cookie.path == "/console" and cookie.has_nonstandard_attr("HttpOnly")
+        assert username not in cookie.value and "." not in cookie.value.strip("=")  # sealed
+        page = http.get("/console/provider")
+        assert page.status_code == 200 and org.slug in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        out = http.post("/console/logout", data={"csrf": csrf.group(1)})
+        assert out.status_code == 200 and "Signed out" in out.text
+        again = http.get("/console/provider", follow_redirects=False)
+        assert again.status_code == 303  # the session is gone
+        login = http.get("/console/login")  # and the server asks for the password again
+        assert "/oauth/login" in str(login.url) and 'name="password"' in login.text
+    finally:
+        http.close()
 
 
 def test_callback_refuses_a_state_it_did_not_issue(console_stack: ConsoleStack) -> None:
