@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog.errors import NotFound
+from catalog.regions import Region
+from catalog.users import find_user
 from gateway.admin import AdminContext
 from gateway.client import DatashareClient, GatewayError
 from gateway.demo_data import SampleDataset, SampleOrg, sample_datasets, sample_orgs, write_samples
@@ -72,7 +74,8 @@ def load_demo(settings: PlatformSettings, platform: Platform) -> Path:
     for sample in samples:
         _grant_open_columns(platform, admin, sample, consumer)
     path = settings.data_dir / "demo-credentials.json"
-    document = {"gateway": settings.public_url, "clients": clients}
+    users = _users(settings, admin)
+    document = {"gateway": settings.public_url, "clients": clients, "users": users}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(document, handle, indent=2, ensure_ascii=False)
@@ -102,6 +105,41 @@ def _clients(settings: PlatformSettings, admin: AdminContext) -> list[dict[str, 
             }
         )
     return clients
+
+
+def _users(settings: PlatformSettings, admin: AdminContext) -> list[dict[str, Any]]:
+    """One console user per demo organisation (user name = the organisation's slug), with the
+    organisation's role; the demo steward stewards every region. Passwords of an earlier run
+    are kept while the user exists; otherwise a new one is generated."""
+    path = settings.data_dir / "demo-credentials.json"
+    previous: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        previous = {u["username"]: u for u in json.loads(path.read_text()).get("users", [])}
+    users = []
+    for org in sample_orgs():
+        role = ROLE_BY_KIND[org.kind]
+        with admin.sessions() as session:
+            exists = find_user(session, org.slug) is not None
+        if exists and org.slug in previous:
+            users.append(previous[org.slug])
+            continue
+        if exists:
+            _, password = admin.reset_password(org.slug)
+        else:
+            regions = [region.value for region in Region] if role == "steward" else []
+            _, password = admin.create_user(
+                org.slug, org.slug, [role], steward_regions=regions, display_name=org.name
+            )
+        users.append(
+            {
+                "username": org.slug,
+                "password": password,
+                "role": role,
+                "org": org.slug,
+                "region": org.region,
+            }
+        )
+    return users
 
 
 def _works(url: str, client: dict[str, Any]) -> bool:
@@ -182,6 +220,12 @@ def _print_welcome(settings: PlatformSettings, path: Path, seconds: float) -> No
     for c in clients:
         table.add_row(c["role"], c["org"], c["region"], c["client_id"], c["client_secret"])
     console.print(table)
+    users = Table(title=f"Console users (sign in at {settings.public_url}/oauth/login)")
+    for column in ("role", "org", "username", "password"):
+        users.add_column(column, overflow="fold")
+    for u in json.loads(path.read_text()).get("users", []):
+        users.add_row(u["role"], u["org"], u["username"], u["password"])
+    console.print(users)
     consumer = next(c for c in clients if c["role"] == "consumer")
     url = settings.public_url
     console.print(
