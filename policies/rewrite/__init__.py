@@ -38,7 +38,7 @@ from sqlglot import exp
 
 from catalog.errors import PlatformError
 from policies.errors import QueryRefused
-from policies.masking import MaskKey
+from policies.masking import MaskKey, is_key_literal
 from policies.model import GovernedQuery
 from policies.rewrite.apply_row_filters import apply_row_filters
 from policies.rewrite.check_allowlist import check_allowlist
@@ -101,7 +101,8 @@ def govern(
         tree = parse_single_select(sql, max_sql_bytes=max_sql_bytes)
         rewritten = apply_rules(tree, context)
         governed = render_sql(rewritten)
-        redacted = render_sql(rewritten, redact_keys=True)
+        keyed = any(is_key_literal(node) for node in rewritten.find_all(exp.Literal))
+        redacted = render_sql(rewritten, redact_keys=True) if keyed else governed
     except PlatformError:
         raise
     except RecursionError as err:
