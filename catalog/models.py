@@ -225,3 +225,4 @@ class AuditEvent(Base):
 # Governance tables live in their own module; importing it here keeps ``Base.metadata`` whole.
 from catalog import exports as _exports  # noqa: E402, F401  (export and lineage tables)
 from catalog import governance_models as _governance_models  # noqa: E402, F401
+from catalog import metadata_models as _metadata_models  # noqa: E402, F401

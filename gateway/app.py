@@ -15,6 +15,7 @@ from gateway.observability import request_context_middleware
 from gateway.routes import (
     access,
     audit,
+    catalog,
     contracts,
     datasets,
     exports,
@@ -80,6 +81,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         query.router,
         exports.router,
         files.router,
+        catalog.router,
     ):
         app.include_router(router)
     install_console(app, settings)

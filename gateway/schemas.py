@@ -60,8 +60,17 @@ class VersionOut(BaseModel):
     bytes: int
     schema_: list[Any] = Field(alias="schema")
     stats: dict[str, Any]
-    quality: dict[str, Any]
+    quality: dict[str, Any] = Field(
+        description="score (share of rows that passed, 0-100), bucket, failed_expectations "
+        "(without values), GX success and statistics."
+    )
     files: int
+    source_name: str = ""
+    source_bytes: int = 0
+    contract_version: int = 1
+    mode: str = "replace"
+    parent_version: int | None = None
+    rows_read: int = 0
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from catalog import quality
 from catalog.errors import InvalidInput
-from catalog.models import Dataset, DatasetVersion, Organisation
+from catalog.metadata import card
+from catalog.metadata_models import DatasetMetadata
+from catalog.models import Dataset, Organisation
+from gateway.catalog_schemas import (
+    LineageGraph,
+    MetadataOut,
+    MetadataUpdate,
+    QualityTrend,
+    VersionDiff,
+)
+from gateway.catalog_service import CatalogView, metadata_store
 from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
 from gateway.schemas import DatasetCreate, DatasetOut, JobOut, UploadMode, VersionOut
 from ingest.sources import resolve_format
-from ingest.stats import public_stats
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -38,25 +48,6 @@ def dataset_out(dataset: Dataset, org: Organisation) -> DatasetOut:
         current_version=dataset.current_version,
         created_at=dataset.created_at,
         contract=dataset.contract,
-    )
-
-
-def version_out(version: DatasetVersion) -> VersionOut:
-    quality: dict[str, Any] = {
-        k: version.gx_result[k] for k in ("success", "statistics") if k in version.gx_result
-    }
-    return VersionOut(
-        version=version.version,
-        created_at=version.created_at,
-        job_id=version.job_id,
-        source_sha256=version.source_sha256,
-        row_count=version.row_count,
-        rejected_count=version.rejected_count,
-        bytes=version.bytes,
-        schema=version.schema,
-        stats=public_stats(version.stats),
-        quality=quality,
-        files=len(version.files),
     )
 
 
@@ -83,23 +74,139 @@ def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformD
 
 
 @router.get("", dependencies=[require_scope("datasets:read")])
-def list_datasets(_principal: PrincipalDep, platform: PlatformDep) -> list[DatasetOut]:
-    """Metadata of every dataset is discoverable; rows need a grant."""
-    return [dataset_out(d, o) for d, o in platform.registry.list_datasets()]
+def list_datasets(principal: PrincipalDep, platform: PlatformDep) -> list[DatasetOut]:
+    """Metadata of every discoverable dataset (``policies.discovery``); rows need a grant."""
+    view = CatalogView(platform, principal)
+    return [dataset_out(d, o) for d, o, _m in view.datasets.values() if d.id in view.visible]
 
 
 @router.get("/{dataset_id}", dependencies=[require_scope("datasets:read")])
-def get_dataset(dataset_id: str, _principal: PrincipalDep, platform: PlatformDep) -> DatasetOut:
-    dataset = platform.registry.get_dataset(dataset_id)
-    return dataset_out(dataset, platform.registry.get_org(dataset.org_id))
+def get_dataset(dataset_id: str, principal: PrincipalDep, platform: PlatformDep) -> DatasetOut:
+    dataset, org, _meta = CatalogView(platform, principal).require(dataset_id)
+    return dataset_out(dataset, org)
 
 
 @router.get("/{dataset_id}/versions", dependencies=[require_scope("datasets:read")])
 def list_versions(
-    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+    dataset_id: str, principal: PrincipalDep, platform: PlatformDep
 ) -> list[VersionOut]:
-    platform.registry.get_dataset(dataset_id)
-    return [version_out(v) for v in platform.registry.versions(dataset_id)]
+    """Every version with its provenance, statistics and quality summary. Value statistics
+    (min, max, mean, histogram) only for columns the caller may read."""
+    view = CatalogView(platform, principal)
+    dataset, _org, _meta = view.require(dataset_id)
+    return [
+        VersionOut.model_validate(view.version_view(dataset, v))
+        for v in platform.registry.versions(dataset_id)
+    ]
+
+
+@router.get("/{dataset_id}/versions/diff", dependencies=[require_scope("datasets:read")])
+def diff_versions(
+    dataset_id: str,
+    principal: PrincipalDep,
+    platform: PlatformDep,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[
+        int | None, Query(alias="to", ge=1, description="Default: current")
+    ] = None,
+) -> VersionDiff:
+    """Schema and statistics differences between two versions."""
+    view = CatalogView(platform, principal)
+    dataset, _org, _meta = view.require(dataset_id)
+    old = platform.registry.version(dataset_id, from_version)
+    new = platform.registry.version(dataset_id, to_version)
+    readable = view.readable(dataset, old) & view.readable(dataset, new)
+    diff = quality.diff_versions(
+        view.version_view(dataset, old), view.version_view(dataset, new), readable
+    )
+    return VersionDiff.model_validate(
+        {"dataset_id": dataset_id, "from_version": old.version, "to_version": new.version, **diff}
+    )
+
+
+@router.get("/{dataset_id}/versions/{number}", dependencies=[require_scope("datasets:read")])
+def get_version(
+    dataset_id: str, number: int, principal: PrincipalDep, platform: PlatformDep
+) -> VersionOut:
+    view = CatalogView(platform, principal)
+    dataset, _org, _meta = view.require(dataset_id)
+    return VersionOut.model_validate(
+        view.version_view(dataset, platform.registry.version(dataset_id, number))
+    )
+
+
+@router.get("/{dataset_id}/quality", dependencies=[require_scope("datasets:read")])
+def quality_trend(dataset_id: str, principal: PrincipalDep, platform: PlatformDep) -> QualityTrend:
+    """Quality score per version (oldest first), its direction, and the current summary."""
+    view = CatalogView(platform, principal)
+    dataset, _org, _meta = view.require(dataset_id)
+    views = [view.version_view(dataset, v) for v in platform.registry.versions(dataset_id)]
+    trend = quality.trend((v["version"], v["created_at"], v["quality"]) for v in views)
+    current = next((v["quality"] for v in views if v["version"] == dataset.current_version), None)
+    return QualityTrend.model_validate({"dataset_id": dataset_id, "current": current, **trend})
+
+
+@router.get("/{dataset_id}/lineage", dependencies=[require_scope("datasets:read")])
+def dataset_lineage(
+    dataset_id: str, principal: PrincipalDep, platform: PlatformDep
+) -> LineageGraph:
+    """Raw upload objects → ingest jobs → versions → the queries and exports that read them.
+    Readers other than the caller's organisation are shown to the owner, the region's
+    stewards and admins only."""
+    graph = CatalogView(platform, principal).dataset_lineage(dataset_id)
+    return LineageGraph.model_validate(graph.as_dict())
+
+
+@router.get("/{dataset_id}/metadata", dependencies=[require_scope("datasets:read")])
+def get_metadata(dataset_id: str, principal: PrincipalDep, platform: PlatformDep) -> MetadataOut:
+    dataset, org, meta = CatalogView(platform, principal).require(dataset_id)
+    return metadata_out(dataset, org, meta)
+
+
+@router.patch("/{dataset_id}/metadata", dependencies=[require_scope("datasets:write")])
+def patch_metadata(
+    dataset_id: str, body: MetadataUpdate, principal: PrincipalDep, platform: PlatformDep
+) -> MetadataOut:
+    """Edit titles, descriptions and keywords (en / zh-Hans / zh-Hant), tags, update
+    frequency, contact, column docs and discoverability. The providing organisation's
+    provider clients (and admins) only."""
+    dataset, org, _meta = CatalogView(platform, principal).require(dataset_id)
+    if not (
+        principal.has_role("admin")
+        or (principal.has_role("provider") and dataset.org_id == principal.org_id)
+    ):
+        raise Forbidden(
+            "only a provider client of the dataset's own organisation (or an admin) may edit "
+            "its metadata",
+            dataset=dataset_id,
+        )
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    base = changes.pop("base_revision", None)
+    meta = metadata_store(platform).update(
+        dataset_id, changes, actor=principal.client_id, base_revision=base
+    )
+    platform.audit.append(
+        actor=principal.client_id,
+        action="dataset.metadata",
+        resource=f"dataset:{dataset_id}",
+        outcome="updated",
+        detail={"fields": sorted(changes), "revision": meta.revision},
+    )
+    return metadata_out(dataset, org, meta)
+
+
+def metadata_out(dataset: Dataset, org: Organisation, meta: DatasetMetadata | None) -> MetadataOut:
+    return MetadataOut.model_validate(
+        {
+            "dataset_id": dataset.id,
+            "sql_name": f"{org.slug}.{dataset.name}",
+            "org": org.slug,
+            "region": dataset.region,
+            "classification": dataset.classification,
+            "licence": dataset.licence,
+            **card(dataset, meta),
+        }
+    )
 
 
 @router.post(
