@@ -26,6 +26,7 @@ from policies.rewrite.context import DIALECT, RewriteContext, source_of
 
 
 def check_columns(expression: exp.Query, context: RewriteContext) -> exp.Query:
+    _check_alias_lists(expression)
     probe = expression.copy()
     schema = _point_tables_at_sources(probe)
     try:
@@ -48,6 +49,22 @@ def check_columns(expression: exp.Query, context: RewriteContext) -> exp.Query:
         )
     context.qualified = qualified
     return expression
+
+
+def _check_alias_lists(expression: exp.Query) -> None:
+    """``FROM ds AS t(a, b, ...)`` may rename at most the granted columns (qualify accepts more,
+    and DuckDB would bind an extra name to whatever the governed relation projects next)."""
+    for table in expression.find_all(exp.Table):
+        source, alias = source_of(table), table.args.get("alias")
+        if source is None or not isinstance(alias, exp.TableAlias):
+            continue
+        if len(alias.columns) > len(source.columns):
+            raise QueryRefused(
+                f"{table.alias}({', '.join(c.name for c in alias.columns)}) names "
+                f"{len(alias.columns)} columns but {source.sql_name} grants "
+                f"{len(source.columns)}: {', '.join(source.columns)}",
+                construct="column alias list",
+            )
 
 
 def _point_tables_at_sources(probe: exp.Query) -> dict[str, object]:

@@ -347,6 +347,16 @@ RESOURCE_AND_SYNTAX_REFUSED = [
         "time_travel_on_cte",
     ),
     refused(f"SELECT __gw_subject FROM {BS}", "column", "reserved_subject_column"),
+    refused(
+        f"SELECT a4, count(DISTINCT a8) FROM {BS} AS b(a1, a2, a3, a4, a5, a6, a7, a8) GROUP BY a4",
+        "column alias list",
+        "alias_list_reaches_hidden_subject_column",
+    ),
+    refused(
+        f"SELECT m5 FROM {EM} AS m(m1, m2, m3, m4, m5)",
+        "column alias list",
+        "alias_list_longer_than_grant",
+    ),
 ]
 
 
