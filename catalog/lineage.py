@@ -2,14 +2,15 @@
 that read it.
 
 Nodes carry a ``kind`` (``upload_object``, ``job``, ``version``, ``dataset``, ``query``,
-``export``) and an id that names the thing (``version:<dataset>@<n>``); edges point
-downstream (``from`` was used to make ``to``). An appended version was made from its
+``export``, ``export_object``) and an id that names the thing (``version:<dataset>@<n>``);
+edges point downstream (``from`` was used to make ``to``). An appended version was made from its
 parent version and its own upload, so walking upstream from any version reaches every raw
 upload object whose rows it holds.
 
 Reads come from two places: allowed queries in the audit log (their ``detail.datasets``
-name dataset and version), and export records (``ExportReads``: a source the exports
-module plugs in; with none, the graph has no export nodes).
+name dataset and version), and the export records of ``catalog.exports`` (export →
+dataset versions read → the Parquet objects it wrote), behind the small ``ExportReads``
+interface.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import NotFound
+from catalog.exports import Export, ExportStore
 from catalog.models import AuditEvent, Dataset, DatasetVersion, Job, OAuthClient
 
-QUERY_ACTIONS = ("query.run", "query.export", "export.create")
+QUERY_ACTIONS = ("query.run",)
+"""Audit actions that read rows as a query (exports come from their own tables)."""
 MAX_READS = 200
 
 
@@ -38,12 +41,51 @@ class ExportRecord:
     created_at: datetime | None
     reads: tuple[tuple[str, int], ...]  # (dataset id, version)
     attrs: dict[str, Any] = field(default_factory=dict)
+    objects: tuple[dict[str, Any], ...] = ()  # {"bucket", "key", "bytes", "rows"} written
 
 
 class ExportReads(Protocol):
     def export(self, export_id: str) -> ExportRecord | None: ...
 
     def exports_reading(self, dataset_id: str, *, limit: int) -> Sequence[ExportRecord]: ...
+
+
+class ExportTables:
+    """``ExportReads`` over ``catalog.exports``' tables."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.store = ExportStore(sessions)
+
+    def export(self, export_id: str) -> ExportRecord | None:
+        try:
+            export = self.store.get(export_id)
+        except NotFound:
+            return None
+        return self._record(export)
+
+    def exports_reading(self, dataset_id: str, *, limit: int) -> Sequence[ExportRecord]:
+        return [self._record(e) for e in self.store.for_dataset(dataset_id)[:limit]]
+
+    def _record(self, export: Export) -> ExportRecord:
+        reads = tuple((s.dataset_id, s.version) for s in self.store.sources(export.id))
+        objects = [
+            {"bucket": export.bucket, "key": o.key, "bytes": o.size, "rows": o.rows}
+            for o in self.store.objects(export.id)
+        ]
+        return ExportRecord(
+            export_id=export.id,
+            org_id=export.consumer_org_id,
+            created_at=export.created_at,
+            reads=reads,
+            attrs={
+                "status": export.status,
+                "client_id": export.client_id,
+                "query_sha256": export.query_sha256,
+                "region": export.region,
+                "rows": export.row_count,
+            },
+            objects=tuple(objects),
+        )
 
 
 class NoExports:
@@ -87,7 +129,7 @@ ReaderFilter = Callable[[str], bool]
 class Lineage:
     def __init__(self, sessions: sessionmaker[Session], exports: ExportReads | None = None) -> None:
         self.sessions = sessions
-        self.exports: ExportReads = exports or NoExports()
+        self.exports: ExportReads = exports or ExportTables(sessions)
 
     def for_dataset(self, dataset_id: str, *, show_reader: ReaderFilter) -> Graph:
         with self.sessions() as session:
@@ -236,6 +278,9 @@ class Lineage:
         for dataset_id, number in record.reads:
             if only_dataset is None or dataset_id == only_dataset:
                 graph.edge(f"version:{dataset_id}@{number}", eid, "read_by")
+        for obj in record.objects:
+            oid = graph.node(f"export_object:{obj['bucket']}/{obj['key']}", "export_object", **obj)
+            graph.edge(eid, oid, "written_to")
 
 
 def _reads(event: AuditEvent) -> list[tuple[str, int]]:

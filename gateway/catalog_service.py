@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from catalog.dcat import DcatEntry, catalog_document
 from catalog.errors import NotFound
-from catalog.lineage import ExportReads, Graph, Lineage
+from catalog.lineage import Graph, Lineage
 from catalog.metadata import MetadataStore, contract_columns
 from catalog.metadata_models import DatasetMetadata
 from catalog.models import Dataset, DatasetVersion, Grant, Organisation
@@ -25,12 +25,6 @@ from catalog.search import CatalogSearch, Filters, SearchResult
 from gateway.services import Platform
 from policies.discovery import Listing, discoverable_ids
 from policies.model import Principal
-
-
-def export_reads(platform: Platform) -> ExportReads | None:
-    """The exports module's lineage records, once it is installed on the platform."""
-    found = getattr(platform, "export_lineage", None)
-    return found if found is not None else None
 
 
 @dataclass
@@ -126,7 +120,7 @@ class CatalogView:
         )
 
     def lineage(self) -> Lineage:
-        return Lineage(self.platform.sessions, export_reads(self.platform))
+        return Lineage(self.platform.sessions)
 
     def dataset_lineage(self, dataset_id: str) -> Graph:
         dataset, _org, _meta = self.require(dataset_id)

@@ -3,6 +3,7 @@ with quality and diffs, lineage from raw uploads to the queries that read them."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -257,6 +258,34 @@ def test_lineage_reaches_raw_uploads_from_a_dataset_and_from_a_query(client, pla
     assert_error_envelope(hidden, 404, "not_found")
     no_export = client.get("/v1/catalog/lineage/exports/nope", headers=consumer.headers)
     assert_error_envelope(no_export, 404, "not_found")
+
+    # an export's lineage reaches the raw upload objects of the versions it read
+    started = client.post(
+        "/v1/exports",
+        headers=consumer.headers,
+        json={"sql": f"SELECT meter_id, kwh FROM {dataset['sql_name']}"},
+    )
+    assert started.status_code == 202, started.text
+    export = wait_export(client, consumer, started.json()["id"])
+    assert export["status"] == "succeeded", export
+    url = f"/v1/catalog/lineage/exports/{export['id']}"
+    graph = client.get(url, headers=consumer.headers).json()
+    assert graph["root"] == f"export:{export['id']}"
+    assert upstream_uploads(graph, graph["root"]) == uploads
+    written = {n["key"] for n in graph["nodes"] if n["kind"] == "export_object"}
+    assert written == {f["key"] for f in export["files"]}
+    owner_view = client.get(f"/v1/datasets/{dataset['id']}/lineage", headers=provider.headers)
+    assert graph["root"] in {n["id"] for n in owner_view.json()["nodes"]}
+    assert_error_envelope(client.get(url, headers=stranger.headers), 404, "not_found")
+
+
+def wait_export(client: Any, caller: Any, export_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        export = client.get(f"/v1/exports/{export_id}", headers=caller.headers).json()
+        if export["status"] != "running" or time.monotonic() > deadline:
+            return dict(export)
+        time.sleep(0.1)
 
 
 def upstream_uploads(graph: dict[str, Any], start: str) -> set[str]:
