@@ -469,6 +469,10 @@ def test_validate_ignores_jku_and_embedded_jwk(service, our_key, org, registered
     assert rejection(service, with_jku) == "unknown_key"
     with_jwk = sign(forger, claims, kid=our_key.kid, jwk=forger.as_dict(private=False))
     assert rejection(service, with_jwk) == "bad_signature"
+    with_x5u = sign(forger, claims, kid=our_key.kid, x5u="https://evil.example/cert.pem")
+    assert rejection(service, with_x5u) == "bad_signature"
+    with_x5u_only = sign(forger, claims, x5u="https://evil.example/cert.pem")
+    assert rejection(service, with_x5u_only) == "unknown_key"
 
 
 def test_validate_rejects_rs256_token_naming_an_es256_kid(service, our_key, org, registered):
