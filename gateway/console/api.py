@@ -167,3 +167,12 @@ class Api:
             if error.missing_endpoint:
                 return default
             raise
+
+
+def explain_error(error: ApiError) -> str:
+    """The API's message plus the fields its request validation named."""
+    problems = error.detail.get("errors") if isinstance(error.detail, dict) else None
+    if not problems:
+        return error.message
+    listed = "; ".join(f"{p.get('location', '')}: {p.get('message', '')}" for p in problems[:8])
+    return f"{error.message} — {listed}"

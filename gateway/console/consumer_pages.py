@@ -3,22 +3,22 @@ requests with the cross-boundary preview, my requests and grants, exports."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response, StreamingResponse
 
-from gateway.console.api import ApiError
+from gateway.console.api import ApiError, explain_error
 from gateway.console.context import Console, UserConsole
 from gateway.console.results_preview import read_preview
+from policies.facts import PURPOSES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 PREVIEW_ROWS: Final = 500
 PREVIEW_BYTES: Final = 8 * 1024 * 1024
 DOWNLOADS: Final = {"csv": "csv", "parquet": "parquet"}
-PURPOSES: Final = ("analytics", "model_training", "research", "operations", "regulatory")
 
 
 async def _queryable(console: Console) -> list[dict[str, Any]]:
@@ -72,6 +72,8 @@ async def run_query(console: UserConsole) -> Response:
     action = values.get("action", "run")
     if action in DOWNLOADS and sql:
         return await _download(console, sql, DOWNLOADS[action])
+    if action == "export" and sql:
+        return await _export(console, sql)
     result = explain = problem = None
     if not sql:
         problem = console.t.text("Write a SELECT statement first.")
@@ -123,6 +125,32 @@ async def _download(console: Console, sql: str, fmt: str) -> Response:
     )
 
 
+async def _export(console: Console, sql: str) -> Response:
+    try:
+        export = await console.api.post("/v1/exports", {"sql": sql})
+    except ApiError as error:
+        return console.render(
+            "query.html",
+            status=422,
+            sql=sql,
+            datasets=await _queryable(console),
+            result=None,
+            explain=None,
+            problem=explain_error(error),
+        )
+    return console.redirect(f"/console/exports/{export['id']}")
+
+
+@router.get("/exports/{export_id}")
+async def export_page(export_id: str, console: UserConsole) -> Response:
+    """An export's status, lineage and (once written) its presigned download links."""
+    export = await console.api.get(f"/v1/exports/{export_id}")
+    datasets = {d["id"]: d for d in await console.api.get("/v1/datasets")}
+    return console.render(
+        "export.html", export=export, datasets=datasets, running=export["status"] == "running"
+    )
+
+
 # --- access requests ---------------------------------------------------------------------------
 
 
@@ -130,15 +158,13 @@ async def _download(console: Console, sql: str, fmt: str) -> Response:
 async def my_access(console: UserConsole) -> Response:
     requests = await console.api.optional("/v1/access-requests", None)
     grants = await console.api.optional("/v1/grants", [])
-    exports = await console.api.optional("/v1/exports", None)
     datasets = {d["id"]: d for d in await console.api.get("/v1/datasets")}
+    mine = console.me.get("org_id") if console.me else None
     return console.render(
         "access.html",
         requests=_items(requests),
         requests_available=requests is not None,
-        grants=grants,
-        exports=_items(exports),
-        exports_available=exports is not None,
+        grants=[g for g in grants if g.get("org_id") == mine],
         datasets=datasets,
     )
 
@@ -185,7 +211,7 @@ async def submit_request(console: UserConsole) -> Response:
     try:
         await console.api.post("/v1/access-requests", body)
     except ApiError as error:
-        problem = error.message
+        problem = explain_error(error)
         if error.missing_endpoint:
             problem = console.t.text("Access requests are not available on this gateway yet.")
         return console.render(
@@ -202,16 +228,15 @@ async def submit_request(console: UserConsole) -> Response:
 
 
 def _request_body(values: dict[str, str], columns: list[str]) -> dict[str, Any]:
-    days = values.get("days", "90")
-    expires = None
-    if days.isdigit() and int(days) > 0:
-        expires = (datetime.now(UTC) + timedelta(days=int(days))).isoformat()
+    """The form as ``POST /v1/access-requests`` takes it (the API validates it)."""
+    days = values.get("days", "90").strip()
     return {
         "dataset_id": values.get("dataset_id", ""),
         "columns": columns or None,
         "purpose": values.get("purpose", "analytics"),
+        "duration_days": int(days) if days.isdigit() else days,
         "justification": values.get("justification", ""),
-        "expires_at": expires,
+        "accept_no_onward_transfer": values.get("no_onward_transfer") == "yes",
     }
 
 
@@ -223,7 +248,7 @@ async def _preview(console: Console, body: dict[str, Any]) -> dict[str, Any]:
         if error.missing_endpoint:
             return {"available": False}
         return {"available": True, "error": error.message}
-    return {"available": True, **(answer or {})}
+    return {"available": True, "decision": answer or {}}
 
 
 @router.post("/grants/{grant_id}/revoke")

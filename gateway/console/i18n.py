@@ -61,9 +61,12 @@ VOCABULARY: Final = (
     N_("non_pi"), N_("pi_direct_id"), N_("pi_quasi_id"), N_("pi_other"), N_("spi"),
     N_("required"),
     # purposes
-    N_("analytics"), N_("model_training"), N_("research"), N_("operations"), N_("regulatory"),
-    # cross-boundary outcomes
-    N_("raw"), N_("masked"), N_("aggregated"), N_("clear"),
+    N_("analytics"), N_("model_training"), N_("model_evaluation"), N_("quality_improvement"),
+    N_("regulatory_reporting"),
+    # cross-boundary routes and outcomes
+    N_("same"), N_("mainland_to_sar"), N_("hk_to_mainland"), N_("mo_to_mainland"),
+    N_("hk_to_mo"), N_("mo_to_hk"),
+    N_("raw"), N_("masked"), N_("aggregated"), N_("clear"), N_("mask"), N_("deny"),
 )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gateway.console.api import ApiError
+from gateway.console.api import ApiError, explain_error
 from gateway.console.context import Console, UserConsole
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -25,9 +25,7 @@ SAMPLE_ROWS: Final = 200  # quarantined rows shown on the report page
 async def provider_home(console: UserConsole) -> Response:
     datasets = await console.api.get("/v1/datasets")
     mine = [d for d in datasets if console.me and d.get("org") == console.me.get("org_slug")]
-    usage = await console.api.optional("/v1/provider/usage", None)
-    if isinstance(usage, dict):
-        usage = usage.get("items", usage.get("grants", []))
+    usage = await console.api.optional("/v1/usage", None)
     return console.render("provider.html", datasets=mine, usage=usage)
 
 
@@ -93,7 +91,7 @@ async def create_dataset(console: UserConsole) -> Response:
     try:
         dataset = await console.api.post("/v1/datasets", body)
     except ApiError as error:
-        return _new_dataset_problem(console, values, _explain(error))
+        return _new_dataset_problem(console, values, explain_error(error))
     return console.redirect(f"/console/datasets/{dataset['id']}/upload?notice=created")
 
 
@@ -106,15 +104,6 @@ def _new_dataset_problem(console: Console, values: dict[str, str], problem: str)
         contract_text=values.get("contract", ""),
         problem=problem,
     )
-
-
-def _explain(error: ApiError) -> str:
-    """The API's message plus the fields its validation named."""
-    problems = error.detail.get("errors") if isinstance(error.detail, dict) else None
-    if not problems:
-        return error.message
-    listed = "; ".join(f"{p.get('location', '')}: {p.get('message', '')}" for p in problems[:8])
-    return f"{error.message} — {listed}"
 
 
 # --- the contract ------------------------------------------------------------------------------
@@ -149,7 +138,7 @@ async def save_contract(dataset_id: str, console: UserConsole) -> Response:
     except ValueError as error:
         problem = console.t.text("The contract is not valid JSON: %(error)s", error=str(error))
     except ApiError as error:
-        problem = _explain(error)
+        problem = explain_error(error)
     if problem is None:
         return console.redirect(f"/console/datasets/{dataset_id}?notice=contract_saved")
     return console.render(

@@ -4,18 +4,22 @@ chain verification status."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from gateway.console.api import ApiError
+from gateway.console.api import ApiError, explain_error
 from gateway.console.context import Console, UserConsole
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 MASKS: Final = ("", "hmac", "redact", "partial", "generalise", "null")
+# Parameters a mask needs; the steward picks the kind, the console fills the usual values.
+MASK_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "partial": {"keep_prefix": 2, "keep_suffix": 2},
+    "generalise": {"to": "month"},
+}
 
 
 @router.get("/steward")
@@ -53,39 +57,41 @@ async def decide(request_id: str, console: UserConsole) -> Response:
     decision = values.get("decision", "approve")
     try:
         if decision == "deny":
-            await console.api.post(
-                f"/v1/access-requests/{request_id}/deny", {"reason": values.get("reason", "")}
-            )
+            reason = values.get("reason", "").strip() or console.t.text("Denied by the steward.")
+            await console.api.post(f"/v1/access-requests/{request_id}/deny", {"reason": reason})
         else:
             await console.api.post(
                 f"/v1/access-requests/{request_id}/approve", _approval(console, values)
             )
     except ApiError as error:
-        return await _render_queue(console, error.message)
+        return await _render_queue(console, explain_error(error))
     notice = "denied" if decision == "deny" else "approved"
     return console.redirect(f"/console/steward?notice={notice}")
 
 
 def _approval(console: Console, values: dict[str, str]) -> dict[str, Any]:
-    """The decision as the API takes it: the columns kept (narrowing), a mask per column,
-    row filter, expiry and minimum group size."""
-    columns = console.form_list("columns")
-    masks = {}
-    for key, kind in values.items():
-        if key.startswith("mask:") and kind:
-            masks[key.removeprefix("mask:")] = kind
-    days = values.get("days", "")
-    min_group = values.get("min_group_size", "")
+    """The decision as ``POST /v1/access-requests/{id}/approve`` takes it: the columns
+    kept (narrowing), a mask per column with its parameters, row filter, duration and the
+    minimum group size (which makes the grant aggregate-only); the API validates it."""
+    masks = []
+    for column in console.form_list("columns"):
+        kind = values.get(f"mask:{column}", "")
+        if kind:
+            masks.append({"column": column, "kind": kind, **MASK_DEFAULTS.get(kind, {})})
     body: dict[str, Any] = {
-        "columns": columns or None,
-        "masks": [{"column": column, "kind": kind} for column, kind in masks.items()],
+        "columns": console.form_list("columns") or None,
+        "masks": masks,
         "row_filter": values.get("row_filter", "").strip() or None,
-        "note": values.get("note", ""),
+        "note": values.get("reason", ""),
     }
-    if days.isdigit() and int(days) > 0:
-        body["expires_at"] = (datetime.now(UTC) + timedelta(days=int(days))).isoformat()
-    if min_group.isdigit() and int(min_group) > 0:
-        body["min_group_size"] = int(min_group)
+    days = values.get("days", "").strip()
+    if days:
+        body["duration_days"] = int(days) if days.isdigit() else days
+    min_group = values.get("min_group_size", "").strip()
+    if min_group and min_group != "0":
+        body["aggregate_only"] = True
+        body["min_group_size"] = int(min_group) if min_group.isdigit() else min_group
+        body["subject_column"] = values.get("subject_column") or None
     return body
 
 
@@ -98,9 +104,12 @@ async def audit(
 ) -> Response:
     log = await console.api.get("/v1/audit", actor=actor, action=action, limit=limit)
     verify = await console.api.optional("/v1/audit/verify", None)
+    if verify is None:  # a gateway without the full check: the log's own chain flag
+        verify = {"intact": log.get("chain_intact"), "first_broken": log.get("broken_at")}
     return console.render(
         "audit.html",
-        events=log.get("events", log.get("items", [])) if isinstance(log, dict) else log,
-        chain=verify if verify is not None else log,
+        events=log.get("events", []),
+        regions=log.get("regions", []),
+        chain=verify,
         filters={"actor": actor, "action": action, "limit": limit},
     )

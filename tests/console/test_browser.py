@@ -8,6 +8,7 @@ that none went to a host other than the gateway. Screenshots of the pages land i
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.console.conftest import ConsoleStack
-from tests.factories import Caller, make_caller, make_dataset
+from tests.factories import (
+    ENERGY_CONTRACT,
+    ENERGY_CSV,
+    Caller,
+    make_caller,
+    make_dataset,
+    wait_job,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -188,3 +196,77 @@ def test_catalog_and_query_pages_in_each_language(
     # keyboard: the skip link is the first stop and lands on the content
     browser.page.keyboard.press("Tab")
     assert browser.page.evaluate("document.activeElement.className") == "skip"
+
+
+def classified_contract() -> dict[str, object]:
+    """The meter contract with every column's personal-information class confirmed."""
+    contract = copy.deepcopy(ENERGY_CONTRACT)
+    for column in contract["columns"]:  # type: ignore[union-attr]
+        column["pi"] = "non_pi"
+    return contract
+
+
+def test_consumer_requests_steward_masks_consumer_sees_masked_values(
+    console_stack: ConsoleStack, visit: Callable[[Caller | None, str], Visit]
+) -> None:
+    _user, _password, provider_org = console_stack.person(role="provider", region="DG")
+    with console_stack.http() as api:
+        machine = make_caller(console_stack.platform, api, role="provider", org=provider_org)
+        dataset = make_dataset(api, machine, contract=classified_contract())
+        job = api.post(
+            f"/v1/datasets/{dataset['id']}/uploads?filename=meters.csv",
+            content=ENERGY_CSV,
+            headers=machine.headers,
+        ).json()
+        assert wait_job(api, machine, job["id"])["status"] == "succeeded"
+    consumer_name, consumer_password, _org = console_stack.person(role="consumer", region="HK")
+    steward_name, steward_password, _sorg = console_stack.person(role="steward", region="DG")
+
+    # the consumer (简体中文) asks for two columns, previews the rules, sends the request
+    consumer = visit(None, "zh_Hans")
+    consumer.sign_in(
+        f"/console/access/new?dataset={dataset['id']}", consumer_name, consumer_password
+    )
+    for column in ("ts", "tariff"):
+        consumer.page.uncheck(f"input[name=columns][value={column}]")
+    consumer.page.select_option("#purpose", "analytics")
+    consumer.page.fill("#justification", "负荷预测模型训练")
+    consumer.page.click("button[value=preview]")
+    preview = consumer.page.locator("#preview")
+    assert "mainland_to_sar" in preview.inner_text() or "内地" in preview.inner_text()
+    assert consumer.page.locator("#preview td.outcome-clear").count() == 2
+    consumer.shot("consumer-access-request-preview-zh_Hans")
+    consumer.page.click("button[value=submit]")
+    consumer.page.wait_for_url("**/console/access?notice=requested")
+    assert "待审批" in consumer.page.content()
+    consumer.shot("consumer-my-access-zh_Hans")
+
+    # the steward of DG (English) approves with a mask on meter_id
+    steward = visit(None, "en")
+    steward.sign_in("/console/steward", steward_name, steward_password)
+    card = steward.page.locator("article.request", has_text=dataset["sql_name"])
+    assert card.count() == 1
+    card.locator("select[name='mask:meter_id']").select_option("redact")
+    steward.shot("steward-approval-queue-en")
+    card.locator("button[value=approve]").click()
+    steward.page.wait_for_url("**/console/steward?notice=approved")
+    assert steward.page.locator("article.request", has_text=dataset["sql_name"]).count() == 0
+    steward.open("/console/audit")
+    assert steward.page.locator("#chain-status").get_attribute("class") == "flash ok"
+    assert steward.page.locator("table.audit", has_text="access_request.approved").count() == 1
+    steward.shot("steward-audit-log-en")
+
+    # the consumer queries: meter ids come back masked, the readings in clear
+    sql = f"SELECT meter_id, kwh FROM {dataset['sql_name']} ORDER BY kwh"
+    consumer.open("/console/query")
+    consumer.page.fill("#sql", sql)
+    consumer.page.click("button[value=run]")
+    consumer.page.wait_for_selector("table.results")
+    cells = consumer.page.locator("table.results tbody tr td:first-child").all_inner_texts()
+    assert len(cells) == 3 and all("DG-P2" not in cell for cell in cells), cells
+    assert set(cells) == {"***"}
+    readings = consumer.page.locator("table.results tbody tr td:nth-child(2)").all_inner_texts()
+    assert readings == ["0.0", "7.25", "12.5"]
+    consumer.shot("consumer-sql-console-masked-zh_Hans")
+    consumer.page.click("button[value=explain]")
+    assert "meter_id: " in consumer.page.locator("section", has_text="SQL").last.inner_text()
