@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from catalog.errors import InvalidInput
+from policies.masking import DATE_UNITS
 from policies.model import MaskKind
 
 MAX_FILTER_CHARS = 2000
@@ -116,7 +117,7 @@ def check_row_filter(text: str, columns: Collection[str]) -> str:
 
 MASK_PARAMS: Mapping[str, Mapping[str, type]] = {
     "hmac": {},
-    "redact": {},
+    "redact": {"text": str},
     "null": {},
     "partial": {"keep_prefix": int, "keep_suffix": int},
     "generalise": {"to": str, "bucket": float},
@@ -159,17 +160,22 @@ def check_masks(specs: list[dict[str, Any]], columns: Collection[str]) -> list[d
 
 
 def _check_mask_values(kind: str, column: str, params: Mapping[str, Any]) -> None:
+    if kind == "redact" and len(str(params.get("text", ""))) > 64:
+        raise InvalidInput(f"mask redact on {column}: text of at most 64 characters", field="masks")
     if kind == "partial":
         keep = [int(params.get("keep_prefix", 0)), int(params.get("keep_suffix", 0))]
-        if min(keep) < 0 or max(keep) > 8 or sum(keep) == 0:
+        if min(keep) < 0 or max(keep) > 32 or sum(keep) == 0:
             raise InvalidInput(
-                f"mask partial on {column}: keep_prefix/keep_suffix between 0 and 8, "
+                f"mask partial on {column}: keep_prefix/keep_suffix between 0 and 32, "
                 "at least one of them above 0",
                 field="masks",
             )
     if kind == "generalise":
-        if "to" in params and params["to"] not in ("month", "year"):
-            raise InvalidInput(f"mask generalise on {column}: to is month or year", field="masks")
+        if "to" in params and params["to"] not in DATE_UNITS:
+            raise InvalidInput(
+                f"mask generalise on {column}: to is one of {', '.join(sorted(DATE_UNITS))}",
+                field="masks",
+            )
         if "bucket" in params and not float(params["bucket"]) > 0:
             raise InvalidInput(f"mask generalise on {column}: bucket > 0", field="masks")
         if ("to" in params) == ("bucket" in params):

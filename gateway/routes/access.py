@@ -55,7 +55,8 @@ class MaskIn(BaseModel):
     kind: Literal["hmac", "redact", "partial", "generalise", "null"]
     keep_prefix: int | None = None
     keep_suffix: int | None = None
-    to: Literal["month", "year"] | None = None
+    to: Literal["day", "week", "month", "quarter", "year"] | None = None
+    text: str | None = Field(default=None, max_length=64)
     bucket: float | None = None
 
 

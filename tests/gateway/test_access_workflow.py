@@ -75,10 +75,16 @@ def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> 
     assert grant["row_filter"] == "\"meter_id\" <> 'M3'"
     assert grant["no_onward_transfer"] is True
 
-    # the query sees only the approved shape: the granted columns, with the obligations
-    result = query(client, consumer, f"SELECT * FROM {dataset['sql_name']}")
+    # the query sees only the approved shape: the granted columns, the steward's row filter,
+    # the PI column as the consumer's keyed token (no instrument covers it for HK)
+    result = query(client, consumer, f"SELECT * FROM {dataset['sql_name']} ORDER BY meter_id")
     assert result.status_code == 200, result.text
     assert [c["name"] for c in result.json()["columns"]] == ["meter_id", "operator_id"]
+    rows = result.json()["rows"]
+    assert [r[0] for r in rows] == ["M1", "M2", "M4"]
+    tokens = [r[1] for r in rows]
+    assert not set(tokens) & {"E001", "E002", "E003"}
+    assert tokens[0] == tokens[2]  # E001 twice: the same token, joinable within this consumer
     refused = query(client, consumer, f"SELECT kwh FROM {dataset['sql_name']}")
     assert 400 <= refused.status_code < 500
     source = _resolve(platform, consumer, dataset)
@@ -390,6 +396,14 @@ def test_pinned_grant_and_time_travel(client, platform, world) -> None:
         resolve(owner, QueryDecisions())(org, name, 7)
     rows = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}").json()["rows"]
     assert sorted(r[0] for r in rows) == ["M1", "M2", "M3", "M4"]  # version 1's rows
+    other = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']} AT (VERSION => 2)")
+    assert "pinned to version 1" in assert_error_envelope(other, 403, "access_denied")["message"]
+    missing = query(
+        client, world["provider"], f"SELECT * FROM {dataset['sql_name']} AT (VERSION => 7)"
+    )
+    assert "has no version 7" in assert_error_envelope(missing, 404)["message"]
+    latest = query(client, world["provider"], f"SELECT meter_id FROM {dataset['sql_name']}")
+    assert [r[0] for r in latest.json()["rows"]] == ["M9"]
 
 
 def _principal(caller, *, jurisdiction: str = "HK", roles: set[str] | None = None):
