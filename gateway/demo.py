@@ -26,7 +26,14 @@ from catalog.regions import Region
 from catalog.users import find_user
 from gateway.admin import AdminContext
 from gateway.client import DatashareClient, GatewayError
-from gateway.demo_data import SampleDataset, SampleOrg, sample_datasets, sample_orgs, write_samples
+from gateway.demo_data import (
+    SAMPLE_METADATA,
+    SampleDataset,
+    SampleOrg,
+    sample_datasets,
+    sample_orgs,
+    write_samples,
+)
 from gateway.observability import configure_logging
 from gateway.server import BackgroundServer
 from gateway.services import Platform, build_platform
@@ -164,6 +171,16 @@ def _ensure_org(admin: AdminContext, org: SampleOrg) -> Any:
         )
 
 
+def _describe(api: DatashareClient, dataset_id: str, sample: SampleDataset) -> None:
+    """Give a sample dataset its trilingual catalog metadata (once: an edited card stays)."""
+    metadata = SAMPLE_METADATA.get(sample.name)
+    card = api.request("GET", f"/v1/datasets/{dataset_id}/metadata").json()
+    if metadata is not None and card["revision"] == 0:
+        api.request(
+            "PATCH", f"/v1/datasets/{dataset_id}/metadata", json={**metadata, "base_revision": 0}
+        )
+
+
 def _load_sample(url: str, client: dict[str, Any], sample: SampleDataset) -> None:
     with DatashareClient(url, client["client_id"], client["client_secret"]) as api:
         existing = {d["sql_name"]: d for d in api.datasets()}
@@ -176,6 +193,7 @@ def _load_sample(url: str, client: dict[str, Any], sample: SampleDataset) -> Non
                 "contract": sample.contract.model_dump(mode="json", exclude_none=True),
             }
         )
+        _describe(api, dataset["id"], sample)
         staged = Path(os.environ.get("TMPDIR", "/tmp")) / f"datashare-demo-{sample.filename}"
         staged.write_bytes(sample.content)
         try:

@@ -1276,3 +1276,125 @@ def _mo_spec() -> _Spec:
             ),
         ),
     )
+
+
+# catalog metadata ------------------------------------------------------------------------------
+
+SAMPLE_METADATA: dict[str, dict[str, object]] = {
+    "gz_spot_weld_inspection": {
+        "title": {
+            "en": "Body-in-white spot-weld inspection records (IPQC), July 2025",
+            "zh-Hans": "白车身点焊过程检验记录（IPQC）2025年7月",
+            "zh-Hant": "白車身點焊過程檢驗記錄（IPQC）2025年7月",
+        },
+        "description": {
+            "zh-Hans": "广州黄埔白车身产线电阻点焊的凿检/剥离检验结果：零件、供应商信用代码、"
+            "焊接电流、焊接时间、电极压力、熔核直径与判定结果。",
+        },
+        "keywords": {
+            "en": ["spot welding", "quality inspection", "automotive"],
+            "zh-Hans": ["点焊", "质检", "汽车"],
+            "zh-Hant": ["點焊", "品質檢驗"],
+        },
+        "publisher": {"zh-Hans": "广州黄埔汇达汽车车身有限公司", "en": "Huangpu Huida Auto Body"},
+        "tags": ["automotive", "quality", "manufacturing"],
+        "update_frequency": "daily",
+        "contact": {"name": "IPQC data desk", "email": "ipqc-data@example.com"},
+        "columns": {
+            "nugget_diameter_mm": {"en": "Weld nugget diameter", "zh-Hans": "熔核直径"},
+            "result": {"en": "Pass / fail verdict", "zh-Hans": "合格 / 不合格判定"},
+        },
+    },
+    "sz_smt_reflow_telemetry": {
+        "title": {
+            "en": "SMT reflow oven telemetry (SAC305), 30-second samples",
+            "zh-Hans": "SMT回流焊炉过程遥测（SAC305，30秒采样）",
+            "zh-Hant": "SMT回流焊爐過程遙測（SAC305，30秒採樣）",
+        },
+        "description": {
+            "zh-Hans": "深圳宝安电子厂四台回流焊炉的峰值温度、液相线以上时间、链速与氧含量。",
+        },
+        "keywords": {
+            "en": ["reflow", "SMT", "telemetry", "temperature"],
+            "zh-Hans": ["回流焊", "遥测", "温度"],
+        },
+        "publisher": {"zh-Hans": "深圳市宝安智联电子制造有限公司", "en": "Bao'an Zhilian EMS"},
+        "tags": ["electronics", "telemetry", "manufacturing"],
+        "update_frequency": "continuous",
+        "contact": {"name": "Process engineering", "email": "smt-data@example.com"},
+        "columns": {"peak_temp_c": {"en": "Peak board temperature", "zh-Hans": "峰值温度"}},
+    },
+    "dg_energy_metering": {
+        "title": {
+            "en": "Factory electricity metering, 15-minute intervals",
+            "zh-Hans": "工厂电能计量（15分钟间隔）· 用电量",
+            "zh-Hant": "工廠電能計量（15分鐘間隔）· 用電量",
+        },
+        "description": {
+            "en": "Interval energy, demand, power factor and voltage from the incomer, MCC and "
+            "line sub-meters of a Dongguan injection-moulding plant.",
+            "zh-Hans": "东莞注塑厂进线、MCC及产线分表的区间用电量、最大需量、功率因数与电压。",
+        },
+        "keywords": {
+            "en": ["electricity", "energy", "kWh", "power factor"],
+            "zh-Hans": ["用电量", "能耗", "电表"],
+            "zh-Hant": ["用電量", "能耗"],
+        },
+        "publisher": {"zh-Hans": "东莞松湖精密注塑有限公司", "en": "Songhu Precision Moulding"},
+        "tags": ["energy", "manufacturing", "utilities"],
+        "update_frequency": "daily",
+        "contact": {
+            "name": "Energy desk",
+            "email": "energy@example.com",
+            "phone": "+86 769 2288 0000",
+        },
+        "columns": {
+            "kwh_interval": {
+                "en": "Energy used in the 15-minute interval",
+                "zh-Hans": "区间用电量",
+            },
+            "power_factor": {"en": "Average power factor", "zh-Hans": "平均功率因数"},
+        },
+    },
+    "hk_cross_boundary_shipments": {
+        "title": {
+            "en": "Cross-boundary road shipments HK ⇄ Shenzhen, Q3 2025",
+            "zh-Hant": "跨境陸路貨運記錄（香港 ⇄ 深圳）2025年第三季",
+            "zh-Hans": "跨境陆路货运记录（香港 ⇄ 深圳）2025年第三季",
+        },
+        "description": {
+            "zh-Hant": "經深港陸路口岸及港珠澳大橋的貨櫃車運輸：方向、口岸、貨櫃編號、"
+            "毛重與發票金額。",
+        },
+        "keywords": {
+            "en": ["logistics", "shipments", "cross-boundary", "containers"],
+            "zh-Hant": ["物流", "貨運", "跨境"],
+        },
+        "publisher": {"zh-Hant": "葵青跨境物流有限公司", "en": "Kwai Tsing Cross-Border Logistics"},
+        "tags": ["logistics", "cross-boundary"],
+        "update_frequency": "weekly",
+        "contact": {"name": "Operations", "email": "ops@example.com", "phone": "+852 2123 4567"},
+        "columns": {"gross_kg": {"en": "Gross weight", "zh-Hant": "毛重（公斤）"}},
+    },
+    "mo_coldchain_maintenance": {
+        "title": {
+            "en": "Cold-chain warehouse maintenance log (CMMS), 2025",
+            "zh-Hant": "冷鏈倉庫設備維修記錄（CMMS）2025年",
+            "zh-Hans": "冷链仓库设备维修记录（CMMS）2025年",
+        },
+        "description": {
+            "zh-Hant": "路氹冷鏈倉庫叉車、冷庫、空調及卸貨平台的維修工單：類型、停機時間與費用。",
+        },
+        "keywords": {
+            "en": ["maintenance", "cold chain", "warehouse"],
+            "zh-Hant": ["維修", "冷鏈", "倉庫"],
+        },
+        "publisher": {"zh-Hant": "路氹冷鏈物流有限公司", "en": "Cadeia de Frio Cotai"},
+        "tags": ["logistics", "maintenance", "cold chain"],
+        "update_frequency": "monthly",
+        "contact": {"name": "Facilities", "email": "facilities@example.com"},
+        "columns": {"downtime_min": {"en": "Downtime in minutes", "zh-Hant": "停機時間（分鐘）"}},
+    },
+}
+"""Trilingual catalog metadata of the sample datasets, by dataset name (``make demo`` applies
+it with ``PATCH /v1/datasets/{id}/metadata`` so catalog search works in the demo)."""

@@ -84,6 +84,7 @@ def test_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
             out
         )  # demo data
         assert '"code":"query_refused"' in out
+        assert "top hits: ['dg_songhu_precision.dg_energy_metering'" in out  # catalog search
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         try:
