@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -255,3 +256,48 @@ def read_parquet_paths(sql: str) -> set[str]:
         for literal in call.find_all(exp.Literal)
         if literal.is_string
     }
+
+
+def assert_duckdb_reads_only(sql: str, granted_paths: Iterable[str]) -> None:
+    """DuckDB's *own* parser (``json_serialize_sql``) agrees: one SELECT whose only table
+    functions are ``read_parquet`` over granted literal paths and whose named tables are CTEs.
+
+    An independent check of what sqlglot regenerated (SECURITY.md §3.13): a disagreement
+    between the two parsers would show up as a base table or a function sqlglot never saw.
+    """
+    con = duckdb.connect()
+    try:
+        text = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    finally:
+        con.close()
+    assert text is not None
+    tree = json.loads(text[0])
+    assert tree["error"] is False and len(tree["statements"]) == 1, tree
+    ctes: set[str] = set()
+    tables: list[str] = []
+    functions: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("cte_map"), dict):
+                ctes.update(entry["key"].lower() for entry in node["cte_map"].get("map", []))
+            if node.get("type") == "BASE_TABLE":
+                tables.append(str(node.get("table_name")).lower())
+            if node.get("type") == "TABLE_FUNCTION":
+                functions.append(node["function"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree["statements"][0])
+    assert set(tables) <= ctes, f"DuckDB sees base tables {set(tables) - ctes}"
+    allowed = set(granted_paths)
+    for function in functions:
+        assert function["function_name"].lower() == "read_parquet", function["function_name"]
+        (paths,) = function["children"]
+        assert paths.get("function_name") == "list_value", paths
+        literals = [child["value"]["value"] for child in paths["children"]]
+        assert all(child.get("class") == "CONSTANT" for child in paths["children"])
+        assert literals and set(literals) <= allowed, literals

@@ -22,7 +22,14 @@ from policies.masking import derive_mask_key
 from policies.model import GovernedSource, Mask
 from policies.rewrite import govern
 from policies.rewrite.apply_row_filters import InvalidRowFilter
-from tests.policies import FULL_DATA, TEST_MASK_SECRET, GrantCatalog, run_governed, write_source
+from tests.policies import (
+    FULL_DATA,
+    TEST_MASK_SECRET,
+    GrantCatalog,
+    assert_duckdb_reads_only,
+    run_governed,
+    write_source,
+)
 
 BS = "dg_factory.badge_scans"
 EM = "dg_factory.energy_meter"
@@ -273,6 +280,7 @@ def test_masked_filtered_dataset_never_leaks_clear_values_or_filtered_rows(
     sql: str, sources: dict[str, GovernedSource]
 ) -> None:
     query = govern(sql, GrantCatalog([sources["row"]]), max_rows=100, mask_key=KEY)
+    assert_duckdb_reads_only(query.sql, query.allowed_paths)
     rows = run_governed(query.sql, query.allowed_paths)
     cells = [str(cell) for row in rows for cell in row]
     assert not CLEAR_VALUES & set(cells)

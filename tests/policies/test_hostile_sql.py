@@ -23,6 +23,7 @@ from policies.errors import AccessDenied, PolicyError, QueryRefused, UnknownData
 from policies.rewrite import govern
 from tests.policies import (
     GrantCatalog,
+    assert_duckdb_reads_only,
     read_parquet_paths,
     run_governed,
     standard_sources,
@@ -343,5 +344,6 @@ def test_dangerous_looking_sql_reads_only_granted_files(sql: str, tmp_path: Path
     except QueryRefused as refusal:
         pytest.fail(f"refused a legitimate query ({refusal.construct}): {refusal}")
     _assert_only_granted_reads(query.sql, granted)
+    assert_duckdb_reads_only(query.sql, granted)
     assert set(query.allowed_paths) <= granted
     run_governed(query.sql, query.allowed_paths)  # runs with only the granted files readable

@@ -26,7 +26,14 @@ from policies.errors import QueryRefused
 from policies.masking import derive_mask_key
 from policies.model import GovernedSource, Mask
 from policies.rewrite import govern
-from tests.policies import FULL_DATA, TEST_MASK_SECRET, GrantCatalog, run_governed, write_source
+from tests.policies import (
+    FULL_DATA,
+    TEST_MASK_SECRET,
+    GrantCatalog,
+    assert_duckdb_reads_only,
+    run_governed,
+    write_source,
+)
 
 BS = "dg_factory.badge_scans"
 KEY = derive_mask_key(TEST_MASK_SECRET, "org-property")
@@ -182,6 +189,7 @@ def test_random_select_never_returns_clear_masked_values_or_filtered_rows(
         rows = run_governed(governed.sql, governed.allowed_paths)
     except duckdb.Error:
         return  # e.g. a type mismatch in a generated comparison: no rows returned
+    assert_duckdb_reads_only(governed.sql, governed.allowed_paths)
     cells = _cells(rows)
     leaked = [c for c in cells if c in CLEAR or any(v in c for v in CLEAR if len(v) > 4)]
     assert not leaked, f"{sql!r} returned clear masked values {leaked[:3]}"

@@ -21,7 +21,7 @@ import pytest
 from catalog.duckdb_session import extension_path
 from policies.model import GovernedSource
 from policies.rewrite import govern
-from tests.policies import GrantCatalog, run_governed
+from tests.policies import GrantCatalog, assert_duckdb_reads_only, run_governed
 
 SCALE_FACTOR = 0.01
 
@@ -72,6 +72,7 @@ def test_tpch_query_governed_returns_the_raw_result(
     catalog, queries, directory = tpch
     query = govern(queries[number], catalog, max_rows=1_000_000)
     assert "READ_PARQUET" in query.sql and query.sources
+    assert_duckdb_reads_only(query.sql, query.allowed_paths)
     governed = run_governed(query.sql, query.allowed_paths)
     raw = _raw(queries[number], directory)
     assert len(governed) == len(raw) and raw, f"Q{number}: {len(governed)} vs {len(raw)} rows"
