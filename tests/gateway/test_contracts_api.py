@@ -136,10 +136,11 @@ def test_contract_edit_is_refused_to_other_organisations_and_roles(
     assert_error_envelope(put_contract(client, other, dataset["id"], {"columns": []}), 403)
     assert_error_envelope(confirm_pi(client, other, dataset["id"], {"kwh": "non_pi"}), 403)
     consumer = make_caller(platform, client, role="consumer", org=provider.org)
+    # a consumer's token does not carry the scope contract edits need
     error = assert_error_envelope(
-        put_contract(client, consumer, dataset["id"], edited_contract()), 403, "forbidden"
+        put_contract(client, consumer, dataset["id"], edited_contract()), 403, "insufficient_scope"
     )
-    assert "provider" in error["message"]
+    assert "datasets:write" in error["message"]
     assert_error_envelope(confirm_pi(client, consumer, dataset["id"], {"kwh": "non_pi"}), 403)
     current = client.get(f"/v1/datasets/{dataset['id']}/contract", headers=provider.headers)
     assert current.json()["version"] == 1
