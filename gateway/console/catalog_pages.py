@@ -32,7 +32,7 @@ async def catalog(
     filters = {"q": q.strip(), "region": region, "classification": classification, "tag": tag}
     search = await console.api.optional("/v1/catalog/search", None, **filters)
     if search is not None:
-        datasets = search.get("results", search.get("items", []))
+        datasets = search.get("hits", [])
         facets = search.get("facets", {})
         searched = True
     else:  # a gateway without the search API: the plain list, filtered by the API's fields
@@ -51,9 +51,10 @@ async def catalog(
 
 
 def _dataset_card(item: dict[str, Any]) -> dict[str, Any]:
-    """Search hits may wrap the dataset (``{"dataset": {...}, "score": ...}``)."""
-    dataset = item.get("dataset", item) if isinstance(item, dict) else {}
-    return dict(dataset)
+    """A search hit (``dataset_id``, ``titles``, …) or a ``GET /v1/datasets`` item (``id``)."""
+    card = dict(item)
+    card.setdefault("id", card.get("dataset_id"))
+    return card
 
 
 @router.get("/datasets/{dataset_id}")

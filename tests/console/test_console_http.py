@@ -225,3 +225,20 @@ def test_query_relay_downloads_csv_and_refuses_bad_sql(console_stack: ConsoleSta
         assert explain.status_code == 200 and "governed-sql" in explain.text
         bad = http.post("/console/query", data=form(csrf, sql="DROP TABLE x", action="run"))
         assert bad.status_code == 422 and 'class="flash error"' in bad.text
+
+
+def test_catalog_page_lists_search_hits_across_scripts(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="DG")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+        api.patch(
+            f"/v1/datasets/{dataset['id']}/metadata",
+            headers=provider.headers,
+            json={"title": {"zh-Hans": "东莞压铸车间用电量", "en": "Die-casting shop power"}},
+        ).raise_for_status()
+    consumer = console_stack.caller(role="consumer", region="HK")
+    with console_stack.http(consumer, **{"accept-language": "zh-CN"}) as http:
+        page = http.get("/console/catalog", params={"q": "壓鑄車間用電量"})
+    assert page.status_code == 200
+    assert 'href="/console/datasets/{}"'.format(dataset["id"]) in page.text
+    assert "东莞压铸车间用电量" in page.text
