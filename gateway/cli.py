@@ -278,7 +278,7 @@ def query(
 
     with _client(gateway, client_id, client_secret) as client:
         try:
-            table = client.query(sql)
+            table = client.query(sql).to_arrow()
         except GatewayError as exc:
             err.print(f"[red]{exc.code}:[/red] {exc.message}")
             raise typer.Exit(1) from None

@@ -1,15 +1,27 @@
-"""A small Python client for the gateway: tokens, datasets, uploads, queries → Arrow / pandas.
+"""The Python client for the gateway: tokens, datasets, uploads, governed queries, exports.
 
-client = DatashareClient("http://127.0.0.1:8000", client_id, client_secret)
-table = client.query("SELECT * FROM dg_factory.energy_meter LIMIT 10")   # pyarrow.Table
-frame = client.query_pandas("SELECT ...")
+    from gateway.client import Client
+
+    with Client("https://datashare.example", client_id, client_secret) as ds:
+        table = ds.query("SELECT * FROM dg_factory.energy_meter").to_arrow()  # pyarrow.Table
+        frame = ds.query(sql).to_pandas()       # or .to_polars() (pip install polars)
+        with ds.query(sql) as result:           # stream: one Arrow record batch at a time
+            for batch in result:
+                ...
+        export = ds.export(sql)                 # Parquet in your region; export["files"][i]["url"]
+
+Results travel as an Arrow IPC stream and are decoded batch by batch as they arrive, so
+iterating a result never holds more than one batch. Tokens (OAuth client credentials)
+are fetched and renewed automatically.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -26,7 +38,112 @@ class GatewayError(Exception):
         self.status, self.code, self.message, self.detail = status, code, message, detail
 
 
-class DatashareClient:
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (an HTTP response body)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+class QueryResult:
+    """One governed query's result, streamed: iterate Arrow ``RecordBatch``es, or collect
+    with ``to_arrow()``/``to_pandas()``/``to_polars()``. The request is sent on first use;
+    close it (or use ``with``) when stopping early, so the gateway stops the worker.
+
+    ``max_rows`` is the gateway's row cap for this query: a result with exactly that many
+    rows may have been cut short (``POST /v1/query`` with ``format=json`` says so).
+    """
+
+    def __init__(self, client: Client, sql: str) -> None:
+        self._client, self.sql = client, sql
+        self._response: httpx.Response | None = None
+        self._context: Any = None
+        self._reader: pa.ipc.RecordBatchStreamReader | None = None
+        self.max_rows: int | None = None
+        self.datasets: list[str] = []
+
+    def _open(self) -> pa.ipc.RecordBatchStreamReader:
+        if self._reader is None:
+            headers = {"Authorization": f"Bearer {self._client.token()}"}
+            body = {"sql": self.sql, "format": "arrow"}
+            self._context = self._client._http.stream(
+                "POST", "/v1/query", json=body, headers=headers
+            )
+            response = self._response = self._context.__enter__()
+            if response.status_code >= 400:
+                response.read()
+                self.close()
+                _raise(response)
+            self.max_rows = int(response.headers.get("x-datashare-max-rows", "0")) or None
+            named = response.headers.get("x-datashare-datasets", "")
+            self.datasets = [d for d in named.split(",") if d]
+            raw = io.BufferedReader(_ChunkReader(response.iter_bytes()), buffer_size=1 << 20)
+            self._reader = pa.ipc.open_stream(raw)
+        return self._reader
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._open().schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        reader = self._open()
+        try:
+            yield from reader
+        finally:
+            self.close()
+
+    def to_arrow(self) -> pa.Table:
+        reader = self._open()
+        try:
+            return reader.read_all()
+        finally:
+            self.close()
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        try:
+            import polars
+        except ImportError:
+            raise ImportError(
+                "to_polars() needs polars: pip install 'gba-datashare[client]' or polars"
+            ) from None
+        return polars.from_arrow(self.to_arrow())
+
+    def close(self) -> None:
+        if self._context is not None:
+            context, self._context = self._context, None
+            context.__exit__(None, None, None)
+
+    def __enter__(self) -> QueryResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Client:
     def __init__(
         self,
         url: str,
@@ -46,7 +163,7 @@ class DatashareClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> DatashareClient:
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -163,15 +280,44 @@ class DatashareClient:
                 return job
             time.sleep(poll)
 
-    def query(self, sql: str) -> pa.Table:
-        response = self.request("POST", "/v1/query", json={"sql": sql, "format": "arrow"})
-        return pa.ipc.open_stream(response.content).read_all()
+    def query(self, sql: str) -> QueryResult:
+        """A governed query; nothing is sent until the result is read."""
+        return QueryResult(self, sql)
 
     def query_pandas(self, sql: str) -> Any:
         return self.query(sql).to_pandas()
 
+    def export(self, sql: str, *, wait: bool = True, timeout: float = 3600.0) -> dict[str, Any]:
+        """Export the governed result as Parquet in your organisation's region.
+
+        With ``wait`` (default) polls until the export finished and returns it with its
+        presigned ``files[i]["url"]`` (short-lived: fetch them promptly, or call
+        ``get_export`` again for fresh ones); raises ``GatewayError`` if it failed or a
+        grant behind it was revoked. ``wait=False`` returns the running export at once.
+        """
+        export = dict(self.request("POST", "/v1/exports", json={"sql": sql}).json())
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while wait and export["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+            export = self.get_export(export["id"])
+        if wait and export["status"] in ("failed", "revoked"):
+            error = export.get("error") or {}
+            raise GatewayError(
+                409, error.get("code", f"export_{export['status']}"), error.get("message", "")
+            )
+        return export
+
+    def get_export(self, export_id: str) -> dict[str, Any]:
+        """An export's status, lineage and (once succeeded) fresh presigned URLs."""
+        return dict(self.request("GET", f"/v1/exports/{export_id}").json())
+
     def explain(self, sql: str) -> dict[str, Any]:
         return dict(self.request("POST", "/v1/query/explain", json={"sql": sql}).json())
+
+
+DatashareClient = Client  # the earlier name
 
 
 def _raise(response: httpx.Response) -> None:

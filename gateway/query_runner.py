@@ -258,6 +258,7 @@ class QueryStream:
     ) -> None:
         self._release = release
         self._callbacks: list[Callable[[], None]] = []
+        self._close_lock = threading.Lock()
         self.rows = 0
         self.truncated = False
         self.job_id = job.job_id
@@ -336,6 +337,8 @@ class QueryStream:
                     yield batch
                 if self.truncated:
                     return
+            if self._closed:
+                return
             trailer = self._read_line()
             if not trailer.get("ok"):
                 raise _error(_failure_from(trailer, self._job), self._job)
@@ -351,20 +354,27 @@ class QueryStream:
             except StopIteration:
                 return
             except (pa.ArrowException, OSError) as exc:
+                if self._closed:  # closed by another thread (client gone): not a failure
+                    return
                 raise self._died() from exc
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Also run ``callback`` (once) when the stream closes; at once if already closed."""
-        if self._closed:
-            callback()
-            return
-        self._callbacks.append(callback)
+        with self._close_lock:
+            if not self._closed:
+                self._callbacks.append(callback)
+                return
+        callback()
 
     def close(self) -> None:
-        """Stop the worker (if still running), reap it and delete its scratch directory."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop the worker (if still running), reap it and delete its scratch directory.
+
+        Safe from any thread, also while another thread is reading batches (that read then
+        ends with the worker's EOF); only the first call does anything."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._release()
         for callback in self._callbacks:
             callback()

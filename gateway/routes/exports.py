@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import PlatformDep, require_role
+from gateway.deps import PlatformDep, require_role, require_scope
 from gateway.query_exports import export_view, start_export
 from gateway.schemas import ExportCreate, ExportPublic
 from policies.model import Principal
@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/exports", tags=["exports"])
 Exporter = Annotated[Principal, Depends(require_role("consumer", "provider"))]
 
 
-@router.post("", status_code=202, response_model=ExportPublic)
+@router.post(
+    "", status_code=202, response_model=ExportPublic, dependencies=[require_scope("query")]
+)
 async def create_export(
     body: ExportCreate, principal: Exporter, platform: PlatformDep
 ) -> JSONResponse:
@@ -32,7 +34,7 @@ async def create_export(
     )
 
 
-@router.get("/{export_id}")
+@router.get("/{export_id}", dependencies=[require_scope("query")])
 async def get_export(export_id: str, principal: Exporter, platform: PlatformDep) -> ExportPublic:
     """Status and lineage; presigned URLs once it succeeded and its grants are still live."""
     view = await run_in_threadpool(export_view, platform, principal, export_id)

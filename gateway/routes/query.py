@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from gateway.deps import PlatformDep, require_role, require_scope
 from gateway.query_runner import QueryStream
@@ -58,37 +61,68 @@ async def run_query(
         except Exception:
             log.exception("delivery ledger write failed", extra={"rows": rows})
 
-    return StreamingResponse(
-        _encode(platform, stream, body.format, delivered),
+    outcome = _Outcome()
+    return _QueryResponse(
+        stream,
+        _encode(stream, body.format, outcome),
+        finish=lambda: _finish(platform, stream, outcome, delivered),
         media_type=MEDIA_TYPES[body.format],
         headers=headers,
     )
 
 
-def _encode(
-    platform: Platform,
-    stream: QueryStream,
-    fmt: str,
-    delivered: Callable[[int], None] = lambda _rows: None,
-) -> Iterator[bytes]:
-    outcome = "error"
-    try:
-        with stream:
-            if fmt == "json":
-                yield from encode_json(stream.schema, stream, lambda: _footer(stream))
-            elif fmt == "ndjson":
-                yield from encode_ndjson(stream.schema, stream)
-            elif fmt == "csv":
-                yield from encode_csv(stream.schema, stream)
-            elif fmt == "arrow":
-                yield from encode_arrow(stream.schema, stream)
-            else:
-                yield from encode_parquet(stream.schema, stream)
-            outcome = "truncated" if stream.truncated else "ok"
-    finally:
-        platform.metrics.queries.labels(outcome).inc()
-        platform.metrics.query_rows.inc(stream.rows)
-        delivered(stream.rows)
+@dataclass
+class _Outcome:
+    value: str = "error"
+
+
+class _QueryResponse(StreamingResponse):
+    """Runs ``finish`` (close the query stream, metrics, delivery ledger) once however the
+    response ends: finished, failed, or the client went away. Starlette cancels a
+    disconnected body without closing its iterator, which would otherwise leave the worker
+    (and the concurrency slots) held until the query deadline."""
+
+    def __init__(
+        self,
+        stream: QueryStream,
+        content: Iterator[bytes],
+        *,
+        finish: Callable[[], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._stream, self._finish = stream, finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._finish)
+
+
+def _finish(
+    platform: Platform, stream: QueryStream, outcome: _Outcome, delivered: Callable[[int], None]
+) -> None:
+    stream.close()
+    platform.metrics.queries.labels(outcome.value).inc()
+    platform.metrics.query_rows.inc(stream.rows)
+    delivered(stream.rows)
+
+
+def _encode(stream: QueryStream, fmt: str, outcome: _Outcome) -> Iterator[bytes]:
+    with stream:
+        if fmt == "json":
+            yield from encode_json(stream.schema, stream, lambda: _footer(stream))
+        elif fmt == "ndjson":
+            yield from encode_ndjson(stream.schema, stream)
+        elif fmt == "csv":
+            yield from encode_csv(stream.schema, stream)
+        elif fmt == "arrow":
+            yield from encode_arrow(stream.schema, stream)
+        else:
+            yield from encode_parquet(stream.schema, stream)
+        outcome.value = "truncated" if stream.truncated else "ok"
 
 
 def _footer(stream: QueryStream) -> dict[str, Any]:
