@@ -2,11 +2,13 @@
 
 ``FROM a, b WHERE a.k = b.k`` (the implicit joins every TPC-H query uses) is
 allowed; ``FROM a, b`` with no predicate linking them is a cross join and is
-refused, as are explicit joins whose ``ON`` only compares a relation with itself.
+refused, as are explicit joins whose ``ON`` only mentions one relation.
 Each SELECT's relations (its FROM item and joins) are the nodes of a graph; an
-edge is a ``USING`` join or an equality between columns of two different
-relations found in that SELECT's ``ON`` or ``WHERE`` conditions (not in nested
-subqueries). The graph must be connected.
+edge is a ``USING`` join, an explicit ``ON`` that mentions columns of the joined
+relation and another one (range joins such as ``ON m.ts BETWEEN s.a AND s.b``
+included), or, in that SELECT's ``WHERE`` (not in nested subqueries), an
+equality or ``BETWEEN`` between columns of two relations. The graph must be
+connected.
 
 This is a guard against accidental and casual row explosions, not a resource
 limit: a predicate such as ``a.k = b.k OR TRUE`` still connects the graph. The
@@ -42,29 +44,19 @@ def _check_connected(select: exp.Select, joins: list[exp.Join]) -> None:
     items = [from_.this] if isinstance(from_, exp.From) else []
     items += [join.this for join in joins]
     names = [item.alias_or_name for item in items]
-    parent = {name: name for name in names}
-
-    def find(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    def link(left: str, right: str) -> None:
-        if left in parent and right in parent and left != right:
-            parent[find(left)] = find(right)
-
+    graph = _Components(names)
     for position, join in enumerate(joins, start=1):
+        joined = names[position]
         if join.args.get("using"):
             for earlier in names[:position]:
-                link(earlier, names[position])
-    conditions = [join.args.get("on") for join in joins] + [select.args.get("where")]
-    for condition in conditions:
-        if condition is not None:
-            for left, right in _column_equalities(condition):
-                link(left, right)
-    roots = {find(name) for name in names}
-    if len(roots) > 1:
+                graph.link(earlier, joined)
+        mentioned = _relations_in(join.args.get("on"))
+        if joined in mentioned:  # explicit ON over the joined relation and another one
+            for other in mentioned - {joined}:
+                graph.link(joined, other)
+    for left, right in _column_links(select.args.get("where")):
+        graph.link(left, right)
+    if graph.count() > 1:
         raise QueryRefused(
             f"{', '.join(names)} are joined without a condition linking all of them "
             "(a cross join); add ON/USING or a WHERE equality between each joined relation's "
@@ -73,15 +65,52 @@ def _check_connected(select: exp.Select, joins: list[exp.Join]) -> None:
         )
 
 
-def _column_equalities(condition: exp.Expr) -> list[tuple[str, str]]:
-    pairs = []
-    for equality in condition.find_all(exp.EQ, exp.NullSafeEQ):
-        if _in_nested_query(equality, condition):
+class _Components:
+    """Union-find over relation names."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.parent = {name: name for name in names}
+
+    def find(self, name: str) -> str:
+        while self.parent[name] != name:
+            self.parent[name] = self.parent[self.parent[name]]
+            name = self.parent[name]
+        return name
+
+    def link(self, left: str, right: str) -> None:
+        if left in self.parent and right in self.parent and left != right:
+            self.parent[self.find(left)] = self.find(right)
+
+    def count(self) -> int:
+        return len({self.find(name) for name in self.parent})
+
+
+def _relations_in(condition: exp.Expr | None) -> set[str]:
+    if condition is None:
+        return set()
+    return {
+        column.table
+        for column in condition.find_all(exp.Column)
+        if column.table and not _in_nested_query(column, condition)
+    }
+
+
+def _column_links(condition: exp.Expr | None) -> list[tuple[str, str]]:
+    """Relations linked by ``a.x = b.y`` or ``a.x BETWEEN b.lo AND b.hi`` in a WHERE."""
+    pairs: list[tuple[str, str]] = []
+    if condition is None:
+        return pairs
+    for predicate in condition.find_all(exp.EQ, exp.NullSafeEQ, exp.Between):
+        if _in_nested_query(predicate, condition):
             continue
-        left, right = equality.this.unnest(), equality.expression.unnest()
-        both_columns = isinstance(left, exp.Column) and isinstance(right, exp.Column)
-        if both_columns and left.table and right.table and left.table != right.table:
-            pairs.append((left.table, right.table))
+        sides = [predicate.this.unnest()]
+        if isinstance(predicate, exp.Between):
+            sides += [predicate.args["low"].unnest(), predicate.args["high"].unnest()]
+        else:
+            sides.append(predicate.expression.unnest())
+        tables = {side.table for side in sides if isinstance(side, exp.Column) and side.table}
+        first, *others = sorted(tables) or [""]
+        pairs += [(first, other) for other in others]
     return pairs
 
 

@@ -241,6 +241,11 @@ COMMON_SQL = [
     f"SELECT extract(hour FROM ts) AS h, date_diff('hour', ts, ts + INTERVAL 2 HOUR) FROM {EM}",
     f"(SELECT site FROM {EM}) UNION (SELECT site FROM {SITES})",
     f"SELECT sum(kwh) FILTER (WHERE kwh > 10) AS big, count(*) AS n FROM {EM}",
+    f"SELECT m.meter_id, s.district FROM {EM} AS m JOIN {SITES} AS s "
+    "ON m.site >= s.site AND m.site <= s.site",
+    f"SELECT m.kwh, n.kwh FROM {EM} AS m, {EM} AS n WHERE m.kwh BETWEEN n.kwh AND n.kwh + 1",
+    f"SELECT m.kwh FROM {EM} AS m, {SITES} AS s, {EM} AS n "
+    "WHERE m.site = s.site AND s.site = n.site AND n.kwh > 20",
 ]
 
 
