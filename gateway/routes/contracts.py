@@ -1,7 +1,7 @@
 """A dataset's data contract: read it, list and read its versions, edit it, confirm PI.
 
-Datasets are named by id in paths, as in ``gateway/routes/datasets.py``. Anyone
-authenticated may read a contract (dataset metadata is discoverable; rows need a grant).
+Datasets are named by id in paths, as in ``gateway/routes/datasets.py``. Anyone who may
+discover the dataset (``policies.discovery``) may read its contract; rows need a grant.
 Only the dataset's own organisation, with the provider role, may change it. Every change
 stores a new, immutable contract version and makes it current: versions already
 committed keep the contract version they were validated with, and the next upload is
@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Conflict, InvalidInput
 from catalog.models import Dataset, DatasetContract, new_id
+from gateway.catalog_service import CatalogView
 from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.errors import Forbidden
 from gateway.schemas import ContractOut, ContractPiUpdate, ContractUpdate, ContractVersionOut
@@ -78,19 +79,19 @@ def version_out(dataset: Dataset, row: DatasetContract) -> ContractVersionOut:
 
 @router.get("/{dataset_id}/contract", dependencies=[require_scope("datasets:read")])
 def current_contract(
-    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+    dataset_id: str, principal: PrincipalDep, platform: PlatformDep
 ) -> ContractOut:
     """The contract new uploads are validated with, and its version number."""
-    dataset = platform.registry.get_dataset(dataset_id)
+    dataset, _org, _meta = CatalogView(platform, principal).require(dataset_id)
     return contract_out(dataset, platform.registry.contract(dataset_id, dataset.contract_version))
 
 
 @router.get("/{dataset_id}/contracts", dependencies=[require_scope("datasets:read")])
 def list_contracts(
-    dataset_id: str, _principal: PrincipalDep, platform: PlatformDep
+    dataset_id: str, principal: PrincipalDep, platform: PlatformDep
 ) -> list[ContractVersionOut]:
     """Every contract version, oldest first (the contracts themselves: GET …/contracts/{n})."""
-    dataset = platform.registry.get_dataset(dataset_id)
+    dataset, _org, _meta = CatalogView(platform, principal).require(dataset_id)
     return [version_out(dataset, row) for row in platform.registry.contracts(dataset_id)]
 
 
@@ -98,10 +99,10 @@ def list_contracts(
 def contract_version(
     dataset_id: str,
     version: Annotated[int, PathParam(ge=1)],
-    _principal: PrincipalDep,
+    principal: PrincipalDep,
     platform: PlatformDep,
 ) -> ContractOut:
-    dataset = platform.registry.get_dataset(dataset_id)
+    dataset, _org, _meta = CatalogView(platform, principal).require(dataset_id)
     return contract_out(dataset, platform.registry.contract(dataset_id, version))
 
 

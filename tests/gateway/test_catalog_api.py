@@ -168,6 +168,10 @@ def test_unlisted_datasets_are_hidden_from_everyone_but_owner_grantees_and_stewa
     assert sees(other_steward) == nowhere
     hidden = client.get(f"/v1/datasets/{dataset['id']}/metadata", headers=stranger.headers)
     assert_error_envelope(hidden, 404, "not_found")  # the same answer as for no dataset at all
+    for path in ("contract", "contracts", "versions", "quality", "lineage"):
+        url = f"/v1/datasets/{dataset['id']}/{path}"
+        assert_error_envelope(client.get(url, headers=stranger.headers), 404, "not_found")
+        assert client.get(url, headers=grantee.headers).status_code == 200, path
 
 
 def test_versions_quality_and_diff(client, platform) -> None:
