@@ -67,6 +67,11 @@ VOCABULARY: Final = (
     N_("same"), N_("mainland_to_sar"), N_("hk_to_mainland"), N_("mo_to_mainland"),
     N_("hk_to_mo"), N_("mo_to_hk"),
     N_("raw"), N_("masked"), N_("aggregated"), N_("clear"), N_("mask"), N_("deny"),
+    # catalog: quality buckets, the caller's access, update frequencies
+    N_("quality_high"), N_("quality_medium"), N_("quality_low"), N_("quality_unknown"),
+    N_("access_owner"), N_("access_granted"), N_("access_none"),
+    N_("continuous"), N_("hourly"), N_("daily"), N_("weekly"), N_("monthly"), N_("quarterly"),
+    N_("annual"), N_("irregular"), N_("never"),
 )  # fmt: skip
 
 

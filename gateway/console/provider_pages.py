@@ -256,7 +256,7 @@ def _failed_rules(
 ) -> list[tuple[str, int]]:
     """Which rules failed how often: the version's own tally when the API gives it,
     otherwise counted over the quarantined rows shown."""
-    tally = ((version or {}).get("quality") or {}).get("row_checks", {}).get("failures_by_rule")
+    tally = ((version or {}).get("quality") or {}).get("failures_by_rule")
     if isinstance(tally, dict) and tally:
         return sorted(((str(k), int(v)) for k, v in tally.items()), key=lambda kv: -kv[1])
     counts: Counter[str] = Counter()
@@ -269,7 +269,7 @@ def _failed_rules(
 
 
 def _rules_complete(version: dict[str, Any] | None, page: dict[str, Any]) -> bool:
-    tally = ((version or {}).get("quality") or {}).get("row_checks", {}).get("failures_by_rule")
+    tally = ((version or {}).get("quality") or {}).get("failures_by_rule")
     return bool(tally) or page["total"] <= len(page["rows"])
 
 

@@ -13,7 +13,7 @@ from gateway.console.auth import safe_next
 from gateway.console.registration import find_console_client
 from gateway.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from tests.console.conftest import ConsoleStack, form
-from tests.factories import ENERGY_CSV, make_dataset, wait_job
+from tests.factories import ENERGY_CSV, make_dataset, suffix, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -242,3 +242,41 @@ def test_catalog_page_lists_search_hits_across_scripts(console_stack: ConsoleSta
     assert page.status_code == 200
     assert 'href="/console/datasets/{}"'.format(dataset["id"]) in page.text
     assert "东莞压铸车间用电量" in page.text
+
+
+def test_catalog_search_and_metadata_in_the_viewers_script(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="SZ")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider, name=f"chiller_{suffix()}")
+        patched = api.patch(
+            f"/v1/datasets/{dataset['id']}/metadata",
+            headers=provider.headers,
+            json={
+                "title": {
+                    "en": "Chiller plant power",
+                    "zh-Hans": "冷水机组能耗",
+                    "zh-Hant": "冷水機組能耗",
+                },
+                "description": {"en": "Quarter-hourly readings.", "zh-Hant": "每十五分鐘讀數。"},
+                "tags": ["hvac"],
+                "update_frequency": "daily",
+                "columns": {"kwh": {"zh-Hant": "用電量（千瓦時）"}},
+            },
+        )
+        assert patched.status_code == 200, patched.text
+    consumer = console_stack.caller(role="consumer", region="MO")
+    with console_stack.http(consumer, **{"accept-language": "zh-MO"}) as http:
+        found = http.get("/console/catalog", params={"q": "冷水机组"})  # Simplified query
+        assert found.status_code == 200
+        assert "冷水機組能耗" in found.text  # shown in Traditional for Macao
+        assert "access-none" in found.text  # discoverable without a grant
+        page = http.get(f"/console/datasets/{dataset['id']}")
+        assert "<h1>冷水機組能耗</h1>" in page.text
+        assert "每十五分鐘讀數。" in page.text and "用電量（千瓦時）" in page.text
+        assert "每日" in page.text  # update frequency, translated
+        missing = http.get("/console/catalog", params={"q": "zzzqqq"})
+        assert "沒有匹配的數據集" in missing.text
+    with console_stack.http(consumer, **{"accept-language": "en"}) as http:
+        page = http.get(f"/console/datasets/{dataset['id']}")
+        assert "<h1>Chiller plant power</h1>" in page.text
+        assert "Quarter-hourly readings." in page.text
