@@ -366,3 +366,15 @@ def peek_refresh_token(session: Session, token: str) -> RefreshView | None:
         and aware(family.expires_at) > now
     )
     return RefreshView(_view(family), aware(row.expires_at), active)
+
+
+def revoke_user_families(session: Session, user_id: str, *, reason: str) -> int:
+    """Revoke every live token family of a user (disabled, or password reset); not committed."""
+    families = session.scalars(
+        select(TokenFamily.id).where(
+            TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None)
+        )
+    ).all()
+    for family_id in families:
+        revoke_family(session, family_id, reason=reason)
+    return len(families)

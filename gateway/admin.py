@@ -14,6 +14,7 @@ from catalog.database import make_engine, session_factory, upgrade_to_head
 from catalog.errors import InvalidInput, NotFound
 from catalog.grants import GrantStore
 from catalog.models import Dataset, Grant, Organisation
+from catalog.oauth_state import revoke_user_families
 from catalog.registry import Registry
 from catalog.users import (
     User,
@@ -121,6 +122,7 @@ class AdminContext:
         with self.sessions.begin() as session:
             user = get_user(session, ident)
             disable_user(session, user)
+            revoke_user_families(session, user.id, reason="user_disabled")
         self.audit.append(
             actor=self.actor, action="user.disable", resource=f"user:{user.id}", outcome="disabled"
         )
@@ -131,6 +133,7 @@ class AdminContext:
         with self.sessions.begin() as session:
             user = get_user(session, ident)
             set_password(session, user, secret)
+            revoke_user_families(session, user.id, reason="password_reset")
         self.audit.append(
             actor=self.actor, action="user.password", resource=f"user:{user.id}", outcome="changed"
         )

@@ -20,6 +20,7 @@ class Me(BaseModel):
     jurisdiction: str
     roles: list[str]
     scopes: list[str]
+    steward_regions: list[str] = []
 
 
 class DatasetCreate(BaseModel):

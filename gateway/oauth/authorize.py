@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2 import OAuth2Error
 from sqlalchemy import select
@@ -68,18 +68,30 @@ class AuthorizeFlow:
             grant = await run_in_threadpool(self.server.get_consent_grant, authorize_input)
         except OAuth2Error as error:
             if getattr(error, "redirect_uri", None):  # validated: errors go back to the client
-                return self.server.handle_error_response(None, error)
+                return self._with_issuer(self.server.handle_error_response(None, error))
             log.info("authorization request refused before redirect: %s", error.error)
             return self._bad_request(request, lang)
         params = dict(pairs)
         user = await self._session_user(request, params)
         if user is None:
             if params.get("prompt") == "none":
-                return self.server.handle_error_response(None, _login_required(grant))
+                return self._with_issuer(
+                    self.server.handle_error_response(None, _login_required(grant))
+                )
             return redirect(f"/oauth/login?{query}")
         response: Response = await run_in_threadpool(
             self.server.create_authorization_response, grant.request, user, grant
         )
+        return self._with_issuer(response)
+
+    def _with_issuer(self, response: Response) -> Response:
+        """RFC 9207: name the issuer in every authorization response (mix-up defence)."""
+        location = response.headers.get("location")
+        if location:
+            separator = "&" if "?" in location else "?"
+            response.headers["location"] = (
+                f"{location}{separator}{urlencode({'iss': self.server.issuer})}"
+            )
         return response
 
     async def _session_user(self, request: Request, params: dict[str, str]) -> UserAccount | None:
@@ -91,7 +103,9 @@ class AuthorizeFlow:
         if too_old and datetime.now(UTC).timestamp() - session.auth_time > int(str(max_age)):
             return None
         auth_time = datetime.fromtimestamp(session.auth_time, UTC)
-        return await run_in_threadpool(self.server.load_user, session.user_id, auth_time=auth_time)
+        return await run_in_threadpool(
+            lambda: self.server.load_user(session.user_id, auth_time=auth_time, session_login=True)
+        )
 
     # -- GET /oauth/login --
 

@@ -414,11 +414,21 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
             profile = client_profile(session, client_id)
             return RegisteredClient(record, org.slug, Region(org.region), scopes, profile)
 
-    def load_user(self, user_id: str, *, auth_time: datetime | None = None) -> UserAccount | None:
-        """An enabled user with their organisation, or None."""
+    def load_user(
+        self, user_id: str, *, auth_time: datetime | None = None, session_login: bool = False
+    ) -> UserAccount | None:
+        """An enabled user with their organisation, or None. With ``session_login`` a sign-in
+        older than the user's last password change no longer counts."""
         with self.sessions() as session:
             user = session.get(User, user_id)
             if user is None or user.disabled_at is not None:
+                return None
+            changed = aware(user.password_changed_at)
+            if (
+                session_login
+                and auth_time is not None
+                and aware(auth_time) < changed.replace(microsecond=0)
+            ):
                 return None
             org = session.get(Organisation, user.org_id)
             if org is None:

@@ -37,7 +37,7 @@ from catalog.clients import (
     published_keys,
     rotate_signing_key,
 )
-from catalog.oauth_state import is_revoked
+from catalog.oauth_state import is_revoked, purge_expired
 from gateway.oauth.authorize import AuthorizeFlow
 from gateway.oauth.endpoints import Introspection, Revocation
 from gateway.oauth.errors import InvalidToken
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/oauth/token"
 JWKS_PATH = "/oauth/jwks"
 REVOKE_PATH = "/oauth/revoke"
+PURGE_INTERVAL_SECONDS = 3600
 INTROSPECT_PATH = "/oauth/introspect"
 
 
@@ -155,7 +156,9 @@ class SigningKeyCache:
     def _load_published(self) -> None:
         with self._sessions() as session:
             self._published = published_keys(session, overlap=self._overlap)
-        self._key_set = KeySet.import_key_set({"keys": self._published})
+        # no key yet (nothing issued so far): an empty set, so tokens fail as unknown_key
+        published = KeySet.import_key_set({"keys": self._published}) if self._published else None
+        self._key_set = published or KeySet([])
         self._published_loaded = self._clock()
 
 
@@ -200,6 +203,7 @@ class OAuthService:
         self._sessions = sessions
         self._audit_log = audit
         self.external = external
+        self._last_purge = time.monotonic()
         self.keys = SigningKeyCache(
             sessions,
             key_secret=key_secret,
@@ -256,7 +260,18 @@ class OAuthService:
         response: Response = await run_in_threadpool(
             self.server.create_token_response, token_request
         )
+        if time.monotonic() - self._last_purge > PURGE_INTERVAL_SECONDS:
+            self._last_purge = time.monotonic()
+            await run_in_threadpool(self._purge)
         return response
+
+    def _purge(self) -> None:
+        """Forget codes, revocations and assertion ids that can no longer matter."""
+        try:
+            with self._sessions() as session:
+                purge_expired(session, grace=timedelta(hours=1))
+        except Exception:  # housekeeping must never fail a token request
+            log.exception("could not purge expired OAuth state")
 
     async def revoke(self, request: Request) -> Response:
         return await self._endpoint(request, Revocation.ENDPOINT_NAME)
@@ -317,6 +332,7 @@ class OAuthService:
             "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": list(self.scopes_supported),
             "ui_locales_supported": ["en", "zh-Hans", "zh-Hant"],
+            "authorization_response_iss_parameter_supported": True,
         }
 
     def openid_configuration(self) -> dict[str, Any]:

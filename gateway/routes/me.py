@@ -21,4 +21,5 @@ def me(principal: PrincipalDep) -> Me:
         jurisdiction=principal.jurisdiction,
         roles=sorted(principal.roles),
         scopes=sorted(principal.scopes),
+        steward_regions=sorted(principal.steward_regions),
     )

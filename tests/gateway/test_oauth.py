@@ -617,3 +617,10 @@ def test_service_refuses_unsafe_configuration(make_service, overrides):
 
 def test_service_allows_http_issuer_on_loopback(make_service):
     assert make_service(issuer="http://127.0.0.1:8000").metadata()["issuer"].startswith("http://")
+
+
+def test_authenticate_before_any_key_exists_is_invalid_token_not_error(service, org, registered):
+    forger = ECKey.generate_key("P-256", {"kid": "early", "alg": "ES256"}, private=True)
+    with pytest.raises(InvalidToken) as refused:
+        service.authenticate(sign(forger, claims_for(org, registered)))
+    assert refused.value.reason == "unknown_key"

@@ -106,6 +106,18 @@ def test_admin_api_creates_org_user_and_app_and_the_user_signs_in(client, platfo
     assert [u["username"] for u in listed] == [created["username"]]
     disabled = client.post(f"/v1/admin/users/{created['id']}/disable", headers=headers)
     assert disabled.json()["disabled"] is True
+    # disabling revokes what the user holds: the access token at once, the refresh token too
+    gone = client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert gone.status_code == 401
+    refreshed = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": app.json()["client_id"],
+        },
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
 
 
 def test_admin_api_refuses_invalid_registration_id(client, platform) -> None:

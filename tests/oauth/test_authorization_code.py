@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from urllib.parse import urlencode
 
 import jwt as pyjwt
@@ -92,6 +93,7 @@ def test_authorization_code_flow_with_authlib_httpx_client(issuer, console, pers
         back = http.get(after_login.headers["location"])
     callback = back.headers["location"]
     assert redirect_params(back)["state"] == state
+    assert redirect_params(back)["iss"] == issuer.url  # RFC 9207
     token = oauth.fetch_token(
         f"{issuer.url}/oauth/token", authorization_response=callback, code_verifier=verifier
     )
@@ -139,6 +141,19 @@ def test_session_cookie_skips_the_login_page_second_time(issuer, console, person
         assert again.status_code == 302 and "code=" in again.headers["location"]
         forced = http.get(authorize_url(console.client_id, verifier, prompt="login"))
         assert forced.status_code == 303 and forced.headers["location"].startswith("/oauth/login")
+
+
+def test_password_change_ends_the_login_session(issuer, console, person):
+    from catalog.users import get_user, set_password
+
+    verifier = secrets.token_urlsafe(48)
+    with browser(issuer) as http:
+        authorize_code(http, authorize_url(console.client_id, verifier), person)
+        time.sleep(1.05)  # session times have one-second resolution
+        with issuer.sessions.begin() as session:
+            set_password(session, get_user(session, person.id), person.password)
+        again = http.get(authorize_url(console.client_id, verifier))
+    assert again.status_code == 303 and again.headers["location"].startswith("/oauth/login")
 
 
 def test_prompt_none_without_session_redirects_login_required(issuer, console):
