@@ -365,5 +365,6 @@ def oauth_options(settings: PlatformSettings, sessions: sessionmaker[Session]) -
             login_per_user=oauth.logins_per_minute,
         ),
         "login_session_seconds": oauth.login_session_hours * 3600,
+        "resources": tuple(oauth.resources),
         "external": ExternalIssuers(external, sessions) if external else None,
     }

@@ -132,6 +132,10 @@ class OAuthSettings(BaseModel):
     logins_per_minute_per_ip: int = Field(
         default=30, ge=1, le=100_000, description="Sign-in attempts per address and process."
     )
+    resources: list[str] = Field(
+        default_factory=list,
+        description="Other resource servers tokens may be issued for (RFC 8707 `resource`).",
+    )
     external_issuers: list[ExternalIssuerSettings] = Field(
         default_factory=list,
         description="Partner identity providers trusted by configuration (JSON list).",

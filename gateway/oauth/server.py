@@ -28,6 +28,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -88,6 +89,9 @@ SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
 ASSERTION_ALGORITHMS: Final = ("ES256", "RS256")
 MAX_ASSERTION_LIFETIME: Final = 300
 NO_STORE_HEADERS: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_TARGET: ContextVar[str | None] = ContextVar("oauth_resource", default=None)
+"""The resource (RFC 8707) of the token request being answered on this thread."""
 
 AuditHook = Callable[[str, str | None, str, dict[str, Any]], None]
 """(action, client_id, outcome, detail) → append to the audit log."""
@@ -314,7 +318,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]  # un
 
     @override
     def get_audiences(self, client: RegisteredClient, user: object, scope: str) -> str:
-        return self._audience
+        return _TARGET.get() or self._audience
 
     @override
     def get_jti(self, client: RegisteredClient, grant_type: str, user: object, scope: str) -> str:
@@ -375,8 +379,10 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         token_generator: AccessTokenGenerator,
         lifetimes: Lifetimes | None = None,
         audit: AuditHook | None = None,
+        resources: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scopes_supported=list(scopes_supported))
+        self.resources = frozenset(resources)
         self.sessions = sessions
         self.issuer = issuer
         self._token_endpoint = token_endpoint
@@ -572,6 +578,22 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         self.record("token.refused", client_id, "refused", error=error.error)
         response: Response = super().handle_error_response(request, error)
         return response
+
+    @override
+    def create_token_response(self, request: TokenRequest | OAuth2Request | None = None) -> Any:
+        """RFC 8707: ``resource`` picks the audience among the registered resource servers
+        (default: this gateway's API); a token for one resource is refused by the others."""
+        oauth_request = self.create_oauth2_request(request)
+        resource = oauth_request.payload.data.get("resource")
+        if resource is not None and resource not in self.resources:
+            error = OAuth2Error("Unknown resource; ask for a registered resource server.")
+            error.error = "invalid_target"
+            return self.handle_error_response(oauth_request, error)
+        target = _TARGET.set(resource)
+        try:
+            return super().create_token_response(oauth_request)
+        finally:
+            _TARGET.reset(target)
 
     @override
     def validate_requested_scope(self, scope: str | None) -> None:

@@ -194,6 +194,7 @@ class OAuthService:
         login_session_seconds: int = 8 * 3600,
         audit: AuditLog | None = None,
         external: ExternalIssuers | None = None,
+        resources: tuple[str, ...] = (),
     ) -> None:
         _check_config(issuer, access_token_ttl, key_rotate_after, key_secret)
         self.issuer = issuer.rstrip("/")
@@ -228,6 +229,7 @@ class OAuthService:
             token_generator=generator,
             lifetimes=lifetimes or Lifetimes(),
             audit=self._record,
+            resources=(audience, *resources),
         )
         self.server.register_endpoint(Revocation(self.server, self._read_own_token))
         self.server.register_endpoint(Introspection(self.server, self._read_own_token))

@@ -36,6 +36,7 @@ KEY_SECRET = b"oauth-flow-tests-" + secrets.token_bytes(16)
 AUDIENCE = "datashare-gateway"
 REDIRECT = "http://127.0.0.1:8765/callback"
 PASSWORD = "correct horse battery"
+REPORTS_RESOURCE = "https://reports.example/api"  # another resource server (RFC 8707)
 
 
 def free_port() -> int:
@@ -144,7 +145,9 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIssuer]:
     """One live issuer per module (tests register their own clients and users); limits high
     enough for a module's logins from one address (the rate-limit tests start their own)."""
     limits = AbuseLimits(token_per_client=1000, token_per_ip=1000, login_per_ip=1000)
-    yield from start_issuer(tmp_path_factory.mktemp("issuer"), limits=limits)
+    yield from start_issuer(
+        tmp_path_factory.mktemp("issuer"), limits=limits, resources=(REPORTS_RESOURCE,)
+    )
 
 
 @pytest.fixture

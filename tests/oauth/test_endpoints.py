@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey
 from catalog.audit import AuditLog
 from gateway.oauth.errors import InvalidToken
 from gateway.oauth.service import AbuseLimits
-from tests.oauth.conftest import browser, csrf_from, start_issuer
+from tests.oauth.conftest import REPORTS_RESOURCE, browser, csrf_from, start_issuer
 from tests.oauth.test_authorization_code import tokens_for
 
 
@@ -119,6 +119,37 @@ def test_revoke_requires_client_authentication(issuer, make_client):
             "/oauth/revoke", data={"token": token}, auth=(program.client_id, "wrong")
         )
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+# --- audience per resource (RFC 8707) ----------------------------------------------------
+
+
+def test_token_for_another_resource_is_refused_by_the_gateway(issuer, make_client):
+    program = machine(make_client)
+    resource_server = machine(make_client, resource_server=True)
+    with browser(issuer) as http:
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "resource": REPORTS_RESOURCE},
+            auth=(program.client_id, program.secret),
+        )
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        introspected = http.post(
+            "/oauth/introspect",
+            data={"token": token},
+            auth=(resource_server.client_id, resource_server.secret),
+        ).json()
+        unknown = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "resource": "https://evil.example/"},
+            auth=(program.client_id, program.secret),
+        )
+    assert introspected["active"] is True and introspected["aud"] == REPORTS_RESOURCE
+    with pytest.raises(InvalidToken) as refused:
+        issuer.service.authenticate(token)
+    assert refused.value.reason == "wrong_audience"
+    assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_target"
 
 
 # --- introspection (RFC 7662) ------------------------------------------------------------
