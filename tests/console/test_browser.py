@@ -178,24 +178,55 @@ def test_provider_uploads_with_progress_and_reads_the_report(
     browser.shot("dataset-page-zh_Hant")
 
 
-def test_catalog_and_query_pages_in_each_language(
+# Every visible form control must have a name a screen reader can announce.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+  .map(e => e.name || e.id || e.outerHTML.slice(0, 60))"""
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+FAMILIES = {  # page family → (role, path, heading per language)
+    "catalog": ("consumer", "/console/catalog", ("Catalog", "数据目录", "數據目錄")),
+    "provider": ("provider", "/console/provider", ("My datasets", "我的数据集", "我的數據集")),
+    "consumer": ("consumer", "/console/access", ("My access", "我的访问权限", "我的訪問權限")),
+    "query": ("consumer", "/console/query", ("SQL console", "SQL 控制台", "SQL 控制台")),
+    "steward": ("steward", "/console/steward", ("Approvals", "审批", "審批")),
+    "audit": ("steward", "/console/audit", ("Audit log", "审计日志", "審計日誌")),
+}
+
+
+def test_every_page_family_in_each_language_accessible_and_responsive(
     console_stack: ConsoleStack, visit: Callable[[Caller | None, str], Visit]
 ) -> None:
-    provider = console_stack.caller(role="provider", region="SZ")
-    titles = {"en": "Catalog", "zh_Hans": "数据目录", "zh_Hant": "數據目錄"}
-    run = {"en": "Run", "zh_Hans": "运行", "zh_Hant": "運行"}
-    for locale in ("en", "zh_Hans", "zh_Hant"):
-        browser = visit(provider, locale)
-        browser.open("/console/catalog")
-        assert browser.page.locator("h1").inner_text() == titles[locale]
-        assert browser.page.locator("html").get_attribute("lang") == locale.replace("_", "-")
-        browser.shot(f"catalog-{locale}")
-        browser.open("/console/query")
-        assert browser.page.locator("button[value=run]").inner_text() == run[locale]
-        browser.shot(f"sql-console-{locale}")
-    # keyboard: the skip link is the first stop and lands on the content
+    callers = {
+        "provider": console_stack.caller(role="provider", region="SZ"),
+        "consumer": console_stack.caller(role="consumer", region="HK"),
+        "steward": console_stack.caller(role="steward", region="SZ"),
+    }
+    browsers = {role: visit(caller, "en") for role, caller in callers.items()}
+    for index, locale in enumerate(("en", "zh_Hans", "zh_Hant")):
+        for number, (family, (role, path, headings)) in enumerate(FAMILIES.items()):
+            browser = browsers[role]
+            # the language switcher in the header: a cookie, then back to the page
+            browser.open(f"/console/lang/{locale}?next={path}")
+            assert browser.page.url.endswith(path)
+            assert browser.page.locator("h1").inner_text() == headings[index], (family, locale)
+            assert browser.page.locator("html").get_attribute("lang") == locale.replace("_", "-")
+            assert browser.page.evaluate(UNLABELLED) == [], (family, locale)
+            if number % 3 == index:  # each family pictured in one language, all three covered
+                browser.shot(f"{family}-{locale}")
+    # tablet portrait: nothing wider than the screen, navigation still reachable
+    browser = browsers["consumer"]
+    browser.page.set_viewport_size({"width": 768, "height": 1024})
+    for path in ("/console/catalog", "/console/query", "/console/access"):
+        browser.open(path)
+        assert browser.page.evaluate(OVERFLOW) <= 0, path
+    browser.shot("my-access-tablet-zh_Hant")
+    # keyboard: the skip link is the first stop and moves focus to the content
     browser.page.keyboard.press("Tab")
     assert browser.page.evaluate("document.activeElement.className") == "skip"
+    browser.page.keyboard.press("Enter")
+    assert browser.page.evaluate("document.activeElement.id") == "main"
 
 
 def classified_contract() -> dict[str, object]:

@@ -3,8 +3,11 @@ and the provider/consumer relays to the JSON API."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,7 +16,7 @@ from gateway.console.auth import safe_next
 from gateway.console.registration import find_console_client
 from gateway.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from tests.console.conftest import ConsoleStack, form
-from tests.factories import ENERGY_CSV, make_dataset, suffix, wait_job
+from tests.factories import ENERGY_CSV, Caller, make_dataset, suffix, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -280,3 +283,98 @@ def test_catalog_search_and_metadata_in_the_viewers_script(console_stack: Consol
         page = http.get(f"/console/datasets/{dataset['id']}")
         assert "<h1>Chiller plant power</h1>" in page.text
         assert "Quarter-hourly readings." in page.text
+
+
+def test_provider_registers_a_dataset_from_a_proposed_contract(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="DG")
+    sealed, csrf = console_stack.session_cookie(provider)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        proposed = http.post(
+            "/console/datasets/new/propose",
+            data=form(csrf, encoding="utf-8"),
+            files={"sample": ("meters.csv", ENERGY_CSV, "text/csv")},
+        )
+        assert proposed.status_code == 200, proposed.text[:2000]
+        contract = re.search(r'<textarea id="contract"[^>]*>(.*?)</textarea>', proposed.text, re.S)
+        assert contract is not None
+        proposal = json.loads(html.unescape(contract.group(1)))
+        assert [c["source"] for c in proposal["columns"]][:2] == ["设备编号", "时间"]
+        name = f"meters_{suffix()}"
+        created = http.post(
+            "/console/datasets/new",
+            data=form(
+                csrf,
+                name=name,
+                title="Meters",
+                classification="internal",
+                contract=json.dumps(proposal, ensure_ascii=False),
+            ),
+        )
+        assert created.status_code == 303
+        assert created.headers["location"].endswith("/upload?notice=created")
+        upload_page = http.get(created.headers["location"])
+        assert "The dataset is registered" in upload_page.text and name in upload_page.text
+        broken = http.post("/console/datasets/new", data=form(csrf, name="x", contract="{not json"))
+        assert broken.status_code == 422 and "not valid JSON" in broken.text
+        refused = http.post(
+            "/console/datasets/new",
+            data=form(csrf, name="Bad Name!", contract=json.dumps(proposal)),
+        )
+        assert refused.status_code == 422 and 'class="flash error"' in refused.text
+
+
+def test_steward_denies_with_a_reason_and_revokes_a_grant(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="GZ")
+    consumer = console_stack.caller(role="consumer", region="GZ")
+    steward = console_stack.caller(role="steward", region="GZ")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+        asks = [
+            api.post(
+                "/v1/access-requests",
+                headers=consumer.headers,
+                json={"dataset_id": dataset["id"], "purpose": "analytics"},
+            ).json()
+            for _ in range(2)
+        ]
+    sealed, csrf = console_stack.session_cookie(steward)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        queue = http.get("/console/steward")
+        assert all(f"/console/steward/requests/{a['id']}/decide" in queue.text for a in asks)
+        denied = http.post(
+            f"/console/steward/requests/{asks[0]['id']}/decide",
+            data=form(csrf, decision="deny", reason="purpose too broad"),
+        )
+        assert denied.status_code == 303 and denied.headers["location"].endswith("notice=denied")
+        bad = http.post(
+            f"/console/steward/requests/{asks[1]['id']}/decide",
+            data=form(csrf, decision="approve", columns="kwh", row_filter="kwh > (SELECT 1)"),
+        )
+        assert bad.status_code == 422 and 'class="flash error"' in bad.text  # filter refused
+        approved = http.post(
+            f"/console/steward/requests/{asks[1]['id']}/decide",
+            data=form(csrf, decision="approve", columns="kwh", row_filter="kwh > 1", days="30"),
+        )
+        assert approved.status_code == 303
+        grants = http_get_json(console_stack, steward, "/v1/grants")
+        grant = next(g for g in grants if g["dataset_id"] == dataset["id"])
+        assert grant["columns"] == ["kwh"] and grant["row_filter"].replace(chr(34), "") == "kwh > 1"
+        revoked = http.post(
+            f"/console/grants/{grant['id']}/revoke", data=form(csrf, back="/console/steward")
+        )
+        assert revoked.status_code == 303
+        assert revoked.headers["location"] == "/console/steward?notice=revoked"
+    with console_stack.http() as api:
+        mine = api.get("/v1/access-requests", headers=consumer.headers).json()
+        assert {r["id"]: r["status"] for r in mine}[asks[0]["id"]] == "denied"
+        after = api.get("/v1/grants", headers=steward.headers).json()
+        assert next(g for g in after if g["id"] == grant["id"])["revoked_at"] is not None
+
+
+def http_get_json(stack: ConsoleStack, caller: Caller, path: str) -> Any:
+    with stack.http() as api:
+        response = api.get(path, headers=caller.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
