@@ -43,7 +43,6 @@ DIALECT = "duckdb"
 _SOURCE_KEY = "governed_source"
 _CTE_KEY = "cte_reference"
 _RELATION_KEY = "governed_relation"
-_VERSION_KEY = "requested_version"
 
 
 @dataclass
@@ -102,12 +101,3 @@ def governed_relations(expression: exp.Expr) -> list[tuple[exp.Subquery, Governe
         if source is not None:
             found.append((subquery, source))
     return found
-
-
-def mark_requested_version(table: exp.Table, version: int | None) -> None:
-    table.meta[_VERSION_KEY] = version
-
-
-def requested_version(table: exp.Table) -> int | None:
-    version = table.meta.get(_VERSION_KEY)
-    return version if isinstance(version, int) else None

@@ -134,12 +134,8 @@ def _flat_select(expression: exp.Query, table: exp.Table, source: GovernedSource
 
 def _check_constructs(select: exp.Select, source: GovernedSource) -> None:
     for node in select.walk():
-        if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
-            continue  # count(DISTINCT x): the Distinct below is checked as an argument
-        if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Count):
-            continue
-        if isinstance(node, exp.Star) and isinstance(node.parent, exp.Count):
-            continue
+        if isinstance(node, (exp.Distinct, exp.Star)) and isinstance(node.parent, exp.Count):
+            continue  # count(*) and count(DISTINCT x): checked by _check_argument on the count
         name = _FORBIDDEN.get(type(node))
         if name is not None:
             _refuse(source, name, name.split(" ")[0] if name != "window function" else name)

@@ -26,7 +26,6 @@ from policies.errors import QueryRefused
 from policies.rewrite.context import (
     RewriteContext,
     mark_cte_reference,
-    mark_requested_version,
     mark_source,
     normalise,
 )
@@ -72,7 +71,6 @@ def _classify(table: exp.Table, scope: Scope, context: RewriteContext) -> None:
                 construct="time travel",
             )
         mark_source(table, source)
-        mark_requested_version(table, version)
         context.add_source(source)
     elif table.args.get("when") is not None:
         raise QueryRefused(

@@ -108,6 +108,17 @@ AGGREGATE_ONLY_REFUSED = [
         "boolean_times_value_inside_aggregate",
     ),
     refused(
+        f"SELECT site, count(DISTINCT CASE WHEN badge_id = 'B2' THEN minutes END) FROM {BS} "
+        "GROUP BY site",
+        "aggregate-only aggregate argument",
+        "case_inside_count_distinct",
+    ),
+    refused(
+        f"SELECT site, count(DISTINCT badge_id, minutes) FROM {BS} GROUP BY site",
+        "aggregate-only aggregate argument",
+        "count_distinct_of_several_columns",
+    ),
+    refused(
         f"SELECT site, count_if(badge_id = 'B2') FROM {BS} GROUP BY site",
         "aggregate-only COUNT_IF",
         "count_if",
