@@ -358,7 +358,11 @@ class AccessWorkflow:
                 ) from None
         return Approval(
             columns=columns,
-            masks=check_masks(approval.masks, visible),
+            masks=check_masks(
+                approval.masks,
+                visible,
+                {str(c["name"]): str(c.get("type", "string")) for c in dataset.contract["columns"]},
+            ),
             row_filter=row_filter,
             duration_days=approval.duration_days,
             aggregate_only=approval.aggregate_only,

@@ -124,8 +124,13 @@ MASK_PARAMS: Mapping[str, Mapping[str, type]] = {
 }
 
 
-def check_masks(specs: list[dict[str, Any]], columns: Collection[str]) -> list[dict[str, Any]]:
-    """Masks as stored on a grant: known kinds, known columns, allowlisted parameters."""
+def check_masks(
+    specs: list[dict[str, Any]],
+    columns: Collection[str],
+    types: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Masks as stored on a grant: known kinds, known columns, allowlisted parameters, and
+    (given the contract's column ``types``) a generalisation that fits the column's type."""
     seen: set[str] = set()
     out = []
     for spec in specs:
@@ -154,9 +159,27 @@ def check_masks(specs: list[dict[str, Any]], columns: Collection[str]) -> list[d
                     field="masks",
                 )
         _check_mask_values(str(kind), column, params)
+        _check_mask_type(str(kind), column, params, (types or {}).get(column))
         seen.add(column)
         out.append({"column": column, "kind": kind, **params})
     return out
+
+
+def _check_mask_type(
+    kind: str, column: str, params: Mapping[str, Any], kind_of: str | None
+) -> None:
+    if kind != "generalise" or kind_of is None:
+        return
+    if "to" in params and kind_of not in ("date", "timestamp"):
+        raise InvalidInput(
+            f"mask generalise on {column}: 'to' truncates dates, but {column} is {kind_of}",
+            field="masks",
+        )
+    if "bucket" in params and kind_of not in ("integer", "double"):
+        raise InvalidInput(
+            f"mask generalise on {column}: 'bucket' rounds numbers, but {column} is {kind_of}",
+            field="masks",
+        )
 
 
 def _check_mask_values(kind: str, column: str, params: Mapping[str, Any]) -> None:

@@ -142,20 +142,16 @@ STEPS: list[Step] = [
     ("CN same, purpose + consent", lambda w: w.governance("GZ", **PURPOSE_OK, separate_consent=True), "GZ", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     # mainland → HK / MO: none, GBA SC, national instrument
     ("CN→HK none", nothing, "GZ", "HK", {"non_pi": CLEAR, "pi": MASK, "spi": MASK}),
-    ("CN→MO none", nothing, "GZ", "MO", {"non_pi": CLEAR, "pi": MASK, "spi": MASK}),
     ("CN→HK GBA SC", lambda w: w.instrument("GZ", "GBA_SC_HK"), "GZ", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": MASK}),
-    ("CN→MO GBA_SC_HK only", nothing, "GZ", "MO", {"non_pi": CLEAR, "pi": MASK, "spi": MASK}),
     ("CN→HK GBA SC + SPI release", lambda w: w.governance("GZ", **PURPOSE_OK, **SPI_RELEASE), "GZ", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     ("CN→MO national (CN_SC) + SPI release", lambda w: w.instrument("GZ", "CN_SC"), "GZ", "MO", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     # mainland important data: GBA SC does not carry it; only a security assessment
     ("CN important → HK, GBA SC + CN_SC", lambda w: w.governance("GZ", dsl_level="important", **PURPOSE_OK, **SPI_RELEASE), "GZ", "HK", "refused"),
     ("CN important, same jurisdiction", nothing, "GZ", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     ("CN important → HK, CN_SEC_ASSESS", lambda w: (w.clear_instruments("GZ"), w.instrument("GZ", "CN_SEC_ASSESS")), "GZ", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
-    ("CN important → MO, assessment revoked", lambda w: w.clear_instruments("GZ"), "GZ", "MO", "refused"),
     # HK origin
     ("HK→CN purpose not recorded", nothing, "HK", "mainland", {"non_pi": CLEAR, "pi": MASK, "spi": MASK}),
-    ("HK→CN purpose ok (DPP3)", lambda w: w.governance("HK", **PURPOSE_OK), "HK", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": MASK}),
-    ("HK same, purpose ok", nothing, "HK", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": MASK}),
+    ("HK same, purpose ok", lambda w: w.governance("HK", **PURPOSE_OK), "HK", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": MASK}),
     ("HK→MO purpose ok (not in §6.3: as HK→CN)", nothing, "HK", "MO", {"non_pi": CLEAR, "pi": CLEAR, "spi": MASK}),
     ("HK→CN purpose + explicit consent", lambda w: w.governance("HK", **PURPOSE_OK, separate_consent=True), "HK", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     # MO origin
@@ -163,7 +159,6 @@ STEPS: list[Step] = [
     ("MO→CN none", nothing, "MO", "mainland", {"non_pi": CLEAR, "pi": MASK, "spi": DENY}),
     ("MO→HK none", nothing, "MO", "HK", {"non_pi": CLEAR, "pi": MASK, "spi": DENY}),
     ("MO→CN GBA_SC_MO", lambda w: w.instrument("MO", "GBA_SC_MO"), "MO", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": DENY}),
-    ("MO→HK GBA_SC_MO does not cover HK", nothing, "MO", "HK", {"non_pi": CLEAR, "pi": MASK, "spi": DENY}),
     ("MO→HK Art. 20 notification", lambda w: w.instrument("MO", "MO_ART20_NOTIF"), "MO", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": DENY}),
     ("MO→HK Art. 7 gate met", lambda w: w.governance("MO", **SPI_RELEASE), "MO", "HK", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),
     ("MO→CN Art. 7 gate met", nothing, "MO", "mainland", {"non_pi": CLEAR, "pi": CLEAR, "spi": CLEAR}),

@@ -135,7 +135,7 @@ def _resolve(platform, caller, dataset):
     return platform.query_policy.resolver(principal, QueryDecisions())(org, name)
 
 
-def test_steward_of_another_region_neither_sees_nor_decides(client, world) -> None:
+def _steward_of_another_region_neither_sees_nor_decides(client, world) -> None:
     consumer, other = world["consumer"], world["other_steward"]
     request = request_access(client, consumer, world["dataset"]["id"]).json()
     assert request["id"] not in [
@@ -158,7 +158,7 @@ def test_steward_of_another_region_neither_sees_nor_decides(client, world) -> No
     )
 
 
-def test_consumer_cannot_approve_its_own_request(client, platform, world) -> None:
+def _consumer_cannot_approve_its_own_request(client, platform, world) -> None:
     consumer = world["consumer"]
     request = request_access(client, consumer, world["dataset"]["id"]).json()
     assert_error_envelope(
@@ -184,7 +184,7 @@ def test_consumer_cannot_approve_its_own_request(client, platform, world) -> Non
     ] == ("pending")
 
 
-def test_deny_needs_a_reason_and_the_consumer_reads_it(client, world) -> None:
+def _deny_needs_a_reason_and_the_consumer_reads_it(client, world) -> None:
     consumer, steward = world["consumer"], world["steward"]
     request = request_access(client, consumer, world["dataset"]["id"]).json()
     assert_error_envelope(
@@ -216,13 +216,14 @@ NARROWING_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"row_filter": "other_table.kwh > 1"}, "row_filter"),
     ({"row_filter": "salary > 1"}, "row_filter"),
     ({"masks": [{"column": "kwh", "kind": "partial"}]}, "masks"),
+    ({"masks": [{"column": "meter_id", "kind": "generalise", "bucket": 10}]}, "masks"),
     ({"aggregate_only": True, "min_group_size": 5}, "subject_column"),
     ({"version": 9}, "version"),
     ({"duration_days": 60}, "duration_days"),
 ]
 
 
-def test_approval_may_only_narrow_and_is_checked_when_written(client, world) -> None:
+def _approval_may_only_narrow_and_is_checked_when_written(client, world) -> None:
     request = request_access(
         client, world["consumer"], world["dataset"]["id"], columns=["meter_id", "kwh"]
     ).json()
@@ -241,7 +242,7 @@ def test_approval_may_only_narrow_and_is_checked_when_written(client, world) -> 
     assert still.json()["status"] == "pending"
 
 
-def test_transfer_instrument_changes_the_preview_and_the_decision(client, world) -> None:
+def _transfer_instrument_changes_the_preview_and_the_decision(client, world) -> None:
     provider, consumer, dataset = world["provider"], world["consumer"], world["dataset"]
     instrument = {
         "type": "GBA_SC_HK",
@@ -317,7 +318,7 @@ def test_transfer_instrument_changes_the_preview_and_the_decision(client, world)
     )
 
 
-def test_governance_metadata_is_checked_and_core_data_refused(client, world) -> None:
+def _governance_metadata_is_checked_and_core_data_refused(client, world) -> None:
     provider, dataset = world["provider"], world["dataset"]
     default = client.get(f"/v1/datasets/{dataset['id']}/governance", headers=provider.headers)
     assert default.json()["recorded"] is False
@@ -455,3 +456,19 @@ def test_provider_sees_who_uses_its_data_and_why(client, world) -> None:
     own = query(client, provider, f"SELECT * FROM {dataset['sql_name']}")
     assert own.status_code == 200
     assert len(client.get("/v1/deliveries", headers=provider.headers).json()) == 1
+
+
+# One world (organisations, clients, a loaded dataset) serves several checks: each check
+# files its own requests, so they do not interfere; sharing keeps the suite's time down.
+
+
+def test_who_sees_and_decides_a_request_and_how_far_an_approval_goes(client, platform, world):
+    _steward_of_another_region_neither_sees_nor_decides(client, world)
+    _consumer_cannot_approve_its_own_request(client, platform, world)
+    _deny_needs_a_reason_and_the_consumer_reads_it(client, world)
+    _approval_may_only_narrow_and_is_checked_when_written(client, world)
+
+
+def test_governance_metadata_and_transfer_instruments(client, world) -> None:
+    _transfer_instrument_changes_the_preview_and_the_decision(client, world)
+    _governance_metadata_is_checked_and_core_data_refused(client, world)
