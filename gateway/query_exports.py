@@ -179,7 +179,12 @@ def _ledger(platform: Platform, principal: Principal, governed: Governed, rows: 
     """The delivery ledger (DOMAIN.md rule 13): an export that wrote rows is a delivery."""
     try:
         record_delivery(
-            platform.query_policy, principal, governed.query.sources, rows=rows, action="export"
+            platform.query_policy,
+            principal,
+            governed.query.sources,
+            rows=rows,
+            action="export",
+            audit=platform.audit,
         )
     except Exception:
         log.exception("delivery ledger write failed", extra={"rows": rows})

@@ -7,8 +7,9 @@ columns, masks, purpose, instruments relied on, consumer entity and jurisdiction
 and a distinct-subject estimate for PI and sensitive-PI columns.
 
 Subject estimate: min(rows delivered, the largest distinct-value estimate among the
-delivered unmasked PI columns of that version's statistics). Yearly counters sum these
-estimates per provider: an upper bound, so alerts come early rather than late.
+delivered PI columns of that version's statistics); keyed tokens and partial values count
+(pseudonymised data remains PI, rule 10), nulled or redacted columns do not. Yearly
+counters sum these estimates per provider: an upper bound, so alerts come early, not late.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from catalog.audit import AuditLog
 from catalog.governance_models import Delivery
 from catalog.models import Organisation
 from policies.evaluate import QueryPolicy
@@ -35,11 +37,11 @@ def _subjects(
     policy: QueryPolicy, source: GovernedSource, rows: int, pi_classes: dict[str, str]
 ) -> tuple[int, int]:
     version = policy.registry.version(source.dataset_id, source.version)
-    masked = {m.column for m in source.masks}
+    removed = {m.column for m in source.masks if m.kind in ("null", "redact")}
     pi = spi = 0
     for column in source.columns:
-        if column in masked:
-            continue  # tokens and redactions are still PI (rule 10) but counted by the clear ones
+        if column in removed:
+            continue  # nothing of the value left; tokens and partial values still count (rule 10)
         estimate = int((version.stats.get(column) or {}).get("distinct_estimate") or rows)
         if pi_classes.get(column) == "spi":
             spi = max(spi, min(rows, estimate))
@@ -55,8 +57,13 @@ def record_delivery(
     *,
     rows: int,
     action: str,
+    audit: AuditLog | None = None,
 ) -> list[Delivery]:
-    """Ledger rows for a result of ``rows`` rows built from ``sources`` (nothing if empty)."""
+    """Ledger rows for a result of ``rows`` rows built from ``sources`` (nothing if empty).
+
+    With ``audit``, a delivery that takes a mainland provider's yearly counter past 80% or
+    100% of a rule-6 threshold writes a ``ledger.threshold`` alert to the audit log.
+    """
     if rows <= 0:
         return []
     now = policy.now()
@@ -96,7 +103,40 @@ def record_delivery(
             )
         )
     policy.ledger.add(entries)
+    if audit is not None:
+        _threshold_alerts(policy, audit, entries, now)
     return entries
+
+
+def _threshold_alerts(
+    policy: QueryPolicy, audit: AuditLog, entries: Sequence[Delivery], now: datetime
+) -> None:
+    added: dict[str, tuple[int, int]] = {}
+    for e in entries:
+        if e.cross_boundary and e.origin_jurisdiction.startswith("CN-"):
+            pi, spi = added.get(e.provider_org_id, (0, 0))
+            added[e.provider_org_id] = (pi + e.pi_subjects, spi + e.spi_subjects)
+    if not added:
+        return
+    totals = policy.ledger.yearly_out_of_mainland(now.year)
+    for org_id, (pi_added, spi_added) in added.items():
+        pi, spi = totals.get(org_id, (0, 0))
+        before = {level[:2] for level in _levels(pi - pi_added, spi - spi_added)}
+        for label, reached, value, limit in _levels(pi, spi):
+            if (label, reached) in before:
+                continue  # already alerted when an earlier delivery reached this level
+            audit.append(
+                actor="ledger",
+                action="ledger.threshold",
+                resource=f"org:{org_id}",
+                outcome="alert",
+                detail={
+                    "year": now.year,
+                    "alert": _message(label, reached, value, limit),
+                    "pi_subjects": pi,
+                    "spi_subjects": spi,
+                },
+            )
 
 
 @dataclass(frozen=True)
@@ -124,18 +164,32 @@ class CounterReport:
         }
 
 
-def _alerts(pi: int, spi: int) -> tuple[str, ...]:
-    alerts = []
-    for label, value, limit in (
-        ("non-sensitive PI", pi, THRESHOLD_PI),
-        ("non-sensitive PI (security assessment)", pi, THRESHOLD_ASSESSMENT),
-        ("sensitive PI", spi, THRESHOLD_SPI),
-    ):
+THRESHOLDS: tuple[tuple[str, str, int], ...] = (
+    ("non-sensitive PI", "pi", THRESHOLD_PI),
+    ("non-sensitive PI (security assessment)", "pi", THRESHOLD_ASSESSMENT),
+    ("sensitive PI", "spi", THRESHOLD_SPI),
+)
+
+
+def _levels(pi: int, spi: int) -> list[tuple[str, str, int, int]]:
+    """(threshold label, "100%" | "80%", value, limit) for each threshold reached."""
+    out = []
+    for label, kind, limit in THRESHOLDS:
+        value = pi if kind == "pi" else spi
         if value >= limit:
-            alerts.append(f"{label}: {value} subjects ≥ threshold {limit}")
+            out.append((label, "100%", value, limit))
         elif value >= ALERT_SHARE * limit:
-            alerts.append(f"{label}: {value} subjects ≥ 80% of threshold {limit}")
-    return tuple(alerts)
+            out.append((label, "80%", value, limit))
+    return out
+
+
+def _message(label: str, reached: str, value: int, limit: int) -> str:
+    share = "" if reached == "100%" else "80% of "
+    return f"{label}: {value} subjects ≥ {share}threshold {limit}"
+
+
+def _alerts(pi: int, spi: int) -> tuple[str, ...]:
+    return tuple(_message(*level) for level in _levels(pi, spi))
 
 
 def yearly_counters(

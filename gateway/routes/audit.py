@@ -32,6 +32,8 @@ def _datasets_of(event: AuditEvent) -> set[str]:
     found = set()
     if event.resource.startswith("dataset:"):
         found.add(event.resource.removeprefix("dataset:"))
+    elif event.resource.startswith("org:"):  # e.g. a provider's rule-6 threshold alert
+        found.add(event.resource)
     detail = event.detail or {}
     for entry in detail.get("datasets") or []:
         if isinstance(entry, dict) and isinstance(entry.get("dataset"), str):
@@ -84,7 +86,7 @@ def audit(
         dataset_ids = set()
         for d, o in platform.registry.list_datasets():
             if d.region in regions:
-                dataset_ids |= {d.id, f"{o.slug}.{d.name}"}
+                dataset_ids |= {d.id, f"{o.slug}.{d.name}", f"org:{o.id}"}
     events = _visible_events(
         platform,
         dataset_ids=dataset_ids,

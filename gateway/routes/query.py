@@ -56,7 +56,12 @@ async def run_query(
     def delivered(rows: int) -> None:  # the delivery ledger (DOMAIN.md rule 13)
         try:
             record_delivery(
-                platform.query_policy, principal, query.sources, rows=rows, action="query.run"
+                platform.query_policy,
+                principal,
+                query.sources,
+                rows=rows,
+                action="query.run",
+                audit=platform.audit,
             )
         except Exception:
             log.exception("delivery ledger write failed", extra={"rows": rows})

@@ -429,12 +429,19 @@ def test_provider_sees_who_uses_its_data_and_why(client, world) -> None:
         world["dataset"],
     )
     request = request_access(
-        client, consumer, dataset["id"], columns=["meter_id", "kwh"], purpose="analytics"
+        client,
+        consumer,
+        dataset["id"],
+        columns=["meter_id", "operator_id", "kwh"],
+        purpose="analytics",
     ).json()
     client.post(
         f"/v1/access-requests/{request['id']}/approve", headers=steward.headers, json={}
     ).raise_for_status()
-    result = query(client, consumer, f"SELECT meter_id, kwh FROM {dataset['sql_name']}")
+    # earlier this year the provider already delivered 79,998 subjects out of the mainland
+    _earlier_deliveries(client.app.state.platform, dataset, provider, consumer, 79_998)
+    sql = f"SELECT meter_id, operator_id, kwh FROM {dataset['sql_name']}"
+    result = query(client, consumer, sql)
     assert result.status_code == 200, result.text
     usage = client.get("/v1/usage", headers=provider.headers).json()
     (grant,) = usage["grants"]
@@ -445,17 +452,61 @@ def test_provider_sees_who_uses_its_data_and_why(client, world) -> None:
     )
     notified = {n["action"] for n in usage["notifications"]}
     assert {"access_request.created", "access_request.approved"} <= notified
-    (delivery,) = usage["deliveries"]
+    delivery = usage["deliveries"][0]
     assert delivery["row_count"] == 4
     assert delivery["consumer_jurisdiction"] == "HK"
+    assert delivery["consumer_entity"] == consumer.org.registration_id
     assert delivery["cross_boundary"] is True
-    assert delivery["columns"] == ["meter_id", "kwh"]
-    assert delivery["pi_subjects"] == 0  # no PI column delivered
+    assert delivery["columns"] == ["meter_id", "operator_id", "kwh"]
+    assert delivery["masks"] == [{"column": "operator_id", "kind": "hmac"}]
+    assert delivery["pi_subjects"] == 3  # E001, E002, E003: tokens are still PI (rule 10)
+    assert delivery["rule_set"] == "gba-cross-boundary@1"
     assert provider.org.slug not in [g["consumer"] for g in usage["grants"]]
     # the provider's own queries are not deliveries
     own = query(client, provider, f"SELECT * FROM {dataset['sql_name']}")
     assert own.status_code == 200
-    assert len(client.get("/v1/deliveries", headers=provider.headers).json()) == 1
+    assert len(client.get("/v1/deliveries", headers=provider.headers).json()) == 2
+    # rule 6: 79,998 + 3 subjects crossed 80% of the 100k threshold: counter and an alert
+    (counter,) = [
+        c
+        for c in client.get("/v1/deliveries/counters", headers=steward.headers).json()
+        if c["provider_org_id"] == provider.org.id
+    ]
+    assert counter["pi_subjects"] == 80_001
+    assert counter["alerts"] == ["non-sensitive PI: 80001 subjects ≥ 80% of threshold 100000"]
+    alerts = client.get(
+        "/v1/audit", headers=steward.headers, params={"action": "ledger.threshold"}
+    ).json()["events"]
+    assert [a["resource"] for a in alerts] == [f"org:{provider.org.id}"]
+
+
+def _earlier_deliveries(platform, dataset, provider, consumer, subjects: int) -> None:
+    from catalog.governance_models import Delivery
+
+    platform.query_policy.ledger.add(
+        [
+            Delivery(
+                year=utcnow().year,
+                action="query.run",
+                dataset_id=dataset["id"],
+                dataset_version=1,
+                provider_org_id=provider.org.id,
+                consumer_org_id=consumer.org.id,
+                consumer_entity=consumer.org.registration_id,
+                consumer_jurisdiction="HK",
+                origin_jurisdiction="CN-GBA9",
+                cross_boundary=True,
+                purpose="analytics",
+                columns=["operator_id"],
+                masks=[],
+                instruments=[],
+                rule_set="gba-cross-boundary@1",
+                row_count=subjects,
+                pi_subjects=subjects,
+                spi_subjects=0,
+            )
+        ]
+    )
 
 
 # One world (organisations, clients, a loaded dataset) serves several checks: each check
