@@ -36,7 +36,7 @@ class DatasetMetadata(Base):
 
 
 class SearchEntry(Base):
-    """One dataset's search document: normalised field texts and facet values.
+    """One dataset's search document: analysed field texts and facet values.
 
     ``stamp`` records what the entry was built from (contract version, metadata revision,
     current version, title, organisation name); a search rebuilds entries whose stamp no
@@ -47,7 +47,7 @@ class SearchEntry(Base):
 
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
     stamp: Mapped[str] = mapped_column(String(512))
-    fields: Mapped[dict[str, Any]] = mapped_column()  # {field: normalised text}
+    fields: Mapped[dict[str, Any]] = mapped_column()  # {field: {"han", "words"}} analysed
     facets: Mapped[dict[str, Any]] = mapped_column()
     sort_key: Mapped[str] = mapped_column(String(300))
     quality_score: Mapped[float | None] = mapped_column(Float, default=None)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +44,7 @@ from catalog.text_search import (
     tokens,
 )
 
-ANALYSER = "1"  # bump when the analyser or the entry layout changes: every entry is rebuilt
+ANALYSER = "2"  # bump when the analyser or the entry layout changes: every entry is rebuilt
 WEIGHTS: dict[str, float] = {
     "title": 10.0,
     "keywords": 6.0,
@@ -54,6 +54,9 @@ WEIGHTS: dict[str, float] = {
     "description": 2.0,
 }
 SYNONYM = 0.8
+REBUILD_BATCH = 200
+IN_BATCH = 500  # ids per IN (...) list
+PARSED_CACHE = 50_000
 MAX_QUERY = 200
 NON_PI = (None, "non_pi")
 
@@ -107,6 +110,32 @@ class QueryConcept:
     alternatives: tuple[Alternative, ...]
 
 
+Listing = tuple[Dataset, Organisation, DatasetMetadata | None]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A search entry ready for scoring."""
+
+    dataset_id: str
+    fields: dict[str, FieldText]
+    facets: dict[str, Any]
+    sort_key: str
+
+    @classmethod
+    def of(cls, entry: SearchEntry) -> Parsed:
+        fields = {
+            name: FieldText(str(f["han"]), frozenset(f["words"]))
+            for name, f in entry.fields.items()
+        }
+        return cls(entry.dataset_id, fields, dict(entry.facets), entry.sort_key)
+
+
+_PARSED: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
+"""Parsed entries by (dataset id, stamp): an entry with the same stamp is the same entry, so
+the cache never serves stale text; bounded by ``PARSED_CACHE`` (least recently used out)."""
+
+
 class CatalogSearch:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -114,50 +143,92 @@ class CatalogSearch:
 
     # index -------------------------------------------------------------------------------
     def refresh(self) -> int:
-        """Rebuild stale entries; returns how many were rebuilt."""
+        """Rebuild stale entries (in batches); returns how many were rebuilt."""
         with self.sessions() as session:
             rows = session.execute(
-                select(Dataset, Organisation, DatasetMetadata, SearchEntry.stamp)
+                select(
+                    Dataset.id,
+                    Dataset.contract_version,
+                    Dataset.current_version,
+                    Dataset.title,
+                    Dataset.description,
+                    Dataset.classification,
+                    Dataset.region,
+                    Organisation.name,
+                    DatasetMetadata.revision,
+                    SearchEntry.stamp,
+                )
                 .join(Organisation, Organisation.id == Dataset.org_id)
                 .outerjoin(DatasetMetadata, DatasetMetadata.dataset_id == Dataset.id)
                 .outerjoin(SearchEntry, SearchEntry.dataset_id == Dataset.id)
             ).all()
-        stale = [(d, o, m) for d, o, m, stamp in rows if stamp != _stamp(d, o, m)]
-        for dataset, org, meta in stale:
-            self._rebuild(dataset, org, meta)
+            stale_ids = [row[0] for row in rows if row[-1] != _stamp_of(*row[1:-1])]
+            stale = []
+            for start in range(0, len(stale_ids), REBUILD_BATCH):
+                chunk = stale_ids[start : start + REBUILD_BATCH]
+                stale += [
+                    (row[0], row[1], row[2])
+                    for row in session.execute(
+                        select(Dataset, Organisation, DatasetMetadata)
+                        .join(Organisation, Organisation.id == Dataset.org_id)
+                        .outerjoin(DatasetMetadata, DatasetMetadata.dataset_id == Dataset.id)
+                        .where(Dataset.id.in_(chunk))
+                    ).all()
+                ]
+        for start in range(0, len(stale), REBUILD_BATCH):
+            self._rebuild(stale[start : start + REBUILD_BATCH])
         return len(stale)
 
-    def _rebuild(self, dataset: Dataset, org: Organisation, meta: DatasetMetadata | None) -> None:
-        version = None
-        with self.sessions() as session:
-            if dataset.current_version is not None:
-                version = session.scalar(
-                    select(DatasetVersion).where(
-                        DatasetVersion.dataset_id == dataset.id,
-                        DatasetVersion.version == dataset.current_version,
-                    )
-                )
-        fields = document_fields(dataset, org, meta)
-        facets = document_facets(dataset, org, meta, version)
-        terms = set().union(*(index_terms(text) for text in fields.values()))
-        normalised = {name: normalise(text) for name, text in fields.items()}
-        title = (meta.title.get("en") if meta else None) or dataset.title or dataset.name
-        entry = SearchEntry(
-            dataset_id=dataset.id,
-            stamp=_stamp(dataset, org, meta),
-            fields=normalised,
-            facets=facets,
-            sort_key=normalise(title)[:300],
-            quality_score=facets["quality_score"],
-        )
+    def _rebuild(
+        self, batch: Sequence[tuple[Dataset, Organisation, DatasetMetadata | None]]
+    ) -> None:
+        scores = self._quality_scores([d for d, _o, _m in batch])
+        entries, terms = [], []
+        for dataset, org, meta in batch:
+            entry, found = build_entry(dataset, org, meta, scores.get(dataset.id))
+            entries.append(entry)
+            terms += [{"dataset_id": dataset.id, "term": t} for t in sorted(found)]
+        ids = [d.id for d, _o, _m in batch]
         try:
             with self.sessions.begin() as session:
-                session.execute(delete(SearchTerm).where(SearchTerm.dataset_id == dataset.id))
-                session.execute(delete(SearchEntry).where(SearchEntry.dataset_id == dataset.id))
-                session.add(entry)
-                session.add_all(SearchTerm(dataset_id=dataset.id, term=t) for t in sorted(terms))
+                session.execute(delete(SearchTerm).where(SearchTerm.dataset_id.in_(ids)))
+                session.execute(delete(SearchEntry).where(SearchEntry.dataset_id.in_(ids)))
+                session.add_all(entries)
+                session.flush()
+                if terms:
+                    session.execute(insert(SearchTerm), terms)
         except IntegrityError:
-            pass  # another process rebuilt the same entry at the same moment: theirs stands
+            if len(batch) > 1:  # another process rebuilt some of them meanwhile: one by one
+                for one in batch:
+                    self._rebuild([one])
+            # a single entry rebuilt concurrently by another process: theirs stands
+
+    def _quality_scores(self, datasets: Sequence[Dataset]) -> dict[str, float | None]:
+        """The current version's quality score of each dataset that has one."""
+        ids = sorted(d.id for d in datasets if d.current_version is not None)
+        if not ids:
+            return {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(
+                    DatasetVersion.dataset_id,
+                    DatasetVersion.gx_result,
+                    DatasetVersion.rows_read,
+                    DatasetVersion.rejected_count,
+                )
+                .join(
+                    Dataset,
+                    and_(
+                        Dataset.id == DatasetVersion.dataset_id,
+                        Dataset.current_version == DatasetVersion.version,
+                    ),
+                )
+                .where(Dataset.id.in_(ids))
+            ).all()
+        return {
+            row[0]: summarise(row[1], rows_read=row[2], rows_rejected=row[3])["score"]
+            for row in rows
+        }
 
     # search ------------------------------------------------------------------------------
     def search(
@@ -180,7 +251,7 @@ class CatalogSearch:
         for entry in entries:
             if not filters.accept(entry.facets):
                 continue
-            score, matched = score_entry(concepts, entry.fields)
+            score, matched = score_fields(concepts, entry.fields)
             if concepts and score <= 0:
                 continue
             hits.append((Hit(entry.dataset_id, score, matched, entry.facets), entry.sort_key))
@@ -214,13 +285,38 @@ class CatalogSearch:
                 session.scalars(select(SearchTerm.dataset_id).where(or_(*conditions)).distinct())
             )
 
-    def _entries(self, ids: set[str]) -> list[SearchEntry]:
+    def _entries(self, ids: set[str]) -> list[Parsed]:
+        """The entries of ``ids``, parsed; unchanged entries come from the process cache."""
         if not ids:
             return []
+        found: list[Parsed] = []
+        missing: list[str] = []
         with self.sessions() as session:
-            return list(
-                session.scalars(select(SearchEntry).where(SearchEntry.dataset_id.in_(sorted(ids))))
-            )
+            wanted = sorted(ids)
+            for start in range(0, len(wanted), IN_BATCH):
+                chunk = wanted[start : start + IN_BATCH]
+                for dataset_id, stamp in session.execute(
+                    select(SearchEntry.dataset_id, SearchEntry.stamp).where(
+                        SearchEntry.dataset_id.in_(chunk)
+                    )
+                ).all():
+                    cached = _PARSED.get((dataset_id, stamp))
+                    if cached is None:
+                        missing.append(dataset_id)
+                    else:
+                        _PARSED.move_to_end((dataset_id, stamp))
+                        found.append(cached)
+            for start in range(0, len(missing), IN_BATCH):
+                chunk = missing[start : start + IN_BATCH]
+                for entry in session.scalars(
+                    select(SearchEntry).where(SearchEntry.dataset_id.in_(chunk))
+                ):
+                    parsed = Parsed.of(entry)
+                    _PARSED[(entry.dataset_id, entry.stamp)] = parsed
+                    found.append(parsed)
+        while len(_PARSED) > PARSED_CACHE:
+            _PARSED.popitem(last=False)
+        return found
 
     def entry(self, dataset_id: str) -> SearchEntry | None:
         self.refresh()
@@ -230,8 +326,7 @@ class CatalogSearch:
 
 # documents -------------------------------------------------------------------------------
 def _stamp(dataset: Dataset, org: Organisation, meta: DatasetMetadata | None) -> str:
-    parts = [
-        ANALYSER,
+    return _stamp_of(
         dataset.contract_version,
         dataset.current_version,
         dataset.title,
@@ -239,9 +334,15 @@ def _stamp(dataset: Dataset, org: Organisation, meta: DatasetMetadata | None) ->
         dataset.classification,
         dataset.region,
         org.name,
-        meta.revision if meta is not None else 0,
-    ]
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+        meta.revision if meta is not None else None,
+    )
+
+
+def _stamp_of(*parts: Any) -> str:
+    """What an entry was built from (contract version, current version, title, description,
+    classification, region, organisation name, metadata revision), hashed."""
+    values = [ANALYSER, *parts[:-1], parts[-1] or 0]
+    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).hexdigest()
 
 
 def document_fields(
@@ -272,17 +373,33 @@ def document_fields(
     }
 
 
+def build_entry(
+    dataset: Dataset, org: Organisation, meta: DatasetMetadata | None, score: float | None
+) -> tuple[SearchEntry, set[str]]:
+    """A dataset's search entry (fields stored analysed: Han text and stemmed words) and
+    its index terms."""
+    fields = document_fields(dataset, org, meta)
+    terms = set().union(*(index_terms(text) for text in fields.values()))
+    analysed = {}
+    for name, text in fields.items():
+        field_text = FieldText.of(normalise(text))
+        analysed[name] = {"han": field_text.han, "words": sorted(field_text.words)}
+    facets = document_facets(dataset, org, meta, score)
+    title = (meta.title.get("en") if meta else None) or dataset.title or dataset.name
+    entry = SearchEntry(
+        dataset_id=dataset.id,
+        stamp=_stamp(dataset, org, meta),
+        fields=analysed,
+        facets=facets,
+        sort_key=normalise(title)[:300],
+        quality_score=score,
+    )
+    return entry, terms
+
+
 def document_facets(
-    dataset: Dataset,
-    org: Organisation,
-    meta: DatasetMetadata | None,
-    version: DatasetVersion | None,
+    dataset: Dataset, org: Organisation, meta: DatasetMetadata | None, score: float | None
 ) -> dict[str, Any]:
-    score = None
-    if version is not None:
-        score = summarise(
-            version.gx_result, rows_read=version.rows_read, rows_rejected=version.rejected_count
-        )["score"]
     return {
         "region": dataset.region,
         "classification": dataset.classification,
@@ -342,23 +459,42 @@ def _dedupe(alternatives: Iterable[Alternative]) -> tuple[Alternative, ...]:
         seen = best.get(alternative.phrase)
         if seen is None or alternative.factor > seen.factor:
             best[alternative.phrase] = alternative
-    return tuple(best.values())
+    return tuple(sorted(best.values(), key=lambda a: -a.factor))
 
 
 def score_entry(
-    concepts: Sequence[QueryConcept], fields: Mapping[str, str]
+    concepts: Sequence[QueryConcept], fields: Mapping[str, Any]
 ) -> tuple[float, tuple[str, ...]]:
-    texts = {name: FieldText.of(text) for name, text in fields.items()}
+    """Score stored (analysed) fields: ``{"han": …, "words": [...]}`` per field."""
+    return score_fields(concepts, field_texts(fields))
+
+
+def field_texts(fields: Mapping[str, Any]) -> dict[str, FieldText]:
+    return {name: FieldText(str(f["han"]), frozenset(f["words"])) for name, f in fields.items()}
+
+
+def score_fields(
+    concepts: Sequence[QueryConcept], texts: Mapping[str, FieldText]
+) -> tuple[float, tuple[str, ...]]:
+    """Sum over concepts of the best ``weight × factor × match`` over fields and alternatives.
+
+    Fields are tried by falling weight and alternatives by falling factor, and the search
+    stops once nothing left can beat the best found: the result equals the full maximum."""
     total = 0.0
     matched: set[str] = set()
     for concept in concepts:
         best, where = 0.0, None
         for name, weight in WEIGHTS.items():
+            if best >= weight:  # no later field (lower weight) can do better
+                break
             text = texts.get(name)
             if text is None:
                 continue
             for alternative in concept.alternatives:
-                value = weight * alternative.factor * match_phrase(list(alternative.phrase), text)
+                ceiling = weight * alternative.factor
+                if ceiling <= best:
+                    break
+                value = ceiling * match_phrase(alternative.phrase, text)
                 if value > best:
                     best, where = value, name
         total += best

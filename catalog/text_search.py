@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
@@ -85,8 +86,9 @@ def tokens(text: str) -> list[Token]:
     return found
 
 
-def bigrams(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(len(run) - 1)] or [run]
+@lru_cache(maxsize=4096)
+def bigrams(run: str) -> tuple[str, ...]:
+    return tuple(run[i : i + 2] for i in range(len(run) - 1)) or (run,)
 
 
 def index_terms(text: str) -> set[str]:
@@ -135,7 +137,7 @@ def match_token(token: Token, field: FieldText) -> float:
     """How well one query token matches a field, from 0 to 1.
 
     Han: 1 when the field contains the run; otherwise the share of its bigrams the field
-    contains, halved, when at least half of them are there. Words: 1 for the same stem, 0.6
+    contains, halved, when at least a third of them are there. Words: 1 for the same stem, 0.6
     when the query word (3+ letters) is a prefix of a field word.
     """
     if token.kind == "han":
@@ -145,7 +147,7 @@ def match_token(token: Token, field: FieldText) -> float:
         if len(grams) < 2:
             return 0.0
         share = sum(1 for g in grams if g in field.han) / len(grams)
-        return round(0.5 * share, 4) if share >= 0.5 else 0.0
+        return round(0.5 * share, 4) if share * 3 >= 1 else 0.0
     if token.text in field.words:
         return 1.0
     if len(token.text) >= PREFIX_MIN and any(w.startswith(token.text) for w in field.words):
@@ -153,7 +155,7 @@ def match_token(token: Token, field: FieldText) -> float:
     return 0.0
 
 
-def match_phrase(phrase: list[Token], field: FieldText) -> float:
+def match_phrase(phrase: Sequence[Token], field: FieldText) -> float:
     """Every token of the phrase must match; the phrase scores as its weakest token."""
     if not phrase:
         return 0.0

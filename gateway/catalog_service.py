@@ -8,11 +8,12 @@ sees value statistics).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from catalog.dcat import DcatEntry, catalog_document
 from catalog.errors import NotFound
@@ -26,6 +27,8 @@ from gateway.services import Platform
 from policies.discovery import Listing, discoverable_ids
 from policies.model import Principal
 
+Card = tuple[Dataset, Organisation, DatasetMetadata | None]
+
 
 @dataclass
 class CatalogView:
@@ -37,30 +40,42 @@ class CatalogView:
         return {g.dataset_id: g for g in self.platform.grants.live_for_org(self.principal.org_id)}
 
     @cached_property
-    def datasets(self) -> dict[str, tuple[Dataset, Organisation, DatasetMetadata | None]]:
+    def listings(self) -> dict[str, Listing]:
+        """What discovery needs of every dataset (no JSON columns: cheap for large catalogs)."""
         with self.platform.sessions() as session:
             rows = session.execute(
-                select(Dataset, Organisation, DatasetMetadata)
-                .join(Organisation, Organisation.id == Dataset.org_id)
-                .outerjoin(DatasetMetadata, DatasetMetadata.dataset_id == Dataset.id)
-                .order_by(Organisation.slug, Dataset.name)
+                select(
+                    Dataset.id, Dataset.org_id, Dataset.region, DatasetMetadata.discoverable
+                ).outerjoin(DatasetMetadata, DatasetMetadata.dataset_id == Dataset.id)
             ).all()
-        return {d.id: (d, o, m) for d, o, m in rows}
+        return {r[0]: Listing(r[0], r[1], r[2], r[3] if r[3] is not None else True) for r in rows}
 
     @cached_property
     def visible(self) -> set[str]:
-        listings = [
-            Listing(d.id, d.org_id, d.region, m.discoverable if m is not None else True)
-            for d, _o, m in self.datasets.values()
-        ]
-        return discoverable_ids(self.principal, listings, set(self.grants))
+        return discoverable_ids(self.principal, self.listings.values(), set(self.grants))
 
-    def require(self, dataset_id: str) -> tuple[Dataset, Organisation, DatasetMetadata | None]:
+    def load(self, ids: Iterable[str]) -> dict[str, Card]:
+        """Datasets with their organisation and metadata, ordered by org slug and name."""
+        wanted = sorted(set(ids))
+        found: dict[str, Card] = {}
+        with self.platform.sessions() as session:
+            for start in range(0, len(wanted), 500):
+                rows = session.execute(
+                    select(Dataset, Organisation, DatasetMetadata)
+                    .join(Organisation, Organisation.id == Dataset.org_id)
+                    .outerjoin(DatasetMetadata, DatasetMetadata.dataset_id == Dataset.id)
+                    .where(Dataset.id.in_(wanted[start : start + 500]))
+                ).all()
+                found.update({d.id: (d, o, m) for d, o, m in rows})
+        order = sorted(found, key=lambda i: (found[i][1].slug, found[i][0].name))
+        return {i: found[i] for i in order}
+
+    def require(self, dataset_id: str) -> Card:
         """The dataset, or 404 — also when it exists but the caller may not discover it."""
-        found = self.datasets.get(dataset_id)
-        if found is None or dataset_id not in self.visible:
+        found = self.load([dataset_id]) if dataset_id in self.visible else {}
+        if dataset_id not in found:
             raise NotFound("dataset", dataset_id, "GET /v1/catalog/search finds datasets")
-        return found
+        return found[dataset_id]
 
     def access(self, dataset: Dataset) -> str:
         if dataset.org_id == self.principal.org_id:
@@ -135,31 +150,34 @@ class CatalogView:
         return org_id == p.org_id or "admin" in p.roles or "steward" in p.roles
 
     def dcat(self) -> dict[str, Any]:
-        entries = []
+        cards = self.load(self.visible)
         with self.platform.sessions() as session:
-            for dataset_id in sorted(self.visible, key=lambda i: self._sort_key(i)):
-                dataset, org, meta = self.datasets[dataset_id]
-                version = None
-                if dataset.current_version is not None:
-                    version = session.scalar(
-                        select(DatasetVersion).where(
-                            DatasetVersion.dataset_id == dataset_id,
-                            DatasetVersion.version == dataset.current_version,
-                        )
+            versions = {
+                v.dataset_id: v
+                for v in session.scalars(
+                    select(DatasetVersion)
+                    .join(
+                        Dataset,
+                        and_(
+                            Dataset.id == DatasetVersion.dataset_id,
+                            Dataset.current_version == DatasetVersion.version,
+                        ),
                     )
-                score = None
-                if version is not None:
-                    score = summarise(
-                        version.gx_result,
-                        rows_read=version.rows_read,
-                        rows_rejected=version.rejected_count,
-                    )["score"]
-                entries.append(DcatEntry(dataset, org, meta, version, score))
+                    .where(Dataset.id.in_(sorted(cards)))
+                )
+            }
+        entries = []
+        for dataset_id, (dataset, org, meta) in cards.items():
+            version = versions.get(dataset_id)
+            score = None
+            if version is not None:
+                score = summarise(
+                    version.gx_result,
+                    rows_read=version.rows_read,
+                    rows_rejected=version.rejected_count,
+                )["score"]
+            entries.append(DcatEntry(dataset, org, meta, version, score))
         return catalog_document(self.platform.settings.public_url, entries)
-
-    def _sort_key(self, dataset_id: str) -> tuple[str, str]:
-        dataset, org, _meta = self.datasets[dataset_id]
-        return org.slug, dataset.name
 
 
 def metadata_store(platform: Platform) -> MetadataStore:

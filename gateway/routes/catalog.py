@@ -62,8 +62,9 @@ def search(
 
 def _page(view: CatalogView, q: str, result: SearchResult, limit: int, offset: int) -> SearchPage:
     hits = []
+    cards = view.load(hit.dataset_id for hit in result.hits)
     for hit in result.hits:
-        dataset, org, meta = view.datasets[hit.dataset_id]
+        dataset, org, meta = cards[hit.dataset_id]
         hits.append(
             SearchHit(
                 dataset_id=dataset.id,

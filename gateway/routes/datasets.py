@@ -77,7 +77,7 @@ def create_dataset(body: DatasetCreate, principal: Provider, platform: PlatformD
 def list_datasets(principal: PrincipalDep, platform: PlatformDep) -> list[DatasetOut]:
     """Metadata of every discoverable dataset (``policies.discovery``); rows need a grant."""
     view = CatalogView(platform, principal)
-    return [dataset_out(d, o) for d, o, _m in view.datasets.values() if d.id in view.visible]
+    return [dataset_out(d, o) for d, o, _m in view.load(view.visible).values()]
 
 
 @router.get("/{dataset_id}", dependencies=[require_scope("datasets:read")])
