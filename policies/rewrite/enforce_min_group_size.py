@@ -20,10 +20,16 @@ dataset names none). Groups below ``k`` are suppressed, not rounded.
 ``ROLLUP``/``CUBE``/``GROUPING SETS`` are refused for every query by the
 allowlist, so no subtotal row can escape the threshold.
 
-Known limit: thresholds cannot stop differencing across queries (the total
+Errors are oracles too (a query that fails only when some row matches tells
+that the row exists, before any group is suppressed), so constants in
+arithmetic are bounded (|c| <= 1e6, intervals <= 1e4 units) and multiplications
+are not chained, keeping overflow errors out of reach of ordinary values.
+
+Known limits: thresholds cannot stop differencing across queries (the total
 with and without one subject's rows, e.g. two ``WHERE`` clauses that differ in
-one value), nor integer-overflow errors used as a 1-bit oracle; the audit log
-keeps every query per client so such patterns can be reviewed.
+one value), and extreme stored values can still overflow arithmetic (a 1-bit
+error oracle); the audit log keeps every query per client so such patterns can
+be reviewed.
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ SAFE_SCALARS: frozenset[type[exp.Expr]] = frozenset(
         exp.If,
     }
 )
+MAX_ARITHMETIC_CONSTANT = 1_000_000
+MAX_INTERVAL_AMOUNT = 10_000
 _STRUCTURAL = (exp.And, exp.Or, exp.Not, exp.Exists, exp.Case, exp.If, exp.Coalesce, exp.TryCast)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
 _FORBIDDEN: dict[type[exp.Expr], str] = {
@@ -147,6 +155,48 @@ def _check_constructs(select: exp.Select, source: GovernedSource) -> None:
         elif isinstance(node, exp.Func) and _is_unsafe_scalar(node):
             function = function_name(node)
             _refuse(source, f"{function}() (it can fail on one row's value)", function)
+        elif isinstance(node, (*_ARITHMETIC, exp.Mod, exp.IntDiv, exp.Interval)):
+            _check_overflow_guard(node, source)
+
+
+def _check_overflow_guard(node: exp.Expr, source: GovernedSource) -> None:
+    """Keep arithmetic far from integer/date overflow, whose error would be a 1-bit oracle.
+
+    An overflow raised only for some rows (``WHERE subject = 'x' AND v * 1e17 > 0``) would
+    tell whether those rows exist before any group is suppressed. Constants in arithmetic
+    and intervals are bounded and multiplications are not chained; extreme stored values
+    can still overflow (a documented limit).
+    """
+    if isinstance(node, exp.Interval):
+        amount = node.this.unnest() if node.this is not None else None
+        if isinstance(amount, exp.Literal) and not _small(amount, MAX_INTERVAL_AMOUNT):
+            interval = node.sql(dialect="duckdb")
+            _refuse(
+                source,
+                f"the large interval {interval} (at most {MAX_INTERVAL_AMOUNT:,} units)",
+                "large constant",
+            )
+        return
+    for operand in (node.this.unnest(), node.expression.unnest()):
+        if isinstance(operand, exp.Neg):
+            operand = operand.this.unnest()
+        if isinstance(operand, exp.Literal) and not _small(operand, MAX_ARITHMETIC_CONSTANT):
+            constant = operand.sql(dialect="duckdb")
+            limit = f"{MAX_ARITHMETIC_CONSTANT:,}"
+            _refuse(source, f"the large constant {constant} (at most {limit})", "large constant")
+        if isinstance(node, exp.Mul) and isinstance(operand, exp.Mul):
+            _refuse(source, "a chained multiplication", "chained multiplication")
+
+
+def _small(literal: exp.Literal, limit: float) -> bool:
+    """Numeric literals (and the number leading a string such as an interval's '3 days')."""
+    words = literal.name.split()
+    if literal.is_string and not words:
+        return True
+    try:
+        return abs(float(words[0])) <= limit
+    except (ValueError, IndexError):
+        return literal.is_string and len(literal.name) <= 32
 
 
 def _is_unsafe_scalar(node: exp.Expr) -> bool:

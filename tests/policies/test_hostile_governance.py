@@ -190,6 +190,27 @@ AGGREGATE_ONLY_REFUSED = [
         "strptime_error_oracle",
     ),
     refused(
+        f"SELECT count(*) FROM {BS} WHERE badge_id = 'B2' AND minutes * 100000000000000000 > 0",
+        "aggregate-only large constant",
+        "overflow_error_oracle",
+    ),
+    refused(
+        f"SELECT count(*) FROM {BS} WHERE badge_id = 'B2' AND minutes + 2147483000 > 0",
+        "aggregate-only large constant",
+        "int32_overflow_error_oracle",
+    ),
+    refused(
+        f"SELECT count(*) FROM {BS} WHERE minutes * 1000 * 1000 * 1000 > 0",
+        "aggregate-only chained multiplication",
+        "chained_multiplication_overflow",
+    ),
+    refused(
+        f"SELECT count(*) FROM {BS} WHERE CASE WHEN badge_id = 'B2' "
+        "THEN shift_date + INTERVAL 100000000 YEAR END IS NULL",
+        "aggregate-only large constant",
+        "date_overflow_error_oracle",
+    ),
+    refused(
         f"SELECT count(*) FROM {BS} WHERE chr(minutes) = 'x'",
         "aggregate-only CHR",
         "chr_error_oracle",
