@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -216,11 +217,21 @@ class _WorkerPool:
             self._refill.join(timeout=5)
 
 
+_KEY_LITERAL = re.compile(r"UNHEX\('([0-9A-Fa-f]{16,})'\)", re.IGNORECASE)
+
+
+def redact_keys(text: str, sql: str) -> str:
+    """``text`` without the HMAC key material of ``sql`` (DuckDB errors echo the SQL)."""
+    for key in set(_KEY_LITERAL.findall(sql)):
+        text = text.replace(key, "<mask key redacted>")
+    return text
+
+
 def _error(failed: WorkerFailure, job: WorkerJob) -> QueryError:
-    """The exception for ``failed``; DuckDB's raw text goes to the server log only."""
-    log.warning(
-        "query %s failed (%s/%s): %s", job.job_id, failed.code, failed.reason, failed.detail or "-"
-    )
+    """The exception for ``failed``; DuckDB's raw text goes to the server log only, without
+    mask keys; the caller gets the client-safe message."""
+    detail = redact_keys(failed.detail, job.sql) if failed.detail else "-"
+    log.warning("query %s failed (%s/%s): %s", job.job_id, failed.code, failed.reason, detail)
     cls = _ERROR_CLASSES.get(failed.code, QueryError)
     return cls(failed.message, job_id=job.job_id, reason=failed.reason)
 

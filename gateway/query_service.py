@@ -156,7 +156,7 @@ def explained_sql(query: GovernedQuery) -> str:
     cannot call ``UNHEX``); every such literal, and any other string literal of 32 or more
     hex digits, is replaced. Storage paths become ``<org.dataset@version/part-N>``.
     """
-    sql = query.sql
+    sql = query.redacted_sql or query.sql
     for source in query.sources:
         for index, path in enumerate(source.files):
             sql = sql.replace(path, f"<{source.sql_name}@{source.version}/part-{index}>")

@@ -160,3 +160,12 @@ def test_query_concurrency_limit_per_client(client: TestClient, platform: Platfo
         other_org = {"sql": "SELECT 1 AS x", "format": "json"}
         assert client.post("/v1/query", headers=other.headers, json=other_org).status_code == 200
     assert client.post("/v1/query", headers=provider.headers, json=body).status_code == 200
+
+
+def test_worker_error_details_are_logged_without_mask_keys() -> None:
+    from gateway.query_runner import redact_keys
+
+    key = "36" * 64
+    sql = f"SELECT SHA256(UNHEX('{key}') || x) FROM t"
+    detail = f"Binder Error: ... SHA256(UNHEX('{key}') || x) ..."
+    assert key not in redact_keys(detail, sql) and "<mask key redacted>" in redact_keys(detail, sql)
