@@ -1,11 +1,14 @@
 """Run governed SQL in one-shot, resource-limited worker processes and stream Arrow back.
 
 ``QueryRunner.run`` hands a ``GovernedQuery`` to a ``python -m gateway.query_worker``
-process (SECURITY.md §1.3, §3.12): one process per query, taken from a pool of
-warm spares that have already imported DuckDB and pyarrow, replenished by a
-background thread. The worker applies its own rlimits and sandbox and opens a
-fresh locked-down DuckDB connection that may read exactly
-``query.allowed_paths``.
+process (SECURITY.md §1.3, §3.12) taken from a pool of warm workers that have
+already imported DuckDB and pyarrow, replenished by a background thread. A worker
+runs one query at a time; it applies its rlimits and Landlock sandbox with its
+first job and opens a fresh locked-down DuckDB connection per query that may read
+exactly ``query.allowed_paths``, with its scratch directory cleaned before and
+after. A worker whose query ended cleanly (trailer read) goes back to the pool for
+up to ``max_jobs_per_worker`` queries, so starting a process (~0.5 s of CPU) is not
+paid per query; any failure, timeout, truncation or abandoned stream retires it.
 
 The wall-clock deadline covers the whole run, including the time the caller
 spends consuming batches: at the deadline the worker gets SIGTERM (it
@@ -70,6 +73,7 @@ class _Limits:
 class _Worker:
     process: subprocess.Popen[bytes]
     scratch: Path
+    jobs: int = 0  # queries served so far
 
     def stop(self, grace: float) -> None:
         """SIGTERM, SIGKILL after ``grace`` seconds (at once when ``grace`` is 0); reap."""
@@ -99,6 +103,9 @@ def _worker_env(scratch: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
         "HOME": str(scratch / "home"),
+        # glibc reserves 64 MiB of address space per malloc arena (up to 8 per core); under
+        # RLIMIT_AS a reused worker would run out of address space, not memory
+        "MALLOC_ARENA_MAX": "2",
     }
 
 
@@ -119,9 +126,10 @@ def _sweep_stale(scratch_root: Path) -> None:
 class _WorkerPool:
     """Warm spare processes; each serves one query. Thread-safe."""
 
-    def __init__(self, scratch_root: Path, size: int) -> None:
+    def __init__(self, scratch_root: Path, size: int, max_jobs: int = 100) -> None:
         self._root = scratch_root
         self._size = size
+        self._max_jobs = max_jobs
         self._cond = threading.Condition()
         self._spares: deque[_Worker] = deque()
         self._live: set[_Worker] = set()
@@ -165,6 +173,22 @@ class _WorkerPool:
             self.retire(worker)
         return self.spawn()
 
+    def give_back(self, worker: _Worker) -> None:
+        """A worker that finished a query cleanly serves again (up to ``max_jobs``)."""
+        worker.jobs += 1
+        with self._cond:
+            keep = (
+                not self._closed
+                and worker.jobs < self._max_jobs
+                and worker.process.poll() is None
+                and worker in self._live
+            )
+            if keep:
+                self._spares.appendleft(worker)  # warmest first
+                self._cond.notify_all()
+        if not keep:
+            self.retire(worker)
+
     def retire(self, worker: _Worker) -> None:
         """Kill ``worker`` if it still runs, reap it and delete its scratch directory."""
         self._discard(worker)
@@ -203,6 +227,11 @@ class _WorkerPool:
     def spare_count(self) -> int:
         with self._cond:
             return len(self._spares)
+
+    def busy_pids(self) -> list[int]:
+        with self._cond:
+            idle = {id(worker) for worker in self._spares}
+            return [w.process.pid for w in self._live if id(w) not in idle]
 
     def close(self) -> None:
         with self._cond:
@@ -293,10 +322,12 @@ class QueryStream:
         assert process.stdin is not None and process.stdout is not None
         try:
             process.stdin.write(self._job.to_json())
-            process.stdin.close()
-        except (BrokenPipeError, ConnectionResetError) as exc:
+            process.stdin.flush()
+        except (BrokenPipeError, ConnectionResetError, ValueError) as exc:
             raise _WorkerGone from exc
         header = self._read_line()
+        if header.get("reason") == "respawn":  # a reused worker's sandbox does not fit
+            raise _WorkerGone
         if not header.get("ok"):
             raise _error(_failure_from(header, self._job), self._job)
         try:
@@ -390,11 +421,10 @@ class QueryStream:
         for callback in self._callbacks:
             callback()
         self._timer.cancel()
-        process = self._worker.process
-        if self._complete:  # the worker is exiting on its own: let it clean up
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=self._grace)
-        self._pool.retire(self._worker)
+        if self._complete:  # trailer read: the worker waits for its next job
+            self._pool.give_back(self._worker)
+        else:
+            self._pool.retire(self._worker)
 
     def __enter__(self) -> QueryStream:
         return self
@@ -445,6 +475,7 @@ class QueryRunner:
         kill_grace_s: float = 1.0,
         max_concurrent: int = 4,
         queue_seconds: float = 10.0,
+        max_jobs_per_worker: int = 100,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -462,7 +493,7 @@ class QueryRunner:
             address_space_mb=address_space_mb or 2 * memory_mb + 1024,
             kill_grace_s=kill_grace_s,
         )
-        self._pool = _WorkerPool(scratch_root, pool_size)
+        self._pool = _WorkerPool(scratch_root, pool_size, max_jobs=max_jobs_per_worker)
         self._finalizer = weakref.finalize(self, self._pool.close)
 
     def _job(
@@ -508,8 +539,8 @@ class QueryRunner:
 
     def _start(self, query: GovernedQuery, s3: Sequence[S3ReadCredentials]) -> QueryStream:
         job: WorkerJob | None = None
-        for _attempt in range(2):  # a second try only when an idle spare had died
-            worker = self._pool.take()
+        for attempt in range(2):  # a second try when an idle worker had died or cannot serve
+            worker = self._pool.take() if attempt == 0 else self._pool.spawn()
             job = self._job(worker, query, s3)
             stream = QueryStream(worker, job, self._pool, self._limits.kill_grace_s)
             try:
@@ -531,6 +562,10 @@ class QueryRunner:
 
     def spare_count(self) -> int:
         return self._pool.spare_count()
+
+    def busy_pids(self) -> list[int]:
+        """Process ids of workers running a query now (not idle in the pool)."""
+        return self._pool.busy_pids()
 
     def close(self) -> None:
         self._finalizer()

@@ -56,10 +56,20 @@ from catalog.duckdb_session import (
 
 ErrorCode = Literal["timeout", "resource_exceeded", "refused", "failed"]
 Reason = Literal[
-    "timeout", "memory", "temp", "cpu", "permission", "statement", "engine", "crash", "setup"
+    "timeout",
+    "memory",
+    "temp",
+    "cpu",
+    "permission",
+    "statement",
+    "engine",
+    "crash",
+    "setup",
+    "respawn",
 ]
 
 MAX_JOB_BYTES = 16 * 1024 * 1024
+TERMINATING = threading.Event()  # SIGTERM arrived during a job: exit after it
 INTERRUPT_EVERY_S = 0.05
 INTERRUPT_GRACE_S = 1.5  # then give up on DuckDB and exit (the parent SIGKILLs anyway)
 
@@ -73,6 +83,7 @@ _CODES: dict[Reason, ErrorCode] = {
     "engine": "failed",
     "crash": "failed",
     "setup": "failed",
+    "respawn": "failed",
 }
 _KIND_REASONS: dict[str, Reason] = {
     "interrupted": "timeout",
@@ -154,6 +165,7 @@ def failure(
         "crash": f"the query worker stopped unexpectedly (reference {ref}); a smaller query "
         "may succeed",
         "setup": f"the query engine could not be prepared (reference {ref}); try again later",
+        "respawn": f"the query worker cannot serve this query (reference {ref}); try again",
     }
     return WorkerFailure(_CODES[reason], reason, messages[reason], _redact(detail, job))
 
@@ -181,17 +193,47 @@ def _mapped_bytes() -> int:
     return 0
 
 
-def apply_rlimits(job: WorkerJob) -> None:
-    """Address space, CPU time, file size and core dumps; lowered hard limits stay lowered."""
+def apply_rlimits(job: WorkerJob, *, first: bool = True) -> None:
+    """Address space, file size and core dumps once per process (lowered hard limits stay
+    lowered); the CPU-time budget for each job (soft limit: SIGXCPU ends the process)."""
     mib = 1024 * 1024
-    address_space = _mapped_bytes() + job.address_space_mb * mib
+    if first:
+        address_space = _mapped_bytes() + job.address_space_mb * mib
+        file_size = (job.limits.max_temp_mb + 64) * mib
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     cpu_used = math.ceil(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
     cpu = cpu_used + job.cpu_seconds()
-    file_size = (job.limits.max_temp_mb + 64) * mib
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        cpu = min(cpu, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
+
+
+@dataclass
+class Sandbox:
+    """What a worker process applied with its first job; later jobs must fit in it."""
+
+    landlock: int = -1  # -1: not applied yet
+    ports: frozenset[int] = frozenset()
+    address_space_mb: int = 0
+    max_temp_mb: int = 0
+
+    def admits(self, job: WorkerJob) -> bool:
+        return (
+            set(endpoint_ports(job.s3)) <= self.ports
+            and job.address_space_mb == self.address_space_mb
+            and job.limits.max_temp_mb == self.max_temp_mb
+        )
+
+    def apply(self, job: WorkerJob) -> None:
+        first = self.landlock < 0
+        apply_rlimits(job, first=first)
+        if first:
+            self.ports = frozenset(endpoint_ports(job.s3))
+            self.address_space_mb, self.max_temp_mb = job.address_space_mb, job.limits.max_temp_mb
+            self.landlock = restrict_writes(job.scratch_dir, sorted(self.ports))
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -393,38 +435,52 @@ def _claim_stdout() -> IO[bytes]:
     return protocol
 
 
-def serve(job: WorkerJob, out: IO[bytes]) -> bool:
+def serve(job: WorkerJob, out: IO[bytes], sandbox: Sandbox | None = None) -> bool:
+    """Run one job; False when DuckDB ignored interrupts (the process must end)."""
+    sandbox = sandbox if sandbox is not None else Sandbox()
+    if sandbox.landlock >= 0 and not sandbox.admits(job):
+        _write_line(out, failure("respawn", job, "limits or S3 ports differ").header())
+        return True
     try:
-        apply_rlimits(job)
-        landlock = restrict_writes(job.scratch_dir, endpoint_ports(job.s3))
+        sandbox.apply(job)
         con = sandboxed_connection(allowed_paths=job.allowed_paths, s3=job.s3, limits=job.limits)
     except Exception as exc:
         kind: Reason = "memory" if isinstance(exc, MemoryError) else "setup"
         _write_line(out, failure(kind, job, f"{type(exc).__name__}: {exc}").header())
         return True
-    supervisor = _Supervisor(con, job, out, landlock)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop.set())
+    supervisor = _Supervisor(con, job, out, sandbox.landlock)
+
+    def terminate(*_: object) -> None:  # interrupt the query, then leave instead of waiting
+        TERMINATING.set()
+        supervisor.stop.set()
+
+    signal.signal(signal.SIGTERM, terminate)
     finished = supervisor.run()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # idle again
     if finished:
         con.close()
     return finished
 
 
 def main() -> int:
+    """Serve jobs, one line of JSON each, until stdin closes (each gets a fresh connection
+    and a cleaned scratch directory); exit at once when a query ignored interrupts."""
     out = _claim_stdout()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle spare being retired
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle worker being retired
     warm_up()
-    raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
-    sys.stdin.close()
-    if not raw.strip():
-        return 0
-    job = WorkerJob.from_json(raw)
-    clean_directory(job.scratch_dir)
-    finished = False
-    try:
-        finished = serve(job, out)
-    finally:
+    sandbox = Sandbox()
+    finished = True
+    while finished and not TERMINATING.is_set():
+        raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
+        if not raw.strip():
+            break
+        job = WorkerJob.from_json(raw)
         clean_directory(job.scratch_dir)
+        finished = False
+        try:
+            finished = serve(job, out, sandbox)
+        finally:
+            clean_directory(job.scratch_dir)
     with contextlib.suppress(OSError):
         out.close()
     # Skip interpreter teardown (tens of ms with pyarrow loaded); a DuckDB thread that

@@ -1,0 +1,305 @@
+"""Governed query benchmark (issue #4): everything in one run, on the same files.
+
+``python -m benchmarks.query [--sf 1] [--workdir DIR]`` starts ``datashare serve`` in a
+process of its own (local object store, so raw DuckDB can read the very same curated
+Parquet files the gateway reads), loads TPC-H through the platform's ingest path
+(Parquet uploads with contracts, ``benchmarks.tpch``) and measures:
+
+1. TPC-H: each of the 22 queries through HTTP (Arrow IPC, read to the end by the Python
+   client) vs raw DuckDB (same threads as a query worker) on the same files; median of
+   ``--repeat`` runs each; ratio per query and geometric mean (target <= 1.15).
+2. A 10M-row governed result streamed as Arrow IPC vs a minimal ungoverned FastAPI
+   endpoint (uvicorn with uvloop + httptools, a process of its own) streaming the same
+   DuckDB result as Arrow IPC (target >= 0.8x); and the same result as JSON and NDJSON
+   through the gateway (target >= 100 MB/s).
+3. A small governed query's latency, p50/p99, at 1 and at 32 concurrent clients (each
+   its own OAuth client; tokens fetched before timing).
+
+Results are printed and written to ``<workdir>/query-results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from benchmarks import tpch
+from benchmarks.ingest import Gateway, _free_port
+from gateway.client import Client
+
+STREAM_ROWS = 10_000_000
+STREAM_COLUMNS = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice"
+SMALL_QUERY = "SELECT n_name, n_regionkey FROM {org}.nation WHERE n_nationkey = 7"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stream_sql(prefix: str) -> str:
+    """10M rows: lineitem twice (SF 1 has ~6M rows), capped by LIMIT."""
+    table = f"{prefix}lineitem"
+    return (
+        f"SELECT {STREAM_COLUMNS} FROM {table} UNION ALL "
+        f"SELECT {STREAM_COLUMNS} FROM {table} LIMIT {STREAM_ROWS}"
+    )
+
+
+def curated_files(data_dir: Path, ids: dict[str, str]) -> dict[str, list[str]]:
+    """The curated Parquet files of each dataset in the local object store."""
+    found: dict[str, list[str]] = {}
+    for table, dataset_id in ids.items():
+        paths = sorted(
+            str(p) for p in (data_dir / "objects").rglob("*.parquet") if f"/{dataset_id}/" in str(p)
+        )
+        if not paths:
+            raise RuntimeError(f"no curated Parquet found for {table} ({dataset_id})")
+        found[table] = paths
+    return found
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        elapsed, result = timed(fn)
+        times.append(elapsed)
+    return statistics.median(times), result
+
+
+def bench_tpch(client: Client, raw: Any, org: str, repeat: int) -> list[dict[str, Any]]:
+    rows = []
+    for number, text in enumerate(tpch.queries(), start=1):
+        governed = tpch.qualified(text, org)
+        raw_s, expected = median_time(lambda t=text: raw.execute(t).to_arrow_table(), repeat)
+        gw_s, got = median_time(lambda g=governed: client.query(g).to_arrow(), repeat)
+        same = got.num_rows == expected.num_rows
+        rows.append(
+            {"query": number, "raw_s": raw_s, "gateway_s": gw_s, "ratio": gw_s / raw_s,
+             "rows": got.num_rows, "same_row_count": same}
+        )  # fmt: skip
+        print(f"  Q{number:02d} raw {raw_s * 1000:8.1f} ms  gateway {gw_s * 1000:8.1f} ms  "
+              f"ratio {gw_s / raw_s:5.2f}  rows {got.num_rows}", flush=True)  # fmt: skip
+    return rows
+
+
+def read_stream(url: str, headers: dict[str, str], body: dict[str, Any] | None) -> dict[str, Any]:
+    """POST (or GET) and read the body to the end; bytes, seconds, MB/s."""
+    start = time.perf_counter()
+    size = 0
+    with httpx.Client(timeout=600) as http:
+        request = http.build_request("POST" if body else "GET", url, json=body, headers=headers)
+        response = http.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                response.read()
+                raise RuntimeError(f"{url}: {response.status_code} {response.text[:500]}")
+            for chunk in response.iter_raw(1 << 20):
+                size += len(chunk)
+        finally:
+            response.close()
+    seconds = time.perf_counter() - start
+    return {"bytes": size, "seconds": seconds, "mb_per_s": size / seconds / 1e6}
+
+
+def count_arrow_rows(url: str, headers: dict[str, str], body: dict[str, Any] | None) -> int:
+    with httpx.Client(timeout=600) as http:
+        response = http.post(url, json=body, headers=headers) if body else http.get(url)
+        return int(pa.ipc.open_stream(response.content).read_all().num_rows)
+
+
+@contextlib.contextmanager
+def ungoverned_endpoint(files: list[str], threads: int, log: Path) -> Iterator[str]:
+    """The minimal ungoverned FastAPI endpoint, in a uvicorn process of its own."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BENCH_FILES": json.dumps(files),
+        "BENCH_THREADS": str(threads),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "benchmarks.ungoverned_app:app", "--host", "127.0.0.1",
+        "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def bench_stream(gw: Gateway, client: Client, files: list[str], org: str, workdir: Path,
+                 threads: int) -> dict[str, Any]:  # fmt: skip
+    headers = {"Authorization": f"Bearer {client.token()}"}
+    sql = stream_sql(f"{org}.")
+    results: dict[str, Any] = {}
+    body = {"sql": sql, "format": "arrow"}
+    assert count_arrow_rows(f"{gw.url}/v1/query", headers, body) == STREAM_ROWS
+    results["gateway_arrow"] = max(
+        (read_stream(f"{gw.url}/v1/query", headers, body) for _ in range(3)),
+        key=lambda r: r["mb_per_s"],
+    )
+    with ungoverned_endpoint(files, threads, workdir / "ungoverned.log") as url:
+        assert count_arrow_rows(f"{url}/arrow", {}, None) == STREAM_ROWS
+        results["ungoverned_arrow"] = max(
+            (read_stream(f"{url}/arrow", {}, None) for _ in range(3)),
+            key=lambda r: r["mb_per_s"],
+        )
+    results["arrow_ratio"] = (
+        results["gateway_arrow"]["mb_per_s"] / results["ungoverned_arrow"]["mb_per_s"]
+    )
+    for fmt in ("ndjson", "json"):
+        results[f"gateway_{fmt}"] = read_stream(
+            f"{gw.url}/v1/query", headers, {"sql": sql, "format": fmt}
+        )
+    for name, value in results.items():
+        print(f"  {name}: {value}", flush=True)
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+def bench_latency(url: str, clients: list[Client], org: str, per_client: int) -> dict[str, Any]:
+    sql = SMALL_QUERY.format(org=org)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def run(client: Client) -> None:
+        headers = {"Authorization": f"Bearer {client.token()}"}
+        body = {"sql": sql, "format": "json"}
+        with httpx.Client(base_url=url, timeout=60) as http:
+            http.post("/v1/query", json=body, headers=headers)  # connection warm-up
+            mine = []
+            for _ in range(per_client):
+                start = time.perf_counter()
+                response = http.post("/v1/query", json=body, headers=headers)
+                mine.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    result = {
+        "clients": len(clients),
+        "requests": len(latencies),
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "qps": len(latencies) / wall,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+    print(f"  {result}", flush=True)
+    return result
+
+
+def make_client(gw: Gateway, slug: str, role: str) -> Client:
+    created = json.loads(gw.admin("create-client", slug, f"bench {role}", "--role", role))
+    return Client(gw.url, created["client_id"], created["client_secret"], timeout=600)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/datashare-query-bench"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per TPC-H query (median)")
+    parser.add_argument("--latency-requests", type=int, default=300)
+    parser.add_argument("--load-only", action="store_true", help="load TPC-H, then stop")
+    args = parser.parse_args()
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = tpch.generate(workdir / f"tpch-sf{args.sf:g}", args.sf)
+    state_path = workdir / f"loaded-sf{args.sf:g}.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    data_dir = Path(state["data_dir"]) if state else workdir / f"data-sf{args.sf:g}"
+    gw = Gateway(data_dir, workdir / "gateway.log", max_upload_mb=4096)
+    threads = 2
+    gw.env.update(
+        DATASHARE_STORAGE__BACKEND="local",
+        DATASHARE_QUERY__MAX_ROWS=str(STREAM_ROWS),
+        DATASHARE_QUERY__THREADS=str(threads),
+        DATASHARE_QUERY__TIMEOUT_SECONDS="600",
+        DATASHARE_QUERY__MEMORY_MB="4096",
+        DATASHARE_QUERY__MAX_CONCURRENT="8",
+        DATASHARE_QUERY__POOL_SIZE="4",
+        DATASHARE_QUERY__PER_CLIENT_PER_MINUTE="100000",
+        DATASHARE_INGEST__EMBEDDED_WORKERS="1",
+    )
+    gw.start()
+    results: dict[str, Any] = {"scale_factor": args.sf, "query_threads": threads}
+    try:
+        if state is None:  # load once; later runs of the same workdir reuse the data dir
+            gw.admin("create-org", "TPC-H Provider", "tpch", "provider", "GZ", "91440101MA9Y1T6H6L")
+            provider = make_client(gw, "tpch", "provider")
+            load_s, ids = timed(lambda: tpch.load(provider, files, timeout=7200))
+            state = {"data_dir": str(data_dir), "ids": ids, "load_seconds": load_s}
+            state_path.write_text(json.dumps(state))
+        else:
+            provider = make_client(gw, "tpch", "provider")
+        ids = state["ids"]
+        results["load_seconds"] = state["load_seconds"]
+        print(f"TPC-H SF {args.sf:g} loaded through the platform in {state['load_seconds']:.0f} s")
+        if args.load_only:
+            return
+        curated = curated_files(data_dir, ids)
+        raw = tpch.raw_connection(curated, threads=threads)
+        print("TPC-H: gateway (HTTP, Arrow) vs raw DuckDB", flush=True)
+        results["tpch"] = bench_tpch(provider, raw, "tpch", args.repeat)
+        ratios = [r["ratio"] for r in results["tpch"]]
+        results["tpch_geomean_ratio"] = math.exp(sum(map(math.log, ratios)) / len(ratios))
+        print(f"  geometric mean ratio {results['tpch_geomean_ratio']:.3f}", flush=True)
+        print("10M-row stream", flush=True)
+        results["stream"] = bench_stream(
+            gw, provider, curated["lineitem"], "tpch", workdir, threads
+        )
+        print("small query latency", flush=True)
+        solo = bench_latency(gw.url, [provider], "tpch", args.latency_requests)
+        many = [make_client(gw, "tpch", "provider") for _ in range(32)]
+        crowd = bench_latency(gw.url, many, "tpch", max(args.latency_requests // 32, 10))
+        results["latency"] = {"1": solo, "32": crowd}
+    finally:
+        gw.stop()
+    out = workdir / "query-results.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
