@@ -31,6 +31,7 @@ CSRF_FIELD: Final = "csrf"
 NOTICES: Final = {
     "created": N_("The dataset is registered. Upload its first file."),
     "contract_saved": N_("The contract is saved as a new version."),
+    "metadata_saved": N_("The description is saved."),
     "requested": N_("Your request was sent to the stewards of the dataset's region."),
     "approved": N_("The request is approved; the grant is live."),
     "denied": N_("The request is denied."),

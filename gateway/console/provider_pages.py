@@ -118,6 +118,8 @@ async def contract_page(dataset_id: str, console: UserConsole) -> Response:
         dataset=dataset,
         current=current,
         contract_text=json.dumps(current["contract"], ensure_ascii=False, indent=2),
+        suggestions=await pi_suggestions(console, dataset_id),
+        pi_classes=PI_CLASSES,
         problem=None,
     )
 
@@ -147,6 +149,8 @@ async def save_contract(dataset_id: str, console: UserConsole) -> Response:
         dataset=dataset,
         current=current,
         contract_text=values.get("contract", ""),
+        suggestions=await pi_suggestions(console, dataset_id),
+        pi_classes=PI_CLASSES,
         problem=problem,
     )
 
@@ -288,3 +292,120 @@ async def quarantine_download(job_id: str, console: UserConsole) -> Response:
             )
         },
     )
+
+
+# --- personal-information classes the scan suggested ---------------------------------------
+
+PI_CLASSES: Final = ("non_pi", "pi_direct_id", "pi_quasi_id", "pi_other", "spi")
+
+
+async def pi_suggestions(console: Console, dataset_id: str) -> dict[str, str]:
+    """The PII scan's class per unclassified column, from the newest version's schema."""
+    versions = await console.api.get(f"/v1/datasets/{dataset_id}/versions")
+    if not versions:
+        return {}
+    newest = max(versions, key=lambda v: v["version"])
+    return {
+        entry["name"]: entry["pi"]
+        for entry in newest.get("schema") or []
+        if isinstance(entry, dict) and entry.get("pi_source") == "scan" and entry.get("pi")
+    }
+
+
+@router.post("/datasets/{dataset_id}/contract/pi")
+async def confirm_pi(dataset_id: str, console: UserConsole) -> Response:
+    """Confirm (or correct) the classes of the unclassified columns: a new contract version."""
+    values = await console.check_csrf()
+    classes = {
+        key.removeprefix("pi:"): value
+        for key, value in values.items()
+        if key.startswith("pi:") and value
+    }
+    body: dict[str, Any] = {"columns": classes, "note": values.get("note", "")}
+    if values.get("base_version", "").isdigit():
+        body["base_version"] = int(values["base_version"])
+    try:
+        await console.api.post(f"/v1/datasets/{dataset_id}/contract/pi", body)
+    except ApiError as error:
+        dataset = await console.api.get(f"/v1/datasets/{dataset_id}")
+        current = await console.api.get(f"/v1/datasets/{dataset_id}/contract")
+        return console.render(
+            "contract.html",
+            status=422,
+            dataset=dataset,
+            current=current,
+            contract_text=json.dumps(current["contract"], ensure_ascii=False, indent=2),
+            suggestions=await pi_suggestions(console, dataset_id),
+            pi_classes=PI_CLASSES,
+            problem=explain_error(error),
+        )
+    return console.redirect(f"/console/datasets/{dataset_id}?notice=contract_saved")
+
+
+# --- trilingual metadata -----------------------------------------------------------------------
+
+LANGS: Final = ("en", "zh-Hans", "zh-Hant")
+FREQUENCIES: Final = (
+    "continuous", "hourly", "daily", "weekly", "monthly", "quarterly", "annual", "irregular",
+    "never",
+)  # fmt: skip
+
+
+@router.get("/datasets/{dataset_id}/metadata")
+async def metadata_page(dataset_id: str, console: UserConsole) -> Response:
+    metadata = await console.api.get(f"/v1/datasets/{dataset_id}/metadata")
+    return _metadata_form(console, metadata, problem=None)
+
+
+def _metadata_form(console: Console, metadata: dict[str, Any], problem: str | None) -> Response:
+    return console.render(
+        "metadata.html",
+        status=200 if problem is None else 422,
+        metadata=metadata,
+        langs=LANGS,
+        frequencies=FREQUENCIES,
+        problem=problem,
+    )
+
+
+@router.post("/datasets/{dataset_id}/metadata")
+async def save_metadata(dataset_id: str, console: UserConsole) -> Response:
+    """Titles, descriptions and keywords per language, tags, frequency, contact, column docs:
+    ``PATCH /v1/datasets/{id}/metadata`` (which checks who may and what is valid)."""
+    values = await console.check_csrf()
+    metadata = await console.api.get(f"/v1/datasets/{dataset_id}/metadata")
+    body = _metadata_body(values, metadata)
+    try:
+        await console.api.request("PATCH", f"/v1/datasets/{dataset_id}/metadata", json=body)
+    except ApiError as error:
+        return _metadata_form(console, {**metadata, **body}, explain_error(error))
+    return console.redirect(f"/console/datasets/{dataset_id}?notice=metadata_saved")
+
+
+def _metadata_body(values: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
+    def texts(field: str) -> dict[str, str]:
+        return {lang: text for lang in LANGS if (text := values.get(f"{field}:{lang}", "").strip())}
+
+    keywords = {
+        lang: [w.strip() for w in values.get(f"keywords:{lang}", "").split(",") if w.strip()]
+        for lang in LANGS
+    }
+    columns = {
+        column["name"]: texts(f"col:{column['name']}") or None
+        for column in metadata.get("columns", [])
+    }
+    contact = {k: v for k in ("name", "email") if (v := values.get(f"contact:{k}", "").strip())}
+    body: dict[str, Any] = {
+        "title": texts("title"),
+        "description": texts("description"),
+        "keywords": {lang: words for lang, words in keywords.items() if words},
+        "tags": [t.strip() for t in values.get("tags", "").split(",") if t.strip()],
+        "columns": columns,
+    }
+    if contact:
+        body["contact"] = contact
+    if values.get("update_frequency"):
+        body["update_frequency"] = values["update_frequency"]
+    if values.get("base_revision", "").isdigit():
+        body["base_revision"] = int(values["base_revision"])
+    return body

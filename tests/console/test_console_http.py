@@ -378,3 +378,64 @@ def http_get_json(stack: ConsoleStack, caller: Caller, path: str) -> Any:
         response = api.get(path, headers=caller.headers)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def test_provider_describes_the_dataset_and_confirms_pi_classes(
+    console_stack: ConsoleStack,
+) -> None:
+    provider = console_stack.caller(role="provider", region="DG")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider)
+        job = api.post(
+            f"/v1/datasets/{dataset['id']}/uploads?filename=m.csv",
+            content=ENERGY_CSV,
+            headers=provider.headers,
+        ).json()
+        assert wait_job(api, provider, job["id"])["status"] == "succeeded"
+    sealed, csrf = console_stack.session_cookie(provider)
+    with console_stack.http(**{"accept-language": "zh-CN"}) as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        page = http.get(f"/console/datasets/{dataset['id']}/contract")
+        unclassified = re.findall(r'name="pi:(\w+)"', page.text)
+        assert set(unclassified) == {"meter_id", "ts", "kwh", "tariff"}
+        assert "扫描建议" in page.text
+        confirm = {f"pi:{column}": "non_pi" for column in unclassified}
+        confirm["pi:meter_id"] = "pi_quasi_id"
+        done = http.post(
+            f"/console/datasets/{dataset['id']}/contract/pi",
+            data=form(csrf, base_version="1", **confirm),
+        )
+        assert done.status_code == 303, done.text[:1000]
+        form_page = http.get(f"/console/datasets/{dataset['id']}/metadata")
+        revision = re.search(r'name="base_revision" value="(\d+)"', form_page.text)
+        assert form_page.status_code == 200 and revision is not None
+        saved = http.post(
+            f"/console/datasets/{dataset['id']}/metadata",
+            data=form(
+                csrf,
+                base_revision=revision.group(1),
+                **{
+                    "title:en": "Press-shop meters",
+                    "title:zh-Hans": "冲压车间电表",
+                    "title:zh-Hant": "沖壓車間電錶",
+                    "keywords:zh-Hans": "能耗, 电表",
+                    "tags": "energy, dg",
+                    "update_frequency": "daily",
+                    "col:kwh:zh-Hans": "用电量（千瓦时）",
+                },
+            ),
+        )
+        assert saved.status_code == 303, re.findall(r"flash error[^<]*<?[^<]*", saved.text)
+        stale = http.post(
+            f"/console/datasets/{dataset['id']}/metadata",
+            data=form(csrf, base_revision=revision.group(1), **{"title:en": "Older edit"}),
+        )
+        assert stale.status_code == 422 and 'class="flash error"' in stale.text  # 409 shown
+        shown = http.get(f"/console/datasets/{dataset['id']}")
+        assert "<h1>冲压车间电表</h1>" in shown.text and "用电量（千瓦时）" in shown.text
+        assert "准标识符" in shown.text  # the confirmed class, translated
+    with console_stack.http() as api:
+        contract = api.get(
+            f"/v1/datasets/{dataset['id']}/contract", headers=provider.headers
+        ).json()
+        assert contract["unclassified"] == [] and contract["version"] == 2
