@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.metadata_models import DatasetMetadata
 from catalog.models import Dataset, utcnow
+from catalog.registry import CLASSIFICATIONS
 
 LANGS = ("en", "zh-Hans", "zh-Hant")
 UPDATE_FREQUENCIES = (
@@ -37,7 +38,11 @@ PHONE = re.compile(r"^\+?[0-9 ()-]{6,24}$")
 LIMITS = {"title": 300, "description": 8000, "publisher": 200, "keyword": 60, "column_doc": 2000}
 MAX_KEYWORDS, MAX_TAGS = 30, 20
 CONTACT_FIELDS = ("name", "email", "phone", "url")
+DATASET_FIELDS = ("licence", "classification")
+"""Edited on the dataset row itself (the search index and DCAT pick the change up)."""
 EDITABLE = (
+    "licence",
+    "classification",
     "title",
     "description",
     "keywords",
@@ -101,7 +106,9 @@ class MetadataStore:
                 )
                 session.add(row)
             for key, value in clean.items():
-                if key == "columns":
+                if key in DATASET_FIELDS:
+                    setattr(dataset, key, value)
+                elif key == "columns":
                     merged = {**row.columns, **value}
                     row.columns = {k: v for k, v in merged.items() if v}
                 else:
@@ -134,6 +141,8 @@ def validate(changes: Mapping[str, Any], columns: list[dict[str, Any]]) -> dict[
         "contact": _contact,
         "columns": lambda v: _column_docs(v, columns),
         "discoverable": _flag,
+        "licence": lambda v: _text(v, "licence", 100),
+        "classification": _classification,
     }
     return {key: checks[key](value) for key, value in changes.items()}
 
@@ -246,6 +255,15 @@ def _column_docs(value: object, columns: list[dict[str, Any]]) -> dict[str, dict
             )
         out[str(name)] = {} if docs is None else _texts(docs, f"columns.{name}", 2000)
     return out
+
+
+def _classification(value: object) -> str:
+    if value not in CLASSIFICATIONS:
+        raise InvalidInput(
+            f"classification {value!r}; use one of {', '.join(CLASSIFICATIONS)}",
+            field="classification",
+        )
+    return str(value)
 
 
 def _flag(value: object) -> bool:

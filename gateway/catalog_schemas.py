@@ -57,6 +57,10 @@ class MetadataUpdate(BaseModel):
         description="false: only the owner, grant holders, the region's stewards and admins "
         "see the dataset in listings, search and DCAT.",
     )
+    licence: str | None = Field(default=None, max_length=100, description="e.g. CC-BY-4.0")
+    classification: Literal["public", "internal", "restricted", "personal", "important"] | None = (
+        Field(default=None, description="Stewards of the dataset's region and admins only.")
+    )
     base_revision: int | None = Field(
         default=None, ge=0, description="The revision this edit starts from; 409 if stale."
     )

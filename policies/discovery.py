@@ -45,3 +45,30 @@ def discoverable_ids(
     """Ids of the datasets ``principal`` may discover (``granted``: ids it holds live
     grants on)."""
     return {x.dataset_id for x in listings if may_discover(principal, x, granted)}
+
+
+GOVERNED_FIELDS = frozenset({"classification"})
+"""Metadata fields that change how policies treat the data: the region's stewards decide."""
+
+
+def metadata_edit_refusal(principal: Principal, listing: Listing, fields: set[str]) -> str | None:
+    """Why ``principal`` may not edit ``fields`` of a dataset's metadata (None: it may).
+
+    Admins edit everything. The classification (it drives the cross-boundary rules) is a
+    steward's decision for the dataset's region; every other field — texts, keywords,
+    tags, contact, column docs, licence, discoverability — is the providing
+    organisation's, edited by its provider clients.
+    """
+    if "admin" in principal.roles:
+        return None
+    roles = principal.roles
+    if fields & GOVERNED_FIELDS and not ("steward" in roles and principal.region == listing.region):
+        return "only a steward of the dataset's region (or an admin) may change its classification"
+    if fields - GOVERNED_FIELDS and not (
+        "provider" in roles and listing.org_id == principal.org_id
+    ):
+        return (
+            "only a provider client of the dataset's own organisation (or an admin) may edit "
+            "its metadata"
+        )
+    return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,6 +27,7 @@ from gateway.errors import Forbidden
 from gateway.routes.jobs import job_out
 from gateway.schemas import DatasetCreate, DatasetOut, JobOut, UploadMode, VersionOut
 from ingest.sources import resolve_format
+from policies.discovery import metadata_edit_refusal
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -163,36 +164,38 @@ def get_metadata(dataset_id: str, principal: PrincipalDep, platform: PlatformDep
     return metadata_out(dataset, org, meta)
 
 
-@router.patch("/{dataset_id}/metadata", dependencies=[require_scope("datasets:write")])
+@router.patch(
+    "/{dataset_id}/metadata", dependencies=[require_scope("datasets:write", "access:approve")]
+)
 def patch_metadata(
     dataset_id: str, body: MetadataUpdate, principal: PrincipalDep, platform: PlatformDep
 ) -> MetadataOut:
-    """Edit titles, descriptions and keywords (en / zh-Hans / zh-Hant), tags, update
-    frequency, contact, column docs and discoverability. The providing organisation's
-    provider clients (and admins) only."""
-    dataset, org, _meta = CatalogView(platform, principal).require(dataset_id)
-    if not (
-        principal.has_role("admin")
-        or (principal.has_role("provider") and dataset.org_id == principal.org_id)
-    ):
-        raise Forbidden(
-            "only a provider client of the dataset's own organisation (or an admin) may edit "
-            "its metadata",
-            dataset=dataset_id,
-        )
+    """Edit titles, descriptions and keywords (en / zh-Hans / zh-Hant), publisher, tags,
+    update frequency, contact, column docs, licence and discoverability (the providing
+    organisation's provider clients), or the classification (the region's stewards).
+    Admins may edit everything."""
+    view = CatalogView(platform, principal)
+    dataset, org, _meta = view.require(dataset_id)
     changes = body.model_dump(mode="json", exclude_unset=True)
     base = changes.pop("base_revision", None)
+    refusal = metadata_edit_refusal(principal, view.listings[dataset_id], set(changes))
+    if refusal is not None:
+        raise Forbidden(refusal, dataset=dataset_id, fields=sorted(changes))
+    before = dataset.classification
     meta = metadata_store(platform).update(
         dataset_id, changes, actor=principal.client_id, base_revision=base
     )
+    detail: dict[str, Any] = {"fields": sorted(changes), "revision": meta.revision}
+    if "classification" in changes:
+        detail["classification"] = {"from": before, "to": changes["classification"]}
     platform.audit.append(
         actor=principal.client_id,
         action="dataset.metadata",
         resource=f"dataset:{dataset_id}",
         outcome="updated",
-        detail={"fields": sorted(changes), "revision": meta.revision},
+        detail=detail,
     )
-    return metadata_out(dataset, org, meta)
+    return metadata_out(platform.registry.get_dataset(dataset_id), org, meta)
 
 
 def metadata_out(dataset: Dataset, org: Organisation, meta: DatasetMetadata | None) -> MetadataOut:

@@ -104,6 +104,29 @@ def test_metadata_is_edited_by_its_provider_and_validated(client, platform) -> N
     seen = client.get(f"/v1/datasets/{dataset['id']}/metadata", headers=consumer.headers)
     assert seen.json()["revision"] == 2
 
+    # licence: the provider's; classification: the region's stewards' (it drives the rules)
+    licensed = patch(client, provider, dataset["id"], {"licence": "CC-BY-4.0"})
+    assert licensed.json()["licence"] == "CC-BY-4.0"
+    refused = patch(client, provider, dataset["id"], {"classification": "personal"})
+    assert "steward" in assert_error_envelope(refused, 403, "forbidden")["message"]
+    far_steward = make_caller(platform, client, region="HK", role="steward")
+    steward = make_caller(platform, client, region="DG", role="steward")
+    assert_error_envelope(
+        patch(client, far_steward, dataset["id"], {"classification": "personal"}), 403
+    )
+    assert_error_envelope(patch(client, steward, dataset["id"], {"tags": ["x"]}), 403)
+    raised = patch(client, steward, dataset["id"], {"classification": "personal"})
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["classification"] == "personal"
+    assert (
+        client.get(f"/v1/datasets/{dataset['id']}", headers=consumer.headers).json()[
+            "classification"
+        ]
+        == "personal"
+    )
+    event = next(e for e in platform.audit.recent(limit=5) if e.action == "dataset.metadata")
+    assert event.detail["classification"] == {"from": "internal", "to": "personal"}
+
 
 def test_search_finds_datasets_without_a_grant_across_scripts(client, platform) -> None:
     provider = make_caller(platform, client)
