@@ -123,7 +123,7 @@ class AuthorizeFlow:
         form = await _read_form(request)
         if form is None:
             return self._bad_request(request, "en")
-        authorize_query = form.get("authorize", "")
+        authorize_query = _clean_query(form.get("authorize", ""))
         lang = negotiate_locale(form.get("ui_locales"), request.headers.get("accept-language"))
         username = form.get("username", "")[:64]
         token = self.cookies.csrf_token(request.cookies.get(CSRF_COOKIE))
@@ -180,6 +180,15 @@ class AuthorizeFlow:
             error_key="bad_request",
             show_form=False,
         )
+
+
+def _clean_query(query: str) -> str:
+    """The authorization request carried through the login form, re-encoded: whatever the
+    form held, the redirect after sign-in is our own /oauth/authorize with plain parameters."""
+    try:
+        return urlencode(parse_qsl(query, keep_blank_values=True, max_num_fields=30))
+    except ValueError:
+        return ""
 
 
 def _normalised(username: str) -> str:

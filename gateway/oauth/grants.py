@@ -36,6 +36,7 @@ from gateway.oauth.scopes import OPENID, scopes_for_roles
 if TYPE_CHECKING:
     from gateway.oauth.server import GatewayAuthorizationServer, RegisteredClient, UserAccount
 
+MAX_NONCE_CHARS = 255
 USER_GRANT_AUTH_METHODS: tuple[str, ...] = (
     "client_secret_basic",
     "client_secret_post",
@@ -96,6 +97,12 @@ class CodeGrantFlow(AuthorizationCodeGrant):  # type: ignore[misc]  # authlib sh
         if not self.request.payload.redirect_uri:
             raise InvalidRequestError("Send redirect_uri; it must equal a registered one.")
         redirect_uri: str = super().validate_authorization_request()
+        if len(self.request.payload.data.get("nonce") or "") > MAX_NONCE_CHARS:
+            raise InvalidRequestError(
+                f"nonce is longer than {MAX_NONCE_CHARS} characters.",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
         return redirect_uri
 
     @override

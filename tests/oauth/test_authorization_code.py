@@ -200,6 +200,13 @@ def test_pkce_plain_or_absent_refused(issuer, console, challenge):
     assert redirect_params(response)["error"] == "invalid_request"
 
 
+def test_overlong_nonce_refused(issuer, console):
+    url = authorize_url(console.client_id, secrets.token_urlsafe(48), nonce="n" * 256)
+    with browser(issuer) as http:
+        response = http.get(url)
+    assert redirect_params(response)["error"] == "invalid_request"
+
+
 def test_pkce_required_for_confidential_clients_too(issuer, make_client, person):
     web = make_client(client_type="confidential", auth_method="client_secret_basic")
     url = authorize_url(web.client_id, "x", code_challenge="", code_challenge_method="")

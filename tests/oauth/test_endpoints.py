@@ -339,6 +339,26 @@ def test_login_wrong_password_and_unknown_user_read_the_same(issuer, person):
     assert "datashare_login=" not in wrong.headers.get("set-cookie", "")
 
 
+def test_login_redirect_stays_on_the_authorization_endpoint(issuer, person):
+    with browser(issuer) as http:
+        page = login_form(http)
+        response = http.post(
+            "/oauth/login",
+            data={
+                "username": person.username,
+                "password": person.password,
+                "csrf_token": csrf_from(page.text),
+                "authorize": "client_id=x\r\nSet-Cookie: evil=1&redirect_uri=https://evil.example",
+            },
+        )
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert (
+        location.startswith("/oauth/authorize?") and "\r" not in location and "\n" not in location
+    )
+    assert "evil=1" not in response.headers.get("set-cookie", "")
+
+
 def test_login_without_csrf_token_refused(issuer, person):
     with browser(issuer) as http:
         response = http.post(
