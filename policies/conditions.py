@@ -83,6 +83,9 @@ def evaluate_condition(
         return Check(held, (f"spi release, PIPIA {dataset.pipia_ref}",))
     if condition.name == "gba_sc":
         return _gba_sc(facts, column)
+    if condition.name == "purpose":
+        held = facts.grant.purpose in condition.types
+        return Check(held, (f"purpose {facts.grant.purpose}",))
     if condition.name == "instrument":
         found = _instruments(facts, column, condition.types, spi=spi)
         return Check(bool(found), tuple(_ref(i) for i in found[:1]))

@@ -172,6 +172,35 @@ def decide(facts: DecisionInput, rules: RuleSet) -> Decision:
     )
 
 
+Verdict = tuple[str, tuple[str, ...], str]  # outcome, basis, reason
+
+
+def _overrides(
+    facts: DecisionInput, rules: RuleSet, route: str, name: str, spi: bool, verdict: Verdict
+) -> Verdict:
+    """Dataset rules (rule 2: important data) and column rules (rule 8: HKID) on top of the
+    cell; each can only make the outcome stricter."""
+    outcome, basis, reason = verdict
+    for rule in rules.dataset_rules:
+        if rule.dsl_level != facts.dataset.dsl_level or route not in rule.routes:
+            continue
+        held = first_alternative(rule.alternatives, facts, name, spi=spi)
+        if not held.holds and rule.otherwise == "deny":
+            outcome, basis = "deny", ()
+            reason = f"{rule.dsl_level} data leaves the mainland only under CN_SEC_ASSESS (rule 2)"
+    validator = next((c.validator for c in facts.dataset.columns if c.name == name), None)
+    for column_rule in rules.column_rules:
+        if column_rule.validator != validator or route not in column_rule.routes:
+            continue
+        if column_rule.origins and facts.dataset.origin not in column_rule.origins:
+            continue
+        held = first_alternative(column_rule.alternatives, facts, name, spi=spi)
+        if not held.holds and outcome != "deny":
+            outcome, basis = column_rule.otherwise, ()
+            reason = column_rule.note or f"{validator} column rule of {rules.ref}"
+    return outcome, basis, reason
+
+
 def _column(
     facts: DecisionInput,
     rules: RuleSet,
@@ -196,13 +225,7 @@ def _column(
             for alternative in cell.alternatives
         )
         reason = f"{cls} on route {route} needs {wanted}"
-    for rule in rules.dataset_rules:
-        if rule.dsl_level != facts.dataset.dsl_level or route not in rule.routes:
-            continue
-        held = first_alternative(rule.alternatives, facts, name, spi=spi)
-        if not held.holds and rule.otherwise == "deny":
-            outcome, basis = "deny", ()
-            reason = f"{rule.dsl_level} data leaves the mainland only under CN_SEC_ASSESS (rule 2)"
+    outcome, basis, reason = _overrides(facts, rules, route, name, spi, (outcome, basis, reason))
     if outcome == "deny":
         return ColumnDecision(name, pi, cls, "deny", reason=reason)
     mask = grant_masks.get(name)

@@ -132,8 +132,12 @@ class QueryPolicy:
             scanned = {str(c["name"]): c.get("pi") for c in version.schema}
         else:
             names, scanned = list(contract_pi), {}
+        validators = {
+            str(c["name"]): c.get("validator") for c in dataset.contract.get("columns", [])
+        }
         columns = tuple(
-            ColumnFacts(n, contract_pi.get(n) or scanned.get(n) or "pi_other") for n in names
+            ColumnFacts(n, contract_pi.get(n) or scanned.get(n) or "pi_other", validators.get(n))
+            for n in names
         )
         if governance is None:
             origin, city = origin_for_region(dataset.region)

@@ -64,6 +64,7 @@ def origin_for_region(region: str) -> tuple[str, str | None]:
 class ColumnFacts:
     name: str
     pi: str  # one of PI_CLASSES
+    validator: str | None = None  # the contract's identifier validator (e.g. hkid)
 
 
 @dataclass(frozen=True)

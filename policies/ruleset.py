@@ -30,7 +30,7 @@ ROUTES: tuple[str, ...] = (
     "mo_to_hk",
     "hk_to_mo",
 )
-SIMPLE_CONDITIONS: frozenset[str] = frozenset(
+SIMPLE_CONDITIONS: frozenset[str] = frozenset(  # plus {instrument: [..]} and {purpose: [..]}
     {"purpose_compatible", "separate_consent", "spi_release", "gba_sc"}
 )
 OUTCOMES: tuple[str, ...] = ("mask", "deny")
@@ -46,7 +46,9 @@ class Condition:
     types: tuple[str, ...] = ()  # for "instrument"
 
     def describe(self) -> str:
-        return f"instrument in {list(self.types)}" if self.name == "instrument" else self.name
+        if self.name in ("instrument", "purpose"):
+            return f"{self.name} in {list(self.types)}"
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,18 @@ class DatasetRule:
 
 
 @dataclass(frozen=True)
+class ColumnRule:
+    """Applies to columns checked by an identifier validator, on top of their cell."""
+
+    validator: str
+    origins: frozenset[str]
+    routes: frozenset[str]
+    alternatives: tuple[tuple[Condition, ...], ...]
+    otherwise: str
+    note: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     name: str
     version: int
@@ -74,6 +88,7 @@ class RuleSet:
     cells: dict[tuple[str, str], Cell]
     dataset_rules: tuple[DatasetRule, ...]
     document: dict[str, Any]
+    column_rules: tuple[ColumnRule, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -96,6 +111,13 @@ def _conditions(path: Path, raw: Any) -> tuple[tuple[Condition, ...], ...]:
         for item in alternative:
             if isinstance(item, str) and item in SIMPLE_CONDITIONS:
                 conditions.append(Condition(item))
+            elif isinstance(item, dict) and set(item) == {"purpose"}:
+                from policies.facts import PURPOSES
+
+                purposes = item["purpose"]
+                if not isinstance(purposes, list) or not set(purposes) <= set(PURPOSES):
+                    raise _fail(path, f"purpose: needs a list of purposes from {PURPOSES}")
+                conditions.append(Condition("purpose", tuple(purposes)))
             elif isinstance(item, dict) and set(item) == {"instrument"}:
                 types = item["instrument"]
                 if not isinstance(types, list) or not types:
@@ -166,7 +188,26 @@ def parse_rule_set(path: Path) -> RuleSet:
         cells=cells,
         dataset_rules=tuple(dataset_rules),
         document=document,
+        column_rules=_column_rules(path, document),
     )
+
+
+def _column_rules(path: Path, document: dict[str, Any]) -> tuple[ColumnRule, ...]:
+    column_rules = []
+    for entry in document.get("column_rules", []):
+        routes = frozenset(entry.get("route", []))
+        if not routes <= set(ROUTES) or not entry.get("validator"):
+            raise _fail(path, "a column rule needs a validator and known routes")
+        rule = ColumnRule(
+            str(entry["validator"]),
+            frozenset(entry.get("origin", [])),
+            routes,
+            _conditions(path, entry.get("allow_if", [])),
+            _otherwise(path, entry),
+            str(entry.get("note", "")),
+        )
+        column_rules.append(rule)
+    return tuple(column_rules)
 
 
 @lru_cache(maxsize=8)

@@ -111,7 +111,7 @@ class World:
         names = [c["name"] for c in body["columns"]]
         (event,) = self.platform.audit.page(limit=1, actor=caller.client_id, action="query.run")
         (decided,) = event.detail["datasets"]
-        assert decided["rule_set"] == "gba-cross-boundary@1"
+        assert decided["rule_set"] == "gba-cross-boundary@2"
         out = {}
         for cls, column in COLUMNS.items():
             if column not in names:

@@ -53,7 +53,7 @@ def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> 
     # the consumer sees what the rules will deliver before a steward looks at it
     preview = {c["column"]: c["outcome"] for c in request["preview"]["columns"]}
     assert preview == {"meter_id": "clear", "operator_id": "mask", "kwh": "clear"}
-    assert request["preview"]["rule_set"] == "gba-cross-boundary@1"
+    assert request["preview"]["rule_set"] == "gba-cross-boundary@2"
 
     queue = client.get("/v1/access-requests?status=pending", headers=steward.headers).json()
     assert request["id"] in [r["id"] for r in queue]
@@ -90,7 +90,7 @@ def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> 
     source = _resolve(platform, consumer, dataset)
     assert source.row_filter == "\"meter_id\" <> 'M3'"
     assert [(m.column, m.kind) for m in source.masks] == [("operator_id", "hmac")]
-    assert source.grant_id == grant["id"] and source.rule_set == "gba-cross-boundary@1"
+    assert source.grant_id == grant["id"] and source.rule_set == "gba-cross-boundary@2"
 
     # expiry passes on the policy clock: the next query is refused
     real_clock = platform.query_policy.clock
@@ -460,7 +460,7 @@ def test_provider_sees_who_uses_its_data_and_why(client, world) -> None:
     assert delivery["columns"] == ["meter_id", "operator_id", "kwh"]
     assert delivery["masks"] == [{"column": "operator_id", "kind": "hmac"}]
     assert delivery["pi_subjects"] == 3  # E001, E002, E003: tokens are still PI (rule 10)
-    assert delivery["rule_set"] == "gba-cross-boundary@1"
+    assert delivery["rule_set"] == "gba-cross-boundary@2"
     assert provider.org.slug not in [g["consumer"] for g in usage["grants"]]
     # the provider's own queries are not deliveries
     own = query(client, provider, f"SELECT * FROM {dataset['sql_name']}")
@@ -500,7 +500,7 @@ def _earlier_deliveries(platform, dataset, provider, consumer, subjects: int) ->
                 columns=["operator_id"],
                 masks=[],
                 instruments=[],
-                rule_set="gba-cross-boundary@1",
+                rule_set="gba-cross-boundary@2",
                 row_count=subjects,
                 pi_subjects=subjects,
                 spi_subjects=0,

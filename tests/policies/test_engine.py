@@ -296,7 +296,7 @@ TABLE += [
 )
 def test_decision_table_cell(cls: str, dsl: str, facts: DecisionInput, expected: str) -> None:
     decision = decide(facts, RULES)
-    assert decision.rule_set == "gba-cross-boundary@1"
+    assert decision.rule_set == "gba-cross-boundary@2"
     column = COLUMN[cls]
     assert decision.outcome(column) == expected, decision.as_dict()
     if expected == "mask":
@@ -372,7 +372,7 @@ def test_decision_records_basis_and_obligations() -> None:
     facts = case("mainland", "HK", instruments=(GBA_SC["HK"],))
     document = decide(facts, RULES).as_dict()
     assert document["instruments"] == ["GBA_SC_HK:GBA_SC_HK-REF-1"]
-    assert document["rule_set"] == "gba-cross-boundary@1"
+    assert document["rule_set"] == "gba-cross-boundary@2"
     assert document["route"] == "mainland_to_sar"
 
 
@@ -387,3 +387,24 @@ def test_a_rule_set_with_an_unknown_condition_is_refused_at_load(tmp_path: Path)
     bad.write_text("name: x\nversion: 1\nmasks: {pi: {kind: sha1}}\ncells: []\n")
     with pytest.raises(RuleSetInvalid, match="mask kind 'sha1'"):
         parse_rule_set(bad)
+
+
+def test_hkid_numbers_are_tokenised_unless_the_purpose_is_permitted() -> None:
+    facts = case("HK", "mainland", purpose_ok=True)
+    columns = (*facts.dataset.columns, ColumnFacts("hkid", "pi_direct_id", "hkid"))
+    facts = replace(facts, dataset=replace(facts.dataset, columns=columns))
+    decision = decide(facts, RULES)
+    assert decision.outcome("operator_id") == "clear"  # DPP3 purpose check passes
+    assert decision.outcome("hkid") == "mask"  # rule 8: the HKID Code of Practice
+    assert "HKID Code of Practice" in next(
+        c.reason for c in decision.column_decisions if c.column == "hkid"
+    )
+    permitted = replace(
+        facts,
+        grant=replace(facts.grant, purpose="regulatory_reporting"),
+        dataset=replace(facts.dataset, collection_purposes=frozenset({"regulatory_reporting"})),
+    )
+    assert decide(permitted, RULES).outcome("hkid") == "clear"
+    mainland = replace(facts, dataset=replace(facts.dataset, origin="CN-GBA9", region="DG"))
+    same = replace(mainland, consumer=Consumer("consumer", "SZ", "mainland"))
+    assert decide(same, RULES).outcome("hkid") == "clear"  # the rule is for HK-origin data
