@@ -439,3 +439,59 @@ def test_provider_describes_the_dataset_and_confirms_pi_classes(
             f"/v1/datasets/{dataset['id']}/contract", headers=provider.headers
         ).json()
         assert contract["unclassified"] == [] and contract["version"] == 2
+
+
+def test_expired_access_token_is_refreshed_with_the_refresh_token(
+    console_stack: ConsoleStack,
+) -> None:
+    username, password, _org = console_stack.person(role="consumer", region="MO")
+    http = console_stack.sign_in(username, password)
+    try:
+        sealed = http.cookies.get(SESSION_COOKIE, path="/console")
+        session = console_stack.codec.open(sealed, 3600)
+        assert session is not None and session["refresh_token"] and session["client_id"]
+        old_token = session["access_token"]
+        session["expires_at"] = time.time() - 5  # the access token has run out
+        http.cookies.clear()
+        http.cookies.set(SESSION_COOKIE, console_stack.codec.seal(session), path="/console")
+        page = http.get("/console/catalog", follow_redirects=False)
+        assert page.status_code == 200
+        renewed = console_stack.codec.open(page.cookies.get(SESSION_COOKIE), 3600)
+        assert renewed is not None and renewed["access_token"] != old_token
+        assert renewed["csrf"] == session["csrf"]  # forms already open stay valid
+        assert renewed["refresh_token"] != session["refresh_token"]  # rotated by the server
+    finally:
+        http.close()
+
+
+def test_upload_without_javascript_lands_on_the_report(console_stack: ConsoleStack) -> None:
+    provider = console_stack.caller(role="provider", region="HK")
+    with console_stack.http() as api:
+        dataset = make_dataset(api, provider, contract=HK_CONTRACT)
+    sealed, csrf = console_stack.session_cookie(provider)
+    with console_stack.http() as http:
+        http.cookies.set(SESSION_COOKIE, sealed)
+        posted = http.post(
+            f"/console/datasets/{dataset['id']}/upload",
+            data=form(csrf, encoding="utf-8", mode="replace"),
+            files={"file": ("readings.csv", HK_CSV, "text/csv")},
+        )
+        assert posted.status_code == 303
+        assert posted.headers["location"].startswith("/console/jobs/")
+        report = http.get(posted.headers["location"])
+        assert report.status_code == 200 and "readings.csv" in report.text
+        empty = http.post(
+            f"/console/datasets/{dataset['id']}/upload",
+            data=form(csrf),
+            files={"file": ("", b"", "application/octet-stream")},
+        )
+        assert empty.status_code == 303 and empty.headers["location"].endswith("notice=no_file")
+
+
+HK_CONTRACT = {
+    "columns": [
+        {"name": "site", "type": "string", "nullable": False},
+        {"name": "kwh", "type": "double", "nullable": False, "min": 0},
+    ]
+}
+HK_CSV = b"site,kwh\nTsuen Wan,12.5\nKwai Chung,3.25\n"
