@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from catalog.errors import NotFound
+from catalog.errors import InvalidInput, NotFound
 from catalog.glossary import Glossary
 from catalog.models import OAuthClient
+from catalog.regions import Region
+from catalog.registry import CLASSIFICATIONS
 from catalog.search import Filters, SearchResult
 from gateway.catalog_schemas import (
     Access,
@@ -48,16 +51,27 @@ def search(
     descriptions, with facets. Finds every dataset the caller may discover, including
     those it holds no grant on (``access: none``: metadata only)."""
     filters = Filters(
-        region=tuple(r.upper() for r in region or ()),
-        tag=tuple(t.lower() for t in tag or ()),
-        classification=tuple(classification or ()),
-        org=tuple(org or ()),
+        region=_allowed("region", [r.upper() for r in region or ()], [r.value for r in Region]),
+        tag=tuple(t.lower() for t in tag or () if t),
+        classification=_allowed("classification", classification, CLASSIFICATIONS),
+        org=tuple(o for o in org or () if o),
         pi=pi,
-        quality=tuple(quality or ()),
+        quality=_allowed("quality", quality, QUALITY),
     )
     view = CatalogView(platform, principal)
     result = view.search(q, filters, limit=limit, offset=offset)
     return _page(view, q, result, limit, offset)
+
+
+def _allowed(name: str, given: list[str] | None, valid: Sequence[str]) -> tuple[str, ...]:
+    """Filter values (empty ones ignored); an unknown value is a 422 naming the valid ones."""
+    values = tuple(v for v in given or () if v)
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise InvalidInput(
+            f"{name} {', '.join(unknown)} is not one of {', '.join(valid)}", field=name
+        )
+    return values
 
 
 def _page(view: CatalogView, q: str, result: SearchResult, limit: int, offset: int) -> SearchPage:

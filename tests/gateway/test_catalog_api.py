@@ -152,6 +152,9 @@ def test_search_finds_datasets_without_a_grant_across_scripts(client, platform) 
     assert search(q="用電量", region="HK")["total"] == 0
     bad = client.get("/v1/catalog/search", headers=consumer.headers, params={"limit": 1000})
     assert_error_envelope(bad, 422, "invalid_request")
+    unknown = client.get("/v1/catalog/search", headers=consumer.headers, params={"region": "XX"})
+    assert "GZ, SZ, DG, HK, MO" in assert_error_envelope(unknown, 422, "invalid_input")["message"]
+    assert search(q="", region="", quality="")["total"] >= 1  # empty filters are no filters
     assert client.get("/v1/catalog/search", params={"q": "x"}).status_code == 401
 
 
