@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ class Parsed:
 
 
 _PARSED: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
+_PARSED_LOCK = threading.Lock()  # requests search from several threads
 """Parsed entries by (dataset id, stamp): an entry with the same stamp is the same entry, so
 the cache never serves stale text; bounded by ``PARSED_CACHE`` (least recently used out)."""
 
@@ -300,11 +302,13 @@ class CatalogSearch:
                         SearchEntry.dataset_id.in_(chunk)
                     )
                 ).all():
-                    cached = _PARSED.get((dataset_id, stamp))
+                    with _PARSED_LOCK:
+                        cached = _PARSED.get((dataset_id, stamp))
+                        if cached is not None:
+                            _PARSED.move_to_end((dataset_id, stamp))
                     if cached is None:
                         missing.append(dataset_id)
                     else:
-                        _PARSED.move_to_end((dataset_id, stamp))
                         found.append(cached)
             for start in range(0, len(missing), IN_BATCH):
                 chunk = missing[start : start + IN_BATCH]
@@ -312,10 +316,12 @@ class CatalogSearch:
                     select(SearchEntry).where(SearchEntry.dataset_id.in_(chunk))
                 ):
                     parsed = Parsed.of(entry)
-                    _PARSED[(entry.dataset_id, entry.stamp)] = parsed
                     found.append(parsed)
-        while len(_PARSED) > PARSED_CACHE:
-            _PARSED.popitem(last=False)
+                    with _PARSED_LOCK:
+                        _PARSED[(entry.dataset_id, entry.stamp)] = parsed
+        with _PARSED_LOCK:
+            while len(_PARSED) > PARSED_CACHE:
+                _PARSED.popitem(last=False)
         return found
 
     def entry(self, dataset_id: str) -> SearchEntry | None:
