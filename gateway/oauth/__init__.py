@@ -1,5 +1,10 @@
-"""OAuth 2.0 for the gateway: authorization server (client credentials, RFC 9068 JWT
-access tokens) and resource-server token validation.
+"""OAuth 2.0 and OpenID Connect for the gateway.
+
+Authorization server (``server``: client credentials, authorization code + PKCE and
+refresh grants in ``grants``; revocation and introspection in ``endpoints``; the
+authorization endpoint and login page in ``authorize``/``login``), RFC 9068 access
+tokens validated in one place (``tokens``), partner issuers (``external``), scopes
+(``scopes``), rate limits (``rate_limit``).
 
 The app factory sets ``app.state.oauth = OAuthService(...)`` and includes
 ``gateway.oauth.routes.router``; protected routes call ``OAuthService.authenticate``.

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from catalog.errors import InvalidInput
 from catalog.users import User, normalise_username, verify_password
+from gateway.oauth.client_auth import UserAccount
 from gateway.oauth.form_requests import parse_authorization_query
 from gateway.oauth.login import (
     AUTHORIZE_PATH,
@@ -27,7 +28,7 @@ from gateway.oauth.login import (
     render_login,
 )
 from gateway.oauth.rate_limit import RateLimiter
-from gateway.oauth.server import AuthorizeInput, GatewayAuthorizationServer, UserAccount
+from gateway.oauth.server import AuthorizeInput, GatewayAuthorizationServer
 
 log = logging.getLogger(__name__)
 

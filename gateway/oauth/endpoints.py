@@ -31,7 +31,8 @@ from catalog.oauth_state import (
 )
 
 if TYPE_CHECKING:
-    from gateway.oauth.server import GatewayAuthorizationServer, RegisteredClient
+    from gateway.oauth.client_auth import RegisteredClient
+    from gateway.oauth.server import GatewayAuthorizationServer
 
 ENDPOINT_AUTH_METHODS: list[str] = [
     "client_secret_basic",

@@ -34,7 +34,8 @@ from catalog.oauth_state import (
 from gateway.oauth.scopes import OPENID, scopes_for_roles
 
 if TYPE_CHECKING:
-    from gateway.oauth.server import GatewayAuthorizationServer, RegisteredClient, UserAccount
+    from gateway.oauth.client_auth import RegisteredClient, UserAccount
+    from gateway.oauth.server import GatewayAuthorizationServer
 
 MAX_NONCE_CHARS = 255
 USER_GRANT_AUTH_METHODS: tuple[str, ...] = (

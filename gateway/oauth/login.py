@@ -37,8 +37,10 @@ CSRF_COOKIE: Final = "datashare_login_csrf"
 LANGUAGES: Final = (("en", "English"), ("zh-Hans", "简体中文"), ("zh-Hant", "繁體中文"))
 PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
+    # no form-action: browsers apply it to the redirects after the post, and the sign-in ends
+    # with a redirect to the client's (registered, exactly matched) redirect URI
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }

@@ -39,13 +39,13 @@ from catalog.clients import (
 )
 from catalog.oauth_state import is_revoked, purge_expired
 from gateway.oauth.authorize import AuthorizeFlow
+from gateway.oauth.client_auth import ASSERTION_ALGORITHMS
 from gateway.oauth.endpoints import Introspection, Revocation
 from gateway.oauth.errors import InvalidToken
 from gateway.oauth.form_requests import TokenRequest, read_token_request
 from gateway.oauth.login import SessionCookies
 from gateway.oauth.rate_limit import RateLimiter
 from gateway.oauth.server import (
-    ASSERTION_ALGORITHMS,
     GRANT_TYPES,
     TOKEN_ENDPOINT_AUTH_METHODS,
     AccessTokenGenerator,
