@@ -468,3 +468,27 @@ def test_hostile_governance_corpus_is_large_enough() -> None:
         + len(RESOURCE_AND_SYNTAX_REFUSED)
     )
     assert total >= 80
+
+
+@pytest.mark.parametrize(
+    "row_filter",
+    [
+        "site = 'S1'",
+        "site LIKE '%1'",
+        "site IN ('S1') AND minutes IS NOT NULL",
+        "(site = 'S1' OR badge_id = 'nobody')",
+        "NOT (site <> 'S1')",
+    ],
+)
+def test_client_predicate_that_fails_outside_the_filter_is_never_evaluated_there(
+    row_filter: str, sources: dict[str, GovernedSource]
+) -> None:
+    """An error raised only by filtered-out rows would be a 1-bit oracle on them (and its
+    message would carry their values): the row filter must run before the client's WHERE."""
+    source = replace(sources["row"], row_filter=row_filter)
+    sql = (
+        f"SELECT count(*) FROM {BS} "
+        "WHERE CAST(CASE WHEN site <> 'S1' THEN 'boom' ELSE '1' END AS INT) = 1"
+    )
+    query = govern(sql, GrantCatalog([source]), max_rows=10, mask_key=KEY)
+    assert run_governed(query.sql, query.allowed_paths) == [(7,)]
