@@ -419,3 +419,21 @@ def test_login_rate_limited_per_user_name(strict_issuer):
         answers = [post_login(http, "victim_user", f"guess number {n}!") for n in range(3)]
     assert [a.status_code for a in answers] == [401, 401, 429]
     assert "retry-after" in answers[-1].headers
+
+
+def test_refused_token_request_audited_without_the_secret(issuer, make_client):
+    program = machine(make_client)
+    with browser(issuer) as http:
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(program.client_id, "guessed-secret-value"),
+        )
+    assert response.status_code == 401
+    refused = [
+        e
+        for e in events(issuer.audit, "token.refused")
+        if e.detail.get("error") == "invalid_client"
+    ]
+    assert refused
+    assert all("guessed-secret-value" not in json.dumps(e.detail) for e in refused)

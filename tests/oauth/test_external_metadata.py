@@ -138,3 +138,24 @@ def test_external_token_without_at_jwt_type_refused(sessions):
 def test_external_issuer_url_must_be_https(url):
     with pytest.raises(ValueError):
         check_issuer_url(url)
+
+
+def test_external_issuers_from_settings():
+    from pydantic import ValidationError
+
+    from gateway.settings import OAuthSettings
+
+    parsed = OAuthSettings.model_validate(
+        {
+            "external_issuers": [
+                {"name": "partner", "issuer": ISSUER, "organisations": ["hk_partner"]}
+            ]
+        }
+    )
+    assert parsed.external_issuers[0].allowed_roles == ["provider", "consumer"]
+    for bad in (
+        {"name": "partner", "issuer": "http://idp.partner.example", "organisations": ["x"]},
+        {"name": "partner", "issuer": ISSUER, "organisations": []},
+    ):
+        with pytest.raises(ValidationError):
+            OAuthSettings.model_validate({"external_issuers": [bad]})
