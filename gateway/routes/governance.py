@@ -79,6 +79,14 @@ def instrument_out(row: TransferInstrument) -> InstrumentOut:
     return InstrumentOut.model_validate(row, from_attributes=True)
 
 
+@router.get("/policies/rule-set", dependencies=[READ])
+def rule_set(_p: PrincipalDep, platform: PlatformDep) -> dict[str, Any]:
+    """The cross-boundary rule set in force (``policies/rules/*.yaml``) and its version, as
+    recorded with every decision: the policy is data anyone may review."""
+    rules = platform.query_policy.rules
+    return {"ref": rules.ref, "document": rules.document}
+
+
 @router.get("/datasets/{dataset_id}/governance", dependencies=[READ])
 def get_governance(dataset_id: str, _p: PrincipalDep, platform: PlatformDep) -> dict[str, Any]:
     """The §6.1 record, or the defaults in force when none is recorded; ``contains_pi`` and

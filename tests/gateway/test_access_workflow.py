@@ -320,6 +320,9 @@ def _transfer_instrument_changes_the_preview_and_the_decision(client, world) -> 
 
 def _governance_metadata_is_checked_and_core_data_refused(client, world) -> None:
     provider, dataset = world["provider"], world["dataset"]
+    rules = client.get("/v1/policies/rule-set", headers=world["consumer"].headers).json()
+    assert rules["ref"] == "gba-cross-boundary@2"
+    assert {"cells", "dataset_rules", "column_rules", "masks"} <= set(rules["document"])
     default = client.get(f"/v1/datasets/{dataset['id']}/governance", headers=provider.headers)
     assert default.json()["recorded"] is False
     assert default.json()["origin_jurisdiction"] == "CN-GBA9"
