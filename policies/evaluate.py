@@ -38,8 +38,10 @@ from catalog.governance import (
 )
 from catalog.grants import GrantStore
 from catalog.lake import Lake
+from catalog.metadata import MetadataStore
 from catalog.models import Dataset, DatasetVersion, Grant, utcnow
 from catalog.registry import Registry
+from policies.discovery import Listing, may_discover
 from policies.engine import Decision, decide
 from policies.errors import AccessDenied, UnknownDataset
 from policies.facts import (
@@ -216,6 +218,14 @@ class _Resolver:
     live: dict[str, Grant]
     decisions: QueryDecisions
 
+    def _discoverable(self, dataset: Dataset) -> bool:
+        """``policies.discovery``: may the caller (no grant, not the owner) know it exists?"""
+        meta = MetadataStore(self.policy.registry.sessions).get(dataset.id)
+        listing = Listing(
+            dataset.id, dataset.org_id, dataset.region, meta.discoverable if meta else True
+        )
+        return may_discover(self.principal, listing, set())
+
     def __call__(self, org: str | None, name: str, version: int | None = None) -> GovernedSource:
         if org is None:
             raise UnknownDataset(name)
@@ -225,6 +235,8 @@ class _Resolver:
         grant = self.live.get(dataset.id)
         own = dataset.org_id == self.principal.org_id
         if not own and grant is None:
+            if not self._discoverable(dataset):  # unlisted: answer as if it did not exist
+                raise UnknownDataset(f"{org}.{name}")
             raise AccessDenied(
                 "query",
                 f"dataset {org}.{name}",

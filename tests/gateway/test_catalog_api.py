@@ -194,6 +194,14 @@ def test_unlisted_datasets_are_hidden_from_everyone_but_owner_grantees_and_stewa
     assert sees(other_steward) == nowhere
     hidden = client.get(f"/v1/datasets/{dataset['id']}/metadata", headers=stranger.headers)
     assert_error_envelope(hidden, 404, "not_found")  # the same answer as for no dataset at all
+    query = {"sql": f"SELECT count(*) FROM {dataset['sql_name']}"}
+    unknown = client.post("/v1/query", headers=stranger.headers, json=query)
+    assert_error_envelope(unknown, 404, "unknown_dataset")  # no existence oracle in SQL either
+    listed_elsewhere = make_caller(platform, client, region="HK", role="consumer")
+    patch(client, provider, dataset["id"], {"discoverable": True})
+    known = client.post("/v1/query", headers=listed_elsewhere.headers, json=query)
+    assert_error_envelope(known, 403, "access_denied")  # discoverable: the usual answer
+    patch(client, provider, dataset["id"], {"discoverable": False})
     for path in ("contract", "contracts", "versions", "quality", "lineage"):
         url = f"/v1/datasets/{dataset['id']}/{path}"
         assert_error_envelope(client.get(url, headers=stranger.headers), 404, "not_found")
