@@ -320,26 +320,14 @@ class JsonRenderer:
     ``prefix`` and followed by ``suffix``. Floats that are NaN or infinite become ``null``,
     decimals are strings (exact), timestamps ISO 8601 (UTC for zoned ones), binary base64.
 
-    The connection is private to one result stream, has no file or network access and
-    only ever sees the registered batch; the SQL is built from column positions and
-    ``sql_string``-quoted names, never from data.
+    Each ``render`` uses the calling thread's own connection (one batch at a time), with
+    no file or network access, holding only the registered batch; the SQL is built from
+    column positions and ``sql_string``-quoted names, never from data.
     """
 
     def __init__(
         self, schema: pa.Schema, *, shape: JsonShape, prefix: str = "", suffix: str = ""
     ) -> None:
-        self._con = duckdb.connect(
-            ":memory:",
-            config={
-                "threads": 1,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "python_enable_replacements": False,
-                "enable_external_access": False,
-            },
-        )
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET lock_configuration = true")
         self._names = [f"c{i}" for i in range(len(schema))]
         values = [_json_value_sql(i, field) for i, field in enumerate(schema)]
         if shape == "array":
@@ -355,15 +343,42 @@ class JsonRenderer:
     def render(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows == 0:
             return b""
-        self._con.register("gw_batch", batch.rename_columns(self._names))
+        # the connection of the thread running this call (a streaming body moves between
+        # threads from one batch to the next; a connection is never shared across threads)
+        con = _renderer_connection()
+        con.register("gw_batch", batch.rename_columns(self._names))
         try:
-            text = self._con.execute(self._sql).to_arrow_table().column(0)
+            text = con.execute(self._sql).to_arrow_table().column(0)
         finally:
-            self._con.unregister("gw_batch")
+            con.unregister("gw_batch")
         return b"".join(_string_bytes(chunk) for chunk in text.chunks)
 
     def close(self) -> None:
-        self._con.close()
+        """Nothing to release: the connection is the thread's, reused by the next renderer."""
+
+
+_RENDERING = threading.local()
+
+
+def _renderer_connection() -> DuckDBConnection:
+    """This thread's rendering connection: no file or network access, configuration locked;
+    it only ever holds the one batch being rendered (registered, then unregistered)."""
+    con: DuckDBConnection | None = getattr(_RENDERING, "con", None)
+    if con is None:
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "threads": 1,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "python_enable_replacements": False,
+                "enable_external_access": False,
+            },
+        )
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET lock_configuration = true")
+        _RENDERING.con = con
+    return con
 
 
 def _text_sql(text: str) -> str:

@@ -244,3 +244,24 @@ def test_query_ndjson_over_http_streams_rows(client: TestClient, platform: Platf
     assert response.headers["cache-control"] == "no-store"
     rows = [json.loads(line) for line in response.text.splitlines()]
     assert [(r["meter_id"], r["kwh"], r["tariff"]) for r in rows] == ENERGY_VALID_ROWS
+
+
+def test_json_renderers_used_from_many_threads_never_mix_batches() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from catalog.duckdb_session import JsonRenderer
+
+    jobs = []
+    for i in range(40):
+        table = pa.table({f"c{i}": [i, i + 1], "s": [f"row{i}", None]})
+        renderer = JsonRenderer(table.schema, shape="object", suffix="\n")
+        jobs.append((renderer, table.to_batches()[0], i))
+
+    def render(job: tuple[Any, pa.RecordBatch, int]) -> tuple[int, bytes]:
+        renderer, batch, i = job
+        return i, renderer.render(batch)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for i, body in pool.map(render, jobs * 5):
+            rows = [json.loads(line) for line in body.splitlines()]
+            assert rows == [{f"c{i}": i, "s": f"row{i}"}, {f"c{i}": i + 1, "s": None}]
