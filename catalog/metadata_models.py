@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models import Base, new_id, utcnow
@@ -29,7 +29,7 @@ class DatasetMetadata(Base):
     update_frequency: Mapped[str | None] = mapped_column(String(16), default=None)
     contact: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {name, email, phone, url}
     columns: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {column: {lang: text}}
-    discoverable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
