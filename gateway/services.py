@@ -27,6 +27,7 @@ from catalog.exports import ExportStore
 from catalog.grants import GrantStore
 from catalog.jobs import JobStore
 from catalog.lake import Lake, build_lake
+from catalog.regions import Region
 from catalog.registry import Registry
 from catalog.storage.seaweed import EmbeddedSeaweed, weed_binary
 from gateway.oauth.scopes import SCOPES_SUPPORTED
@@ -112,7 +113,9 @@ def start_storage(settings: PlatformSettings) -> tuple[str | None, EmbeddedSeawe
         )
         return None, None
     seaweed = EmbeddedSeaweed(
-        settings.data_dir / "seaweedfs", startup_timeout=storage.embedded_startup_seconds
+        settings.data_dir / "seaweedfs",
+        startup_timeout=storage.embedded_startup_seconds,
+        read_buckets=[storage.bucket_for(region) for region in Region],  # curated only
     )
     return seaweed.start(), seaweed
 

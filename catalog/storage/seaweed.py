@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +112,18 @@ def _die_with_parent() -> None:
 class EmbeddedSeaweed:
     """A SeaweedFS server owned by this process: ``start()`` then ``stop()``."""
 
-    def __init__(self, root: Path, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        startup_timeout: float = 30.0,
+        read_buckets: Sequence[str] | None = None,
+    ) -> None:
+        """``read_buckets``: the only buckets the read-only (query) identity may read and
+        list; None allows it every bucket (a shared test server whose buckets come later)."""
         self.root = root
         self.startup_timeout = startup_timeout
+        self.read_buckets = tuple(read_buckets) if read_buckets is not None else None
         self.credentials = SeaweedCredentials.load_or_create(root / "credentials.json")
         self.ports: dict[str, int] = {}
         self._process: subprocess.Popen[bytes] | None = None
@@ -121,6 +131,11 @@ class EmbeddedSeaweed:
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def _read_actions(self) -> list[str]:
+        if self.read_buckets is None:
+            return ["Read", "List"]
+        return [f"{action}:{bucket}" for bucket in self.read_buckets for action in ("Read", "List")]
 
     def _identities(self) -> Path:
         c = self.credentials
@@ -136,7 +151,7 @@ class EmbeddedSeaweed:
                     "credentials": [
                         {"accessKey": c.read_access_key, "secretKey": c.read_secret_key}
                     ],
-                    "actions": ["Read", "List"],
+                    "actions": self._read_actions(),
                 },
             ]
         }

@@ -391,3 +391,25 @@ def test_worker_serves_again_after_a_clean_query_and_is_retired_after_a_failure(
         while psutil.pid_exists(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not psutil.pid_exists(pid)  # a failure never hands its process to the next query
+
+
+@pytest.mark.integration
+def test_embedded_seaweed_read_identity_reads_only_the_curated_buckets(tmp_path: Path) -> None:
+    from catalog.errors import StorageError
+
+    server = EmbeddedSeaweed(tmp_path / "weed", read_buckets=["cur-gz"])
+    server.start()
+    try:
+        objects = {("cur-gz", "lake/a/part-0.parquet"): b"curated", ("cur-gz-exports", "x/y"): b"e"}
+        _upload(server, objects, tmp_path)
+        c = server.credentials
+        reader = S3Store(
+            server.endpoint_url, access_key=c.read_access_key, secret_key=c.read_secret_key
+        )
+        assert b"".join(reader.open_stream("cur-gz", "lake/a/part-0.parquet")) == b"curated"
+        with pytest.raises(StorageError, match="AccessDenied"):
+            b"".join(reader.open_stream("cur-gz-exports", "x/y"))
+        with pytest.raises(StorageError, match="AccessDenied"):
+            reader.put_file("cur-gz", "lake/a/evil.parquet", tmp_path / "upload.bin")
+    finally:
+        server.stop()
