@@ -49,8 +49,5 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Apply every pending migration (idempotent; safe to call from several processes).
-
-    ``heads``: branches developed side by side upgrade together until a merge revision joins them.
-    """
-    command.upgrade(alembic_config(engine), "heads")
+    """Apply every pending migration (idempotent; safe to call from several processes)."""
+    command.upgrade(alembic_config(engine), "head")

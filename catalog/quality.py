@@ -94,15 +94,23 @@ def trend(summaries: Iterable[tuple[int, Any, Mapping[str, Any]]]) -> dict[str, 
     }
 
 
+INTERNAL_STATS = frozenset({"sketch"})
+"""Kept with a version for merging appended statistics (HyperLogLog registers); never shown."""
+
+
 def redact_stats(stats: Mapping[str, Any], readable: set[str]) -> dict[str, Any]:
     """Column statistics with value-revealing entries removed for columns not in
     ``readable``; counts (rows, nulls, distinct estimate) stay."""
     out: dict[str, Any] = {}
     for column, values in stats.items():
-        if column in readable or not isinstance(values, Mapping):
-            out[column] = dict(values) if isinstance(values, Mapping) else values
+        if not isinstance(values, Mapping):
+            out[column] = values
+            continue
+        shown = {k: v for k, v in values.items() if k not in INTERNAL_STATS}
+        if column in readable:
+            out[column] = shown
         else:
-            out[column] = {k: v for k, v in values.items() if k not in VALUE_STATS}
+            out[column] = {k: v for k, v in shown.items() if k not in VALUE_STATS}
             out[column]["values_hidden"] = True
     return out
 

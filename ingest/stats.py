@@ -2,9 +2,9 @@
 
 Each column keeps a count, nulls, min, max, mean, a HyperLogLog distinct estimate and,
 for numbers, an equal-width histogram from a uniform sample. ``ColumnStats.result()`` is
-what a version stores; its ``sketch`` (the HyperLogLog registers) lets ``merge_stats``
-combine the statistics of an appended upload with its parent version's without reading
-the parent's rows again.
+what a version stores; its ``sketch`` (the HyperLogLog registers, never shown by the
+catalog) lets ``merge_stats`` combine the statistics of an appended upload with its parent
+version's without reading the parent's rows again.
 """
 
 from __future__ import annotations
@@ -192,13 +192,6 @@ class ColumnStats:
                     integer=self.column.type == "integer",
                 )
         return out
-
-
-def public_stats(stats: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Statistics as the API shows them: without the internal distinct-count sketches."""
-    return {
-        name: {k: v for k, v in column.items() if k != "sketch"} for name, column in stats.items()
-    }
 
 
 def merge_stats(

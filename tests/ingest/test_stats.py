@@ -13,7 +13,6 @@ from ingest.stats import (
     NumericSample,
     histogram,
     merge_stats,
-    public_stats,
 )
 from ingest.transform import fast_hash
 
@@ -112,7 +111,7 @@ def test_a_column_new_in_the_upload_counts_the_parents_rows_as_nulls() -> None:
     assert (merged["code"]["count"], merged["code"]["nulls"]) == (1, 2)
 
 
-def test_sketches_round_trip_and_stay_out_of_the_api() -> None:
+def test_sketches_round_trip() -> None:
     counter = DistinctCounter()
     counter.add(fast_hash(pa.array([f"k{i}" for i in range(10_000)])))
     again = DistinctCounter.from_sketch(counter.to_sketch())
@@ -120,4 +119,3 @@ def test_sketches_round_trip_and_stay_out_of_the_api() -> None:
     assert len(counter.to_sketch()) < 6000
     with pytest.raises(ValueError):
         DistinctCounter.from_sketch("hll12:" + "A" * 8)
-    assert all("sketch" not in c for c in public_stats(stream([([1.0], ["a"])])).values())
