@@ -151,6 +151,17 @@ class ExportStore:
         with self.sessions() as session:
             return list(session.scalars(query.order_by(ExportObject.key)))
 
+    def for_org(self, org_id: str, *, limit: int = 50) -> list[Export]:
+        """An organisation's exports, newest first."""
+        query = (
+            select(Export)
+            .where(Export.consumer_org_id == org_id)
+            .order_by(Export.created_at.desc(), Export.id)
+            .limit(limit)
+        )
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
     def for_dataset(self, dataset_id: str) -> list[Export]:
         """Exports that read any version of ``dataset_id`` (lineage, newest first)."""
         query = (

@@ -301,6 +301,36 @@ class _PartWriter:
             self._writer = None
 
 
+def list_exports(platform: Platform, principal: Principal, *, limit: int) -> list[dict[str, Any]]:
+    """The caller organisation's exports, newest first: status and lineage, no URLs (those
+    come from ``export_view``, which re-checks the grants before presigning)."""
+    store = platform.exports.store
+    now = datetime.now(UTC)
+    out = []
+    for export in store.for_org(principal.org_id, limit=limit):
+        expires = (
+            export.expires_at if export.expires_at.tzinfo else export.expires_at.replace(tzinfo=UTC)
+        )
+        status = "expired" if export.status == "succeeded" and expires <= now else export.status
+        out.append(
+            {
+                "id": export.id,
+                "status": status,
+                "region": export.region,
+                "row_count": export.row_count,
+                "byte_count": export.byte_count,
+                "created_at": export.created_at,
+                "finished_at": export.finished_at,
+                "expires_at": expires,
+                "sources": [
+                    {"dataset_id": s.dataset_id, "version": s.version, "grant_id": s.grant_id}
+                    for s in store.sources(export.id)
+                ],
+            }
+        )
+    return out
+
+
 def export_view(platform: Platform, principal: Principal, export_id: str) -> dict[str, Any]:
     """The export's record, lineage and, when it succeeded and is still allowed, its URLs."""
     service: ExportService = platform.exports

@@ -250,6 +250,18 @@ class ExportSourceOut(BaseModel):
     grant_id: str | None = Field(description="The grant that allowed it; null: own dataset.")
 
 
+class ExportSummary(BaseModel):
+    id: str
+    status: Literal["running", "succeeded", "failed", "revoked", "expired"]
+    region: str
+    row_count: int
+    byte_count: int
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+    sources: list[ExportSourceOut] = Field(description="Lineage: dataset versions read.")
+
+
 class ExportPublic(BaseModel):
     id: str
     status: Literal["running", "succeeded", "failed", "revoked", "expired"]

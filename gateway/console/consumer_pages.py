@@ -158,6 +158,7 @@ async def export_page(export_id: str, console: UserConsole) -> Response:
 async def my_access(console: UserConsole) -> Response:
     requests = await console.api.optional("/v1/access-requests", None)
     grants = await console.api.optional("/v1/grants", [])
+    exports = await console.api.optional("/v1/exports", [])
     datasets = {d["id"]: d for d in await console.api.get("/v1/datasets")}
     mine = console.me.get("org_id") if console.me else None
     return console.render(
@@ -165,6 +166,7 @@ async def my_access(console: UserConsole) -> Response:
         requests=_items(requests),
         requests_available=requests is not None,
         grants=[g for g in grants if g.get("org_id") == mine],
+        exports=exports,
         datasets=datasets,
     )
 

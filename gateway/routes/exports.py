@@ -1,16 +1,17 @@
-"""POST /v1/exports (start) and GET /v1/exports/{id} (status, lineage, presigned URLs)."""
+"""POST /v1/exports (start), GET /v1/exports (the organisation's, newest first) and
+GET /v1/exports/{id} (status, lineage, presigned URLs)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.deps import PlatformDep, require_role, require_scope
-from gateway.query_exports import export_view, start_export
-from gateway.schemas import ExportCreate, ExportPublic
+from gateway.query_exports import export_view, list_exports, start_export
+from gateway.schemas import ExportCreate, ExportPublic, ExportSummary
 from policies.model import Principal
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
@@ -32,6 +33,17 @@ async def create_export(
         status_code=202,
         headers={"Location": f"/v1/exports/{export.id}", "Cache-Control": "no-store"},
     )
+
+
+@router.get("", dependencies=[require_scope("query")])
+async def my_exports(
+    principal: Exporter,
+    platform: PlatformDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ExportSummary]:
+    """Your organisation's exports, newest first (download links: GET /v1/exports/{id})."""
+    views = await run_in_threadpool(list_exports, platform, principal, limit=limit)
+    return [ExportSummary.model_validate(v) for v in views]
 
 
 @router.get("/{export_id}", dependencies=[require_scope("query")])

@@ -228,6 +228,16 @@ def test_query_relay_downloads_csv_and_refuses_bad_sql(console_stack: ConsoleSta
         assert explain.status_code == 200 and "governed-sql" in explain.text
         bad = http.post("/console/query", data=form(csrf, sql="DROP TABLE x", action="run"))
         assert bad.status_code == 422 and 'class="flash error"' in bad.text
+        started = http.post(
+            "/console/query", data=form(csrf, sql=sql, action="export"), follow_redirects=False
+        )
+        assert started.status_code == 303, started.text
+        export_id = started.headers["location"].rsplit("/", 1)[-1]
+        listed = http.get("/console/access")  # "my exports", newest first, linking to its page
+        assert listed.status_code == 200
+        table = listed.text.split('id="my-exports"', 1)[1].split("</table>", 1)[0]
+        assert f'href="/console/exports/{export_id}"' in table
+        assert f"{dataset['sql_name']}@1" in table
 
 
 def test_catalog_page_lists_search_hits_across_scripts(console_stack: ConsoleStack) -> None:

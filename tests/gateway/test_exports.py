@@ -106,6 +106,34 @@ def test_export_is_invisible_to_other_organisations(client: TestClient, platform
     assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
 
 
+def test_exports_are_listed_to_their_organisation_only_newest_first(
+    client: TestClient, platform: Platform
+) -> None:
+    provider, consumer, dataset = shared_dataset(client, platform)
+    sql = SQL.format(name=dataset["sql_name"])
+    ids = []
+    for _ in range(2):
+        ids.append(
+            client.post("/v1/exports", headers=consumer.headers, json={"sql": sql}).json()["id"]
+        )
+        finished(client, platform, consumer, ids[-1])
+    listed = client.get("/v1/exports", headers=consumer.headers)
+    assert listed.status_code == 200, listed.text
+    assert [e["id"] for e in listed.json()] == ids[::-1]
+    newest = listed.json()[0]
+    assert (newest["status"], newest["row_count"], newest["region"]) == ("succeeded", 3, "HK")
+    assert newest["sources"] == [
+        {"dataset_id": dataset["id"], "version": 1, "grant_id": dataset["grant_id"]}
+    ]
+    assert "files" not in newest  # links only from GET /v1/exports/{id}, after the grant check
+    assert [
+        e["id"] for e in client.get("/v1/exports?limit=1", headers=consumer.headers).json()
+    ] == [ids[1]]
+    assert client.get("/v1/exports", headers=provider.headers).json() == []
+    bad = client.get("/v1/exports?limit=0", headers=consumer.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["code"]
+
+
 def test_export_refused_query_answers_like_query(client: TestClient, platform: Platform) -> None:
     _provider, consumer, dataset = shared_dataset(client, platform)
     refused = client.post(
