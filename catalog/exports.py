@@ -146,6 +146,19 @@ class ExportStore:
         with self.sessions() as session:
             return list(session.scalars(query.order_by(ExportSource.dataset_id)))
 
+    def sources_of(self, export_ids: list[str]) -> dict[str, list[ExportSource]]:
+        """The sources of several exports in one query (listing pages)."""
+        out: dict[str, list[ExportSource]] = {export_id: [] for export_id in export_ids}
+        query = (
+            select(ExportSource)
+            .where(ExportSource.export_id.in_(export_ids))
+            .order_by(ExportSource.export_id, ExportSource.dataset_id)
+        )
+        with self.sessions() as session:
+            for source in session.scalars(query):
+                out[source.export_id].append(source)
+        return out
+
     def objects(self, export_id: str) -> list[ExportObject]:
         query = select(ExportObject).where(ExportObject.export_id == export_id)
         with self.sessions() as session:

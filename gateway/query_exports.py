@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from catalog.errors import NotFound, PlatformError, QueryError
 from catalog.exports import Export, ExportStatus, ExportStore, SourceRef
+from catalog.governance import aware
 from catalog.grants import GrantStore
 from catalog.models import utcnow
 from catalog.storage.base import ObjectStore
@@ -306,11 +307,11 @@ def list_exports(platform: Platform, principal: Principal, *, limit: int) -> lis
     come from ``export_view``, which re-checks the grants before presigning)."""
     store = platform.exports.store
     now = datetime.now(UTC)
+    exports = store.for_org(principal.org_id, limit=limit)
+    sources = store.sources_of([e.id for e in exports])
     out = []
-    for export in store.for_org(principal.org_id, limit=limit):
-        expires = (
-            export.expires_at if export.expires_at.tzinfo else export.expires_at.replace(tzinfo=UTC)
-        )
+    for export in exports:
+        expires = aware(export.expires_at)
         status = "expired" if export.status == "succeeded" and expires <= now else export.status
         out.append(
             {
@@ -324,7 +325,7 @@ def list_exports(platform: Platform, principal: Principal, *, limit: int) -> lis
                 "expires_at": expires,
                 "sources": [
                     {"dataset_id": s.dataset_id, "version": s.version, "grant_id": s.grant_id}
-                    for s in store.sources(export.id)
+                    for s in sources[export.id]
                 ],
             }
         )
@@ -339,9 +340,7 @@ def export_view(platform: Platform, principal: Principal, export_id: str) -> dic
         raise NotFound("export", export_id)  # another organisation's export does not exist
     sources = service.store.sources(export_id)
     status = export.status
-    expires = (
-        export.expires_at if export.expires_at.tzinfo else export.expires_at.replace(tzinfo=UTC)
-    )
+    expires = aware(export.expires_at)
     files: list[dict[str, Any]] = []
     error = export.error
     if status == "succeeded":
