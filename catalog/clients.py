@@ -1,9 +1,12 @@
-"""OAuth clients and access-token signing keys: persistence only (no HTTP).
+"""OAuth clients and token signing keys: persistence only (no HTTP).
 
 Client secrets are 256-bit random strings returned once at creation; the
 catalog stores only an argon2id hash. Signing keys are ES256 (P-256) or RS256
 key pairs whose private half is stored as a Fernet token under a key derived
-(HKDF-SHA256) from the platform key secret; the public half is a JWK.
+(HKDF-SHA256) from the platform key secret; the public half is a JWK. Each key has
+one purpose: ``access`` keys sign access tokens, ``id`` keys sign OIDC ID tokens
+(SECURITY.md §4: separate keys, so an ID token can never verify as an access token
+even if a ``typ`` check were lost). Rotation and retirement are per purpose.
 
 Several gateway processes share one catalog, so key creation is race-tolerant:
 each process may insert a key (the kid is the RFC 7638 thumbprint, so kids never
@@ -38,6 +41,8 @@ from catalog.models import OAuthClient, Organisation, SigningKey, utcnow
 
 SigningAlgorithm = Literal["ES256", "RS256"]
 SIGNING_ALGORITHMS: Final[tuple[str, ...]] = get_args(SigningAlgorithm)
+KeyPurpose = Literal["access", "id"]
+KEY_PURPOSES: Final[tuple[str, ...]] = get_args(KeyPurpose)
 
 CLIENT_ID_PREFIX: Final = "dsc_"
 MAX_SECRET_CHARS: Final = 256
@@ -183,18 +188,20 @@ def active_signing_key(
     *,
     rotate_after: timedelta,
     algorithm: SigningAlgorithm = "ES256",
+    purpose: KeyPurpose = "access",
 ) -> SigningKeyMaterial:
-    """The newest unretired key of ``algorithm``; a new one if none exists or it is too old.
+    """The newest unretired ``purpose`` key of ``algorithm``; a new one if none exists or it
+    is too old.
 
     Creating a key commits ``session``; pass a session with no other pending work.
     """
     fernet = _fernet(key_secret)
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            row = _newest_active(session, algorithm)
+            row = _newest_active(session, algorithm, purpose)
             if row is not None and utcnow() - _aware(row.created_at) < rotate_after:
                 return _material(row, fernet)
-            return _insert_key(session, fernet, algorithm)
+            return _insert_key(session, fernet, algorithm, purpose)
         except (IntegrityError, OperationalError):
             # Another process wrote first (SQLite answers "database is locked" when a read
             # snapshot is upgraded after a concurrent commit): re-read and use its key.
@@ -205,34 +212,47 @@ def active_signing_key(
 
 
 def rotate_signing_key(
-    session: Session, key_secret: bytes, *, algorithm: SigningAlgorithm = "ES256"
+    session: Session,
+    key_secret: bytes,
+    *,
+    algorithm: SigningAlgorithm = "ES256",
+    purpose: KeyPurpose = "access",
 ) -> SigningKeyMaterial:
-    """Create a key now and retire every older active key (they stay published for overlap)."""
-    return _insert_key(session, _fernet(key_secret), algorithm)
+    """Create a ``purpose`` key now and retire every older active key of that purpose (they
+    stay published for the overlap)."""
+    return _insert_key(session, _fernet(key_secret), algorithm, purpose)
 
 
-def published_keys(session: Session, *, overlap: timedelta) -> list[dict[str, Any]]:
-    """Public JWKs of active keys and keys retired less than ``overlap`` ago, newest first."""
+def published_keys(
+    session: Session, *, overlap: timedelta, purpose: KeyPurpose | None = None
+) -> list[dict[str, Any]]:
+    """Public JWKs of active keys and keys retired less than ``overlap`` ago, newest first;
+    only ``purpose`` keys when given (the JWKS endpoint publishes every purpose)."""
     cutoff = utcnow() - overlap
-    rows = session.scalars(
-        select(SigningKey)
-        .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
-        .order_by(SigningKey.created_at.desc(), SigningKey.kid)
-    ).all()
+    query = select(SigningKey).where(
+        or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff)
+    )
+    if purpose is not None:
+        query = query.where(SigningKey.purpose == purpose)
+    rows = session.scalars(query.order_by(SigningKey.created_at.desc(), SigningKey.kid)).all()
     return [_public_jwk(row.public_jwk, kid=row.kid, algorithm=row.algorithm) for row in rows]
 
 
-def _newest_active(session: Session, algorithm: str) -> SigningKey | None:
+def _newest_active(session: Session, algorithm: str, purpose: KeyPurpose) -> SigningKey | None:
     return session.scalars(
         select(SigningKey)
-        .where(SigningKey.retired_at.is_(None), SigningKey.algorithm == algorithm)
+        .where(
+            SigningKey.retired_at.is_(None),
+            SigningKey.algorithm == algorithm,
+            SigningKey.purpose == purpose,
+        )
         .order_by(SigningKey.created_at.desc(), SigningKey.kid)
         .limit(1)
     ).first()
 
 
 def _insert_key(
-    session: Session, fernet: Fernet, algorithm: SigningAlgorithm
+    session: Session, fernet: Fernet, algorithm: SigningAlgorithm, purpose: KeyPurpose
 ) -> SigningKeyMaterial:
     key = _generate(algorithm)
     kid = str(key.kid)
@@ -241,6 +261,7 @@ def _insert_key(
     session.add(
         SigningKey(
             kid=kid,
+            purpose=purpose,
             algorithm=algorithm,
             private_key=fernet.encrypt(key.as_pem(private=True)).decode("ascii"),
             public_jwk=public,
@@ -250,7 +271,11 @@ def _insert_key(
     session.flush()
     session.execute(
         update(SigningKey)
-        .where(SigningKey.retired_at.is_(None), SigningKey.created_at < now)
+        .where(
+            SigningKey.retired_at.is_(None),
+            SigningKey.purpose == purpose,
+            SigningKey.created_at < now,
+        )
         .values(retired_at=now)
         .execution_options(synchronize_session="fetch")  # SQLite rows are naive: no evaluate
     )

@@ -70,6 +70,8 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # "access" signs access tokens, "id" signs OIDC ID tokens (never the same key)
+    purpose: Mapped[str] = mapped_column(String(8), default="access", server_default="access")
     algorithm: Mapped[str] = mapped_column(String(16))
     private_key: Mapped[str] = mapped_column(Text)  # PEM, encrypted with the platform key secret
     public_jwk: Mapped[dict[str, Any]] = mapped_column()

@@ -436,19 +436,24 @@ def register_app(
 
 @admin.command("rotate-keys")
 def rotate_keys(data_dir: DataDir = None) -> None:
-    """Sign new access tokens with a fresh key now. Older keys stay in the JWKS until every
-    token they signed has expired; running gateways switch within their key refresh interval."""
-    from catalog.clients import rotate_signing_key
+    """Sign new access tokens and ID tokens with fresh keys now (one key each). Older keys
+    stay in the JWKS until every token they signed has expired; running gateways switch
+    within their key refresh interval."""
+    from catalog.clients import KeyPurpose, rotate_signing_key
     from gateway.admin import admin_session
 
     settings = load_settings(data_dir)
+    kids: dict[str, str] = {}
     with reported(), admin_session(settings) as ctx, ctx.sessions() as session:
         secret = settings.secret(settings.oauth.key_secret, "oauth_key_secret")
-        material = rotate_signing_key(session, secret)
-        ctx.audit.append(
-            actor="cli", action="key.rotate", resource=f"key:{material.kid}", outcome="rotated"
-        )
-    sys.stdout.write(json.dumps({"kid": material.kid}) + "\n")
+        purposes: tuple[tuple[str, KeyPurpose], ...] = (("kid", "access"), ("id_token_kid", "id"))
+        for field_name, purpose in purposes:
+            material = rotate_signing_key(session, secret, purpose=purpose)
+            kids[field_name] = material.kid
+            ctx.audit.append(
+                actor="cli", action="key.rotate", resource=f"key:{material.kid}", outcome="rotated"
+            )
+    sys.stdout.write(json.dumps(kids) + "\n")
 
 
 @admin.command("grant")

@@ -192,6 +192,7 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         token_endpoint: str,
         scopes_supported: list[str],
         token_generator: AccessTokenGenerator,
+        id_token_key: Callable[[], Key],
         lifetimes: Lifetimes | None = None,
         audit: AuditHook | None = None,
         resources: tuple[str, ...] = (),
@@ -202,6 +203,7 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         self.issuer = issuer
         self._token_endpoint = token_endpoint
         self._generator = token_generator
+        self._id_token_key = id_token_key
         self.lifetimes = lifetimes or Lifetimes()
         self.code_ttl = self.lifetimes.code
         self._audit = audit
@@ -340,7 +342,7 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         }
         if nonce:
             claims["nonce"] = nonce
-        key = self._generator.signing_key()
+        key = self._id_token_key()  # never the access-token key (SECURITY.md §4)
         header = {"alg": key.alg, "typ": "JWT", "kid": key.kid}
         return jws.serialize_compact(header, json.dumps(claims), key, algorithms=[str(key.alg)])
 

@@ -30,6 +30,7 @@ from starlette.responses import Response
 
 from catalog.audit import AuditLog
 from catalog.clients import (
+    KeyPurpose,
     SigningAlgorithm,
     SigningKeyMaterial,
     active_signing_key,
@@ -68,7 +69,8 @@ INTROSPECT_PATH = "/oauth/introspect"
 
 
 class SigningKeyCache:
-    """Signing and verification keys, cached in memory and re-read from the catalog."""
+    """Signing and verification keys of one purpose (access or ID tokens), cached in memory
+    and re-read from the catalog."""
 
     def __init__(
         self,
@@ -80,9 +82,11 @@ class SigningKeyCache:
         algorithm: SigningAlgorithm,
         refresh_seconds: float,
         unknown_kid_cooldown_seconds: float,
+        purpose: KeyPurpose = "access",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
+        self.purpose: KeyPurpose = purpose
         self._key_secret = key_secret
         self._rotate_after = rotate_after
         self._overlap = overlap
@@ -122,7 +126,9 @@ class SigningKeyCache:
     def rotate(self) -> str:
         """Create a new signing key now (older keys stay published for the overlap); its kid."""
         with self._lock, self._sessions() as session:
-            self._signing = rotate_signing_key(session, self._key_secret, algorithm=self._algorithm)
+            self._signing = rotate_signing_key(
+                session, self._key_secret, algorithm=self._algorithm, purpose=self.purpose
+            )
             self._signing_loaded = self._clock()
             self._load_published()
             return self._signing.kid
@@ -148,6 +154,7 @@ class SigningKeyCache:
                 self._key_secret,
                 rotate_after=self._rotate_after,
                 algorithm=self._algorithm,
+                purpose=self.purpose,
             )
         self._signing_loaded = self._clock()
         if self._signing.kid not in {jwk["kid"] for jwk in self._published}:
@@ -155,7 +162,7 @@ class SigningKeyCache:
 
     def _load_published(self) -> None:
         with self._sessions() as session:
-            self._published = published_keys(session, overlap=self._overlap)
+            self._published = published_keys(session, overlap=self._overlap, purpose=self.purpose)
         # no key yet (nothing issued so far): an empty set, so tokens fail as unknown_key
         published = KeySet.import_key_set({"keys": self._published}) if self._published else None
         self._key_set = published or KeySet([])
@@ -205,15 +212,17 @@ class OAuthService:
         self._audit_log = audit
         self.external = external
         self._last_purge = time.monotonic()
-        self.keys = SigningKeyCache(
-            sessions,
-            key_secret=key_secret,
-            rotate_after=key_rotate_after,
-            overlap=_key_overlap(access_token_ttl, key_refresh_seconds, leeway_seconds),
-            algorithm=signing_algorithm,
-            refresh_seconds=key_refresh_seconds,
-            unknown_kid_cooldown_seconds=unknown_kid_cooldown_seconds,
-        )
+        key_options: dict[str, Any] = {
+            "key_secret": key_secret,
+            "rotate_after": key_rotate_after,
+            "overlap": _key_overlap(access_token_ttl, key_refresh_seconds, leeway_seconds),
+            "algorithm": signing_algorithm,
+            "refresh_seconds": key_refresh_seconds,
+            "unknown_kid_cooldown_seconds": unknown_kid_cooldown_seconds,
+        }
+        # Access tokens verify only against access keys; ID tokens have keys of their own
+        self.keys = SigningKeyCache(sessions, purpose="access", **key_options)
+        self.id_keys = SigningKeyCache(sessions, purpose="id", **key_options)
         generator = AccessTokenGenerator(
             issuer=self.issuer,
             audience=audience,
@@ -227,6 +236,7 @@ class OAuthService:
             token_endpoint=self.issuer + TOKEN_PATH,
             scopes_supported=self.scopes_supported,
             token_generator=generator,
+            id_token_key=self.id_keys.signing_key,
             lifetimes=lifetimes or Lifetimes(),
             audit=self._record,
             resources=(audience, *resources),
@@ -310,7 +320,13 @@ class OAuthService:
         return response
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": self.keys.published()}
+        """Public keys of both purposes: clients verify ID tokens, resource servers access
+        tokens, all against this one ``jwks_uri``."""
+        return {"keys": self.keys.published() + self.id_keys.published()}
+
+    def rotate_keys(self) -> dict[str, str]:
+        """New access-token and ID-token signing keys; the kid of each."""
+        return {"kid": self.keys.rotate(), "id_token_kid": self.id_keys.rotate()}
 
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 authorization server metadata."""

@@ -120,12 +120,17 @@ def _user(user: User) -> UserPublic:
 
 @router.post("/keys/rotate")
 def rotate_keys(admin: Admin, platform: PlatformDep) -> dict[str, str]:
-    """Sign new tokens with a fresh key; tokens signed before stay valid until they expire."""
-    kid = platform.oauth.keys.rotate()
-    platform.audit.append(
-        actor=f"user:{admin.subject}", action="key.rotate", resource=f"key:{kid}", outcome="rotated"
-    )
-    return {"kid": kid}
+    """Sign new access and ID tokens with fresh keys; tokens signed before stay valid until
+    they expire."""
+    kids = platform.oauth.rotate_keys()
+    for kid in kids.values():
+        platform.audit.append(
+            actor=f"user:{admin.subject}",
+            action="key.rotate",
+            resource=f"key:{kid}",
+            outcome="rotated",
+        )
+    return kids
 
 
 @router.get("/orgs")

@@ -277,3 +277,27 @@ def test_active_signing_key_two_processes_race_safely(sessions, db_path):
     with sessions() as session:
         published = {jwk["kid"] for jwk in published_keys(session, overlap=DAY)}
     assert {kid for _, kid in outcomes} <= published
+
+
+def test_access_and_id_keys_rotate_independently(sessions):
+    with sessions() as session:
+        access = active_signing_key(session, KEY_SECRET, rotate_after=DAY)
+        id_key = active_signing_key(session, KEY_SECRET, rotate_after=DAY, purpose="id")
+        assert id_key.kid != access.kid
+        # each purpose reuses its own key, and rotating one never retires the other
+        assert active_signing_key(session, KEY_SECRET, rotate_after=DAY).kid == access.kid
+        new_access = rotate_signing_key(session, KEY_SECRET)
+        assert active_signing_key(session, KEY_SECRET, rotate_after=DAY, purpose="id").kid == (
+            id_key.kid
+        )
+        assert active_signing_key(session, KEY_SECRET, rotate_after=DAY).kid == new_access.kid
+    with sessions() as session:
+        retired = session.get(SigningKey, access.kid)
+        assert retired is not None and retired.retired_at is not None
+        assert session.get(SigningKey, id_key.kid).retired_at is None  # type: ignore[union-attr]
+        only_id = {jwk["kid"] for jwk in published_keys(session, overlap=DAY, purpose="id")}
+        only_access = {jwk["kid"] for jwk in published_keys(session, overlap=DAY, purpose="access")}
+        every = {jwk["kid"] for jwk in published_keys(session, overlap=DAY)}
+    assert only_id == {id_key.kid}
+    assert only_access == {access.kid, new_access.kid}
+    assert every == only_id | only_access

@@ -60,8 +60,12 @@ def version_fields(job_id: str = "j") -> dict[str, object]:
 
 
 def test_migrations_create_exactly_the_model_tables(sessions) -> None:
-    tables = set(inspect(sessions.kw["bind"]).get_table_names()) - {"alembic_version"}
+    inspector = inspect(sessions.kw["bind"])
+    tables = set(inspector.get_table_names()) - {"alembic_version"}
     assert tables == set(Base.metadata.tables)
+    for name, table in Base.metadata.tables.items():  # a column added to a model needs a migration
+        migrated = {column["name"] for column in inspector.get_columns(name)}
+        assert migrated == set(table.columns.keys()), name
 
 
 def test_org_registration_ids_are_validated_per_region(sessions) -> None:

@@ -148,6 +148,7 @@ def test_key_rotation_old_tokens_valid_new_tokens_use_new_key(client, platform) 
     old_kid = pyjwt.get_unverified_header(before.token)["kid"]
     rotated = client.post("/v1/admin/keys/rotate", headers=headers)
     assert rotated.status_code == 200 and rotated.json()["kid"] != old_kid
+    assert rotated.json()["id_token_kid"] not in (old_kid, rotated.json()["kid"])
     after = make_caller(platform, client, role="consumer")
     assert pyjwt.get_unverified_header(after.token)["kid"] == rotated.json()["kid"]
     jwks = client.get("/oauth/jwks").json()

@@ -42,8 +42,9 @@ def test_admin_cli_users_apps_and_keys(tmp_path) -> None:
         run("register-app", "mo_cold", "Console", "--redirect-uri", "https://c.example/cb", *data)
     )
     assert appl["client_id"].startswith("dsc_") and appl["client_secret"] is None
-    first = json.loads(run("rotate-keys", *data))["kid"]
-    assert json.loads(run("rotate-keys", *data))["kid"] != first
+    first = json.loads(run("rotate-keys", *data))
+    second = json.loads(run("rotate-keys", *data))
+    assert len({first["kid"], first["id_token_kid"], second["kid"], second["id_token_kid"]}) == 4
     reset = json.loads(run("reset-password", "ana", *data))
     assert reset["password"] != created["password"]
     run("disable-user", "ana", *data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import time
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ import jwt as pyjwt
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jws
 
 from gateway.oauth.errors import InvalidToken
 from tests.oauth.conftest import (
@@ -122,6 +124,27 @@ def test_id_token_is_not_accepted_as_access_token(issuer, console, person):
     with pytest.raises(InvalidToken) as refused:
         issuer.service.authenticate(token["id_token"])
     assert refused.value.reason == "wrong_type"
+
+
+def test_id_tokens_have_a_key_of_their_own(issuer, console, person):
+    """SECURITY.md §4: separate keys. The ID token's kid is published in the JWKS (clients
+    verify it there) but an access token signed with the ID-token key is refused even with a
+    perfect ``at+jwt`` header and claims: the access-token validator knows only access keys."""
+    token = tokens_for(issuer, console, person)
+    access_kid = pyjwt.get_unverified_header(token["access_token"])["kid"]
+    id_kid = pyjwt.get_unverified_header(token["id_token"])["kid"]
+    assert id_kid != access_kid
+    published = {key["kid"] for key in issuer.service.jwks()["keys"]}
+    assert {access_kid, id_kid} <= published
+
+    claims = pyjwt.decode(token["access_token"], options={"verify_signature": False})
+    id_key = issuer.service.id_keys.signing_key()
+    header = {"alg": "ES256", "typ": "at+jwt", "kid": id_kid}
+    forged = jws.serialize_compact(header, json.dumps(claims), id_key, algorithms=["ES256"])
+    with pytest.raises(InvalidToken) as refused:
+        issuer.service.authenticate(forged)
+    assert refused.value.reason == "unknown_key"
+    assert issuer.service.authenticate(token["access_token"]).subject == person.id
 
 
 def test_scope_narrowed_to_user_roles(issuer, console, make_person):
