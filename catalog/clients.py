@@ -22,7 +22,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Final, Literal, get_args
 
@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from catalog.errors import CatalogError, InvalidInput, NotFound, Terminal
-from catalog.models import OAuthClient, Organisation, SigningKey, utcnow
+from catalog.models import OAuthClient, Organisation, SigningKey, aware, utcnow
 
 SigningAlgorithm = Literal["ES256", "RS256"]
 SIGNING_ALGORITHMS: Final[tuple[str, ...]] = get_args(SigningAlgorithm)
@@ -199,7 +199,7 @@ def active_signing_key(
     for attempt in range(_CREATE_ATTEMPTS):
         try:
             row = _newest_active(session, algorithm, purpose)
-            if row is not None and utcnow() - _aware(row.created_at) < rotate_after:
+            if row is not None and utcnow() - aware(row.created_at) < rotate_after:
                 return _material(row, fernet)
             return _insert_key(session, fernet, algorithm, purpose)
         except (IntegrityError, OperationalError):
@@ -307,7 +307,7 @@ def _material(row: SigningKey, fernet: Fernet) -> SigningKeyMaterial:
     if _public_jwk(key.as_dict(private=False), kid=row.kid, algorithm=row.algorithm) != public:
         raise SigningKeyUnreadable(row.kid)
     algorithm: SigningAlgorithm = "ES256" if row.algorithm == "ES256" else "RS256"
-    return SigningKeyMaterial(row.kid, algorithm, key, public, _aware(row.created_at))
+    return SigningKeyMaterial(row.kid, algorithm, key, public, aware(row.created_at))
 
 
 def _public_jwk(jwk: dict[str, Any], *, kid: str, algorithm: str) -> dict[str, Any]:
@@ -326,11 +326,6 @@ def _fernet(key_secret: bytes) -> Fernet:
     check_key_secret(key_secret)
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_FERNET_INFO)
     return Fernet(base64.urlsafe_b64encode(hkdf.derive(key_secret)))
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the catalog stores UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # --- registrations (public clients, redirect URIs, private_key_jwt, resource servers) ----

@@ -7,7 +7,6 @@ instrument covers what, who may decide a request) is decided in ``policies``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,11 +20,6 @@ from catalog.governance_models import (
     TransferInstrument,
 )
 from catalog.models import Dataset, utcnow
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; they are stored as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class GovernanceStore:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import NotFound
-from catalog.models import Grant, utcnow
+from catalog.models import Grant, aware, utcnow
 
 
 class GrantStore:
@@ -29,7 +29,7 @@ class GrantStore:
             grants = session.scalars(
                 select(Grant).where(Grant.org_id == org_id, Grant.revoked_at.is_(None))
             ).all()
-        return [g for g in grants if g.expires_at is None or _aware(g.expires_at) > now]
+        return [g for g in grants if g.expires_at is None or aware(g.expires_at) > now]
 
     def list(self, *, org_id: str | None = None) -> list[Grant]:
         query = select(Grant).order_by(Grant.created_at)
@@ -53,8 +53,3 @@ class GrantStore:
             if grant.revoked_at is None:
                 grant.revoked_at = now or utcnow()
             return grant
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; they are stored as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.models import utcnow
+from catalog.models import aware, utcnow
 from catalog.users import (
     AuthorizationCode,
     IssuedAccessToken,
@@ -39,11 +39,6 @@ def token_hash(value: str) -> str:
 
 def new_secret_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the catalog stores UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # --- authorization codes -----------------------------------------------------------------

@@ -30,9 +30,8 @@ import pyarrow.parquet as pq
 
 from catalog.errors import NotFound, PlatformError, QueryError
 from catalog.exports import Export, ExportStatus, ExportStore, SourceRef
-from catalog.governance import aware
 from catalog.grants import GrantStore
-from catalog.models import utcnow
+from catalog.models import aware, utcnow
 from catalog.storage.base import ObjectStore
 from gateway.query_runner import QueryStream
 from gateway.query_service import Governed, govern_for, open_stream

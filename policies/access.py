@@ -23,9 +23,8 @@ from typing import Any
 
 from catalog.audit import AuditLog
 from catalog.errors import InvalidInput, NotFound
-from catalog.governance import aware
 from catalog.governance_models import AccessRequest
-from catalog.models import Dataset, Grant
+from catalog.models import Dataset, Grant, aware
 from catalog.regions import Region
 from policies.engine import Decision
 from policies.errors import AccessDenied

@@ -34,12 +34,11 @@ from catalog.governance import (
     AccessRequestStore,
     DeliveryLedger,
     GovernanceStore,
-    aware,
 )
 from catalog.grants import GrantStore
 from catalog.lake import Lake
 from catalog.metadata import MetadataStore
-from catalog.models import Dataset, DatasetVersion, Grant, utcnow
+from catalog.models import Dataset, DatasetVersion, Grant, aware, utcnow
 from catalog.registry import Registry
 from policies.discovery import Listing, may_discover
 from policies.engine import Decision, decide

@@ -13,10 +13,9 @@ from typing import Any
 
 from catalog.audit import AuditLog
 from catalog.errors import InvalidInput
-from catalog.governance import aware
 from catalog.governance_models import TransferInstrument
 from catalog.identifiers import validate_registration
-from catalog.models import Dataset
+from catalog.models import Dataset, aware
 from catalog.regions import MAINLAND, Region
 from policies.errors import AccessDenied
 from policies.evaluate import QueryPolicy

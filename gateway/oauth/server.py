@@ -55,8 +55,8 @@ from catalog.clients import (
     split_scope,
 )
 from catalog.errors import InvalidInput
-from catalog.models import Organisation
-from catalog.oauth_state import add_tokens, aware, start_family
+from catalog.models import Organisation, aware
+from catalog.oauth_state import add_tokens, start_family
 from catalog.regions import Region
 from catalog.users import User
 from gateway.oauth.client_auth import (

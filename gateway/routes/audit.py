@@ -11,9 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from catalog.governance import aware
 from catalog.governance_models import Delivery
-from catalog.models import AuditEvent
+from catalog.models import AuditEvent, aware
 from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
 from gateway.schemas import AuditOut
 from gateway.services import Platform

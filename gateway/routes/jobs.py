@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import NotFound
-from catalog.models import Job, utcnow
+from catalog.models import Job, aware, utcnow
 from gateway.deps import PlatformDep, PrincipalDep, require_scope
 from gateway.errors import Forbidden
 from gateway.schemas import JobOut, QuarantineRow, QuarantineRowsPage, UploadMode
@@ -67,8 +67,8 @@ def _pace(job: Job, now: datetime) -> tuple[float | None, float | None]:
     share of bytes read; unknown until some progress is recorded)."""
     if job.started_at is None or job.status not in ("running", "succeeded", "failed"):
         return None, None
-    started = _aware(job.started_at)
-    end = _aware(job.finished_at) if job.finished_at and job.status != "running" else now
+    started = aware(job.started_at)
+    end = aware(job.finished_at) if job.finished_at and job.status != "running" else now
     elapsed = (end - started).total_seconds()
     if elapsed <= 0:
         return None, None
@@ -76,11 +76,6 @@ def _pace(job: Job, now: datetime) -> tuple[float | None, float | None]:
     if job.status != "running" or job.phase != "reading" or not 0 < job.progress < 1:
         return rate, None
     return rate, round(elapsed * (1 - job.progress) / job.progress, 1)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the catalog stores UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
 
 
 def _visible_job(platform: Platform, principal: Principal, job_id: str) -> Job:

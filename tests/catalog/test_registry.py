@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from catalog.audit import AuditLog
 from catalog.database import make_engine, session_factory, upgrade_to_head
 from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.jobs import JobStore
-from catalog.models import AuditEvent, Base
+from catalog.models import AuditEvent, Base, Organisation
 from catalog.registry import Registry
 from tests.audit_tamper import append_only_lifted
 from tests.factories import REGISTRATION, suffix
@@ -66,6 +67,35 @@ def test_migrations_create_exactly_the_model_tables(sessions) -> None:
     for name, table in Base.metadata.tables.items():  # a column added to a model needs a migration
         migrated = {column["name"] for column in inspector.get_columns(name)}
         assert migrated == set(table.columns.keys()), name
+
+
+def test_datetimes_are_stored_as_utc_and_read_back_aware(sessions) -> None:
+    """SQLite keeps no offset (it used to hand back naive values) and PostgreSQL answers in
+    the session time zone: every datetime column reads back as aware UTC, and a value given in
+    another offset is stored as the same instant."""
+    registry = Registry(sessions)
+    org = registry.create_org(
+        name="Clock " + suffix(),
+        slug="ck_" + suffix(),
+        kind="consumer",
+        region="HK",
+        registration_id=REGISTRATION["HK"],
+    )
+    hong_kong = datetime(2026, 11, 28, 18, 30, tzinfo=timezone(timedelta(hours=8)))
+    with sessions.begin() as session:
+        row = session.get(Organisation, org.id)
+        assert row is not None and row.created_at.tzinfo is not None
+        row.created_at = hong_kong
+    with sessions() as session:
+        stored = session.scalar(select(Organisation.created_at).where(Organisation.id == org.id))
+        assert stored == hong_kong and stored.utcoffset() == timedelta(0)
+        assert stored.hour == 10 and stored.tzinfo == UTC
+        later = session.scalar(
+            select(Organisation.id).where(
+                Organisation.created_at > datetime(2026, 11, 28, 10, 29, tzinfo=UTC)
+            )
+        )
+        assert later == org.id
 
 
 def test_org_registration_ids_are_validated_per_region(sessions) -> None:
