@@ -5,7 +5,9 @@ governed sources it read: dataset id + committed version + the grant that allowe
 ``ExportObject`` rows are the Parquet objects written to the export bucket. The catalog
 helper's lineage graph reads these tables (export → dataset versions).
 Statuses: ``running`` → ``succeeded`` | ``failed`` | ``revoked`` (a grant behind it was
-revoked while it ran, or before its files were fetched).
+revoked while it ran, or before its files were fetched); ``succeeded`` → ``expired`` once
+the sweeper deleted its files after the retention period (``revoked`` likewise when a grant
+behind it ends). ``due_for_sweep`` names the exports whose files must go.
 """
 
 from __future__ import annotations
@@ -15,13 +17,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    and_,
+    delete,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from catalog.errors import NotFound
-from catalog.models import Base, new_id, utcnow
+from catalog.models import Base, Grant, new_id, utcnow
 
-ExportStatus = Literal["running", "succeeded", "failed", "revoked"]
+ExportStatus = Literal["running", "succeeded", "failed", "revoked", "expired"]
 
 
 class Export(Base):
@@ -174,6 +188,47 @@ class ExportStore:
         )
         with self.sessions() as session:
             return list(session.scalars(query))
+
+    def due_for_sweep(
+        self, *, now: datetime, stale_before: datetime, limit: int = 100
+    ) -> list[Export]:
+        """Exports whose files must be deleted, oldest first: succeeded ones past their
+        expiry or with a revoked or expired grant behind them, and ``running`` ones created
+        before ``stale_before`` (their writer died with its gateway)."""
+        grant_ended = exists().where(
+            ExportSource.export_id == Export.id,
+            ExportSource.grant_id == Grant.id,
+            or_(Grant.revoked_at.is_not(None), Grant.expires_at <= now),
+        )
+        query = (
+            select(Export)
+            .where(
+                or_(
+                    and_(
+                        Export.status == "succeeded",
+                        or_(Export.expires_at <= now, grant_ended),
+                    ),
+                    and_(Export.status == "running", Export.created_at < stale_before),
+                )
+            )
+            .order_by(Export.created_at, Export.id)
+            .limit(limit)
+        )
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def close_swept(
+        self, export_id: str, status: ExportStatus, error: dict[str, Any] | None = None
+    ) -> None:
+        """Record that the export's files are gone: its new status, no objects left."""
+        with self.sessions.begin() as session:
+            export = session.get(Export, export_id)
+            if export is None:
+                raise NotFound("export", export_id)
+            export.status = status
+            export.error = error if error is not None else export.error
+            export.finished_at = export.finished_at or utcnow()
+            session.execute(delete(ExportObject).where(ExportObject.export_id == export_id))
 
     def for_dataset(self, dataset_id: str) -> list[Export]:
         """Exports that read any version of ``dataset_id`` (lineage, newest first)."""

@@ -45,6 +45,9 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         app.state.metrics = app.state.platform.metrics
         app.state.platform.ingest.resume_pending()
         app.state.platform.ingest.start_polling(min(15.0, settings.ingest.lease_seconds / 2))
+        app.state.platform.exports.start_sweeper(
+            app.state.platform, settings.query.export_sweep_seconds
+        )
         try:
             yield
         finally:

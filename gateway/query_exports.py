@@ -12,6 +12,12 @@ seconds: a revoked or expired grant stops the worker, deletes what was written a
 marks the export ``revoked``. ``export_view`` hands out presigned URLs (short expiry)
 for the export's own objects only, after checking the grants again; dataset files are
 never presigned.
+
+Files do not outlive their purpose: ``sweep_exports`` (every ``export_sweep_seconds`` on a
+thread of each gateway, and ``datashare admin sweep-exports``) deletes the objects of
+exports past their retention (→ ``expired``), of exports whose grant was revoked or expired
+since (→ ``revoked``), and of ``running`` exports whose gateway died (→ ``failed``). Each
+sweep is audited; deleting is idempotent, so several gateways may sweep at once.
 """
 
 from __future__ import annotations
@@ -66,8 +72,10 @@ class ExportService:
         url_seconds: int = 300,
         retention_hours: int = 24,
         max_rows: int = 100_000_000,
+        stale_seconds: float = 3600.0,
     ) -> None:
         self.store = store
+        self.stale = timedelta(seconds=stale_seconds)  # a running export this old has no writer
         self.scratch_root = scratch_root
         self.part_bytes, self.url_seconds = part_bytes, url_seconds
         self.retention = timedelta(hours=retention_hours)
@@ -76,12 +84,37 @@ class ExportService:
         self._buckets_ready: set[str] = set()
         self._lock = threading.Lock()
         self._running: dict[str, threading.Event] = {}
+        self._sweeping = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     def close(self) -> None:
+        self.stop_sweeper()
         with self._lock:
             for stop in self._running.values():
                 stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start_sweeper(self, platform: Platform, interval: float) -> None:
+        """Sweep every ``interval`` seconds on a daemon thread until ``close``."""
+        if interval <= 0 or self._sweeper is not None:
+            return
+
+        def loop() -> None:
+            while not self._sweeping.wait(interval):
+                try:
+                    sweep_exports(platform)
+                except Exception:  # the next round retries; never kill the thread
+                    log.exception("export sweep failed")
+
+        self._sweeping.clear()
+        self._sweeper = threading.Thread(target=loop, name="export-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)
+            self._sweeper = None
 
     def ensure_bucket(self, store: ObjectStore, bucket: str) -> None:
         with self._lock:
@@ -227,9 +260,11 @@ def _revoked_error(grant_id: str) -> dict[str, Any]:
     }
 
 
-def revoked_grant(grants: GrantStore, used: dict[str, str | None]) -> str | None:
-    """The first grant in ``used`` that is revoked or expired now (None: all live)."""
-    now = datetime.now(UTC)
+def revoked_grant(
+    grants: GrantStore, used: dict[str, str | None], now: datetime | None = None
+) -> str | None:
+    """The first grant in ``used`` that is revoked or expired ``now`` (None: all live)."""
+    now = now or datetime.now(UTC)
     for grant_id in used.values():
         if grant_id is None:
             continue
@@ -299,6 +334,49 @@ class _PartWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def sweep_exports(platform: Platform, *, now: datetime | None = None) -> dict[str, int]:
+    """Delete the files of every export that must not keep them (see the module docstring);
+    how many exports ended in each status."""
+    service: ExportService = platform.exports
+    now = now or datetime.now(UTC)
+    swept: dict[str, int] = {"expired": 0, "revoked": 0, "failed": 0}
+    while due := service.store.due_for_sweep(now=now, stale_before=now - service.stale):
+        for export in due:
+            with service._lock:
+                if export.id in service._running:  # this gateway is still writing it
+                    continue
+            status, error = _sweep_outcome(platform, export, now)
+            platform.lake.store(export.region).delete_prefix(export.bucket, f"exports/{export.id}/")
+            service.store.close_swept(export.id, status, error)
+            platform.audit.append(
+                actor="system:export-sweeper",
+                action="export.sweep",
+                resource=f"export:{export.id}",
+                outcome=status,
+                detail={"org": export.consumer_org_id, **(error or {})},
+            )
+            swept[status] += 1
+        if all(e.id in service._running for e in due):
+            break
+    if any(swept.values()):
+        log.info("export sweep", extra=swept)
+    return swept
+
+
+def _sweep_outcome(
+    platform: Platform, export: Export, now: datetime
+) -> tuple[ExportStatus, dict[str, Any] | None]:
+    if export.status == "running":
+        return "failed", {
+            "code": "export_abandoned",
+            "message": "the gateway writing this export stopped before it finished; export again",
+        }
+    used = {s.dataset_id: s.grant_id for s in platform.exports.store.sources(export.id)}
+    if (revoked := revoked_grant(platform.grants, used, now)) is not None:
+        return "revoked", _revoked_error(revoked)
+    return "expired", None
 
 
 def list_exports(platform: Platform, principal: Principal, *, limit: int) -> list[dict[str, Any]]:

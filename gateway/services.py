@@ -193,6 +193,7 @@ def _assemble(
             url_seconds=q.export_url_seconds,
             retention_hours=q.export_retention_hours,
             max_rows=q.export_max_rows,
+            stale_seconds=max(3600.0, 2 * q.timeout_seconds),
         ),
         oauth=OAuthService(
             sessions,

@@ -63,6 +63,13 @@ class QuerySettings(BaseModel):
     export_retention_hours: int = Field(
         default=24, ge=1, le=8760, description="How long export files may be fetched."
     )
+    export_sweep_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How often each gateway deletes the files of expired, revoked and "
+        "abandoned exports (0: only `datashare admin sweep-exports`).",
+    )
     mask_secret: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -10,11 +10,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from catalog.models import Organisation
 from catalog.users import User
 from gateway.admin import AdminContext
 from gateway.deps import PlatformDep, require_role, require_scope
+from gateway.query_exports import sweep_exports
 from gateway.services import Platform
 from policies.model import Principal
 
@@ -131,6 +133,13 @@ def rotate_keys(admin: Admin, platform: PlatformDep) -> dict[str, str]:
             outcome="rotated",
         )
     return kids
+
+
+@router.post("/exports/sweep")
+async def sweep(_admin: Admin, platform: PlatformDep) -> dict[str, int]:
+    """Delete the files of expired, revoked and abandoned exports now (each gateway also does
+    this every ``query.export_sweep_seconds``); how many exports ended in each status."""
+    return await run_in_threadpool(sweep_exports, platform)
 
 
 @router.get("/orgs")

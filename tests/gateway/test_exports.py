@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -182,3 +184,98 @@ def test_grant_revoked_after_export_stops_presigning(
     assert (export["status"], export["files"]) == ("revoked", [])
     time.sleep(0)  # the record is updated too
     assert platform.exports.store.get(export_id).status == "revoked"
+
+
+def _age(platform: Platform, export_id: str, **changes: Any) -> None:
+    """Move an export's timestamps into the past, as if time had passed."""
+    from catalog.exports import Export
+
+    with platform.exports.store.sessions.begin() as session:
+        export = session.get(Export, export_id)
+        assert export is not None
+        for name, value in changes.items():
+            setattr(export, name, value)
+
+
+def _objects_left(platform: Platform, export_id: str) -> bool:
+    """Whether the export's first part is still in the HK export bucket."""
+    key = f"exports/{export_id}/part-0000.parquet"
+    return platform.lake.store("HK").exists(platform.lake.export_bucket("HK"), key)
+
+
+def test_sweep_deletes_files_of_expired_and_revoked_exports_and_audits_it(
+    client: TestClient, platform: Platform
+) -> None:
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    sql = SQL.format(name=dataset["sql_name"])
+    start = [client.post("/v1/exports", headers=consumer.headers, json={"sql": sql}) for _ in "ab"]
+    expired_id, revoked_id = (response.json()["id"] for response in start)
+    for export_id in (expired_id, revoked_id):
+        assert finished(client, platform, consumer, export_id)["status"] == "succeeded"
+        assert _objects_left(platform, export_id)
+    admin = make_caller(platform, client, role="admin")
+    nothing = client.post("/v1/admin/exports/sweep", headers=admin.headers)
+    assert nothing.json() == {"expired": 0, "revoked": 0, "failed": 0}  # both still live
+
+    _age(platform, expired_id, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    swept = client.post("/v1/admin/exports/sweep", headers=admin.headers)
+    assert swept.status_code == 200 and swept.json() == {"expired": 1, "revoked": 0, "failed": 0}
+    assert not _objects_left(platform, expired_id)
+    assert _objects_left(platform, revoked_id)  # the live one is untouched
+    view = finished(client, platform, consumer, expired_id)
+    assert (view["status"], view["files"]) == ("expired", [])
+    assert view["row_count"] == len(ENERGY_VALID_ROWS) and view["sources"]  # the record stays
+
+    # a grant revoked after the export finished: nobody fetched it, the sweeper still deletes it
+    steward: Caller = dataset["steward"]
+    assert client.delete(f"/v1/grants/{dataset['grant_id']}", headers=steward.headers).is_success
+    assert query_exports.sweep_exports(platform) == {"expired": 0, "revoked": 1, "failed": 0}
+    assert not _objects_left(platform, revoked_id)
+    assert platform.exports.store.get(revoked_id).status == "revoked"
+    assert query_exports.sweep_exports(platform) == {"expired": 0, "revoked": 0, "failed": 0}
+
+    events = client.get(
+        "/v1/audit", headers=admin.headers, params={"action": "export.sweep"}
+    ).json()
+    outcomes = {e["resource"]: e["outcome"] for e in events["events"]}
+    assert outcomes == {f"export:{expired_id}": "expired", f"export:{revoked_id}": "revoked"}
+    consumer_only = client.post("/v1/admin/exports/sweep", headers=consumer.headers)
+    assert consumer_only.status_code == 403
+
+
+def test_sweeper_thread_fails_exports_whose_gateway_died(
+    client: TestClient, platform: Platform, tmp_path: Path
+) -> None:
+    from catalog.exports import SourceRef
+
+    _provider, consumer, dataset = shared_dataset(client, platform)
+    bucket = platform.lake.export_bucket("HK")
+    store = platform.lake.store("HK")
+    platform.exports.ensure_bucket(store, bucket)
+    abandoned = platform.exports.store.create(
+        consumer_org_id=consumer.org.id,
+        client_id=consumer.client_id,
+        query_sha256="0" * 64,
+        region="HK",
+        bucket=bucket,
+        expires_at=datetime.now(UTC) + timedelta(hours=24),
+        sources=[SourceRef(dataset["id"], 1, dataset["grant_id"])],
+    )
+    half = tmp_path / "part.parquet"
+    half.write_bytes(b"PAR1 half a part")
+    store.put_file(bucket, f"exports/{abandoned.id}/part-0000.parquet", half, "x/y")
+    assert _objects_left(platform, abandoned.id)
+    _age(platform, abandoned.id, created_at=datetime.now(UTC) - timedelta(hours=2))
+
+    platform.exports.stop_sweeper()  # the app's own (every 300 s) makes way for a quick one
+    platform.exports.start_sweeper(platform, 0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while platform.exports.store.get(abandoned.id).status == "running":
+            assert time.monotonic() < deadline, "the sweeper thread did not run"
+            time.sleep(0.05)
+    finally:
+        platform.exports.stop_sweeper()
+    record = platform.exports.store.get(abandoned.id)
+    assert record.status == "failed" and record.error["code"] == "export_abandoned"
+    assert not _objects_left(platform, abandoned.id)
