@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.errors import (
     EmptyFileError,
@@ -16,6 +18,7 @@ from ingest.errors import (
     UnsupportedEncodingError,
 )
 from ingest.sources import CsvSource, SourceOptions, normalise_header
+from ingest.sources.csv import Utf8Transcoder
 
 
 def read(path: Path, **options: object) -> tuple[list[str], list[dict[str, str]]]:
@@ -197,3 +200,41 @@ def test_csv_source_encoding_error_deep_in_the_file_keeps_its_offset(tmp_path: P
         read(write(tmp_path, data), max_record_bytes=64 << 10, max_cell_bytes=1024)
     assert caught.value.offset == data.index(b"\xff")
     assert caught.value.line == 100_002
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(["a", "1", ",", '"', "\n", "\r", "\ufeff", "广", "東", "😀", "é"]),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_TEXT, chunk_bytes=st.integers(1, 9), bom=st.booleans())
+def test_utf8_transcoder_output_is_the_normalised_text(
+    tmp_path_factory: pytest.TempPathFactory, text: str, chunk_bytes: int, bom: bool
+) -> None:
+    """UTF-8 bytes pass through untouched where they can (no CR); the stream must still be
+    exactly the decoded text with its leading BOM dropped and CR/CRLF made LF, and the
+    newline and quote counts must match, however the chunks split the characters."""
+    path = tmp_path_factory.mktemp("transcode") / "upload.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    expected = text if bom else text.removeprefix("\ufeff")
+    expected = expected.replace("\r\n", "\n").replace("\r", "\n")
+    stream = Utf8Transcoder(path, "utf-8", chunk_bytes=chunk_bytes, quote_char='"')
+    try:
+        assert stream.read(-1) == expected.encode()
+        assert stream.newlines == expected.count("\n")
+        assert stream.quotes == expected.count('"')
+        assert stream.bytes_read == path.stat().st_size
+    finally:
+        stream.close()
+
+
+def test_utf8_transcoder_reports_the_offset_of_a_bad_byte_in_a_passed_through_chunk(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "id,名\n".encode() + b"1,ok\n" * 1000 + b"2,\xff\n")
+    with pytest.raises(EncodingError) as caught:
+        read(path, chunk_bytes=64)
+    assert caught.value.attrs()["offset"] == len("id,名\n".encode()) + 5 * 1000 + 2
+    assert caught.value.attrs()["line"] == 1002

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.contracts import DataContract
 from ingest.errors import (
@@ -433,3 +436,22 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     record_property("ingest_memory", summary)
     assert growth_big < 160, summary
     assert result["late"] - result["early"] < 0.05 * size_mb, summary
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.integers(0, 40), max_size=30).map(lambda v: np.array(v, dtype=np.uint64)),
+        max_size=12,
+    )
+)
+def test_key_tracker_agrees_with_a_set(batches: list[npt.NDArray[np.uint64]]) -> None:
+    """Runs overlap and merge as they will; each key is new exactly once, first one wins."""
+    tracker, seen = KeyTracker(), set()
+    for hashes in batches:
+        expected = []
+        for value in hashes.tolist():
+            expected.append(value in seen)
+            seen.add(value)
+        assert tracker.add(hashes).tolist() == expected
+    assert len(tracker) == len(seen)
