@@ -1,9 +1,10 @@
 """Ingest jobs end to end: receive an upload and queue it; a worker runs it to a version.
 
-Gateway side: ``receive`` streams the request body to a scratch file (size cap,
-sha256, strict decoding check); ``submit`` stores the raw object in the dataset's
-region bucket, queues a job and tells the listeners (the embedded worker processes)
-that there is work.
+Gateway side: ``receive`` streams the request body (size cap, sha256, strict decoding
+check) straight into the raw object in the dataset's region bucket, as a multipart
+upload that is aborted if a check fails; ``submit`` queues the job (or, for a duplicate
+of a committed version, deletes the object again) and tells the listeners (the embedded
+worker processes) that there is work.
 
 Worker side (``ingest.worker.Worker`` claims the job and calls ``run``): download the
 raw file and process it (phase ``reading``), upload the Parquet parts under a prefix of
@@ -58,9 +59,27 @@ KILL_AT_ENV = "DATASHARE_TEST_KILL_AT"
 
 @dataclass(frozen=True)
 class Received:
-    path: Path
+    """An upload that passed the checks: in a scratch file (``path``), or already stored
+    as the raw object of the job ``job_id`` (``bucket``/``key``) when ``receive`` was
+    given the dataset."""
+
+    path: Path | None
     sha256: str
     size: int
+    job_id: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+
+    def discard(self, lake: Lake) -> None:
+        """Delete what ``receive`` kept (the upload was not queued)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        if self.bucket is not None and self.key is not None:
+            prefix = self.key.rsplit("/", 1)[0] + "/"
+            try:
+                lake.store_for_bucket(self.bucket).delete_prefix(self.bucket, prefix)
+            except PlatformError:
+                log.warning("could not delete an unqueued upload", extra={"key": self.key})
 
 
 class JobReleased(Exception):
@@ -162,31 +181,43 @@ class IngestService:
             local.stop()
 
     # receiving ---------------------------------------------------------------------
-    def receive(self, chunks: Iterable[bytes], *, encoding: str, fmt: str = "csv") -> Received:
-        """Stream an upload to scratch: cap its size, hash it, and for text formats check it
-        decodes strictly in the declared encoding (binary formats are checked by their reader)."""
+    def receive(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        encoding: str,
+        fmt: str = "csv",
+        dataset: Dataset | None = None,
+    ) -> Received:
+        """Take in an upload: cap its size, hash it, and for text formats check it decodes
+        strictly in the declared encoding (binary formats are checked by their reader).
+
+        With ``dataset`` the bytes stream straight to the raw object of a new job id while
+        they are checked (a multipart upload, aborted if a check fails), so the upload and
+        the store overlap and nothing touches the local disk. Without, they go to a
+        scratch file that ``submit`` stores."""
         codec = resolve_encoding(encoding)  # UnsupportedEncodingError lists the choices
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        checked = _Checked(
+            chunks,
+            limit=self.settings.max_upload_mb * 1024 * 1024,
+            decoder=codecs.getincrementaldecoder(codec)("strict") if fmt in TEXT_FORMATS else None,
+            encoding=encoding,
+        )
+        if dataset is not None:
+            job_id = new_id()
+            bucket = self.lake.bucket(dataset.region)
+            key = raw_key(dataset.id, job_id)
+            self.lake.store(dataset.region).put_stream(bucket, key, checked)
+            return Received(None, checked.sha256, checked.size, job_id, bucket, key)
         path = self.scratch / f"upload-{new_id()}"
-        digest, size = hashlib.sha256(), 0
-        text = fmt in TEXT_FORMATS
-        decoder = codecs.getincrementaldecoder(codec)("strict") if text else None
         try:
             with path.open("wb") as out:
-                for chunk in chunks:
-                    _decode_or_raise(decoder, chunk, size, encoding)
-                    size += len(chunk)
-                    if size > limit:
-                        raise FileTooLarge(size=size, limit=limit)
-                    digest.update(chunk)
+                for chunk in checked:
                     out.write(chunk)
-            _decode_or_raise(decoder, b"", size, encoding, final=True)
-            if size == 0:
-                raise EmptyFile()
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return Received(path, digest.hexdigest(), size)
+        return Received(path, checked.sha256, checked.size)
 
     def submit(
         self,
@@ -202,13 +233,15 @@ class IngestService:
     ) -> Job:
         """Store the raw object and queue a job (or record a duplicate of a committed version)."""
         if mode not in MODES:
-            received.path.unlink(missing_ok=True)
+            received.discard(self.lake)
             raise InvalidInput(f"mode {mode!r}; use replace or append", field="mode")
+        stored = received.key is not None
+        queued = False
         try:
             duplicate = self.registry.find_version_by_hash(dataset.id, received.sha256)
-            job_id = new_id()
-            bucket = self.lake.bucket(dataset.region)
-            key = f"raw/{dataset.id}/{job_id}/source"
+            job_id = received.job_id or new_id()
+            bucket = received.bucket or self.lake.bucket(dataset.region)
+            key = received.key or raw_key(dataset.id, job_id)
             fields: dict[str, Any] = {
                 "id": job_id,
                 "dataset_id": dataset.id,
@@ -234,10 +267,15 @@ class IngestService:
                     rows_valid=duplicate.row_count,
                     rows_rejected=duplicate.rejected_count,
                 )
-            self.lake.store(dataset.region).put_file(bucket, key, received.path)
+            if received.path is not None:  # received without the dataset: store it now
+                self.lake.store(dataset.region).put_file(bucket, key, received.path)
             job = self.jobs.create(**fields)
+            queued = True
         finally:
-            received.path.unlink(missing_ok=True)
+            if received.path is not None:
+                received.path.unlink(missing_ok=True)
+            if stored and not queued:  # a duplicate, or the job could not be created
+                received.discard(self.lake)
         self.audit.append(
             actor=actor,
             action="ingest.submit",
@@ -531,6 +569,47 @@ def _test_kill_point(point: str) -> None:
     if os.environ.get(KILL_AT_ENV) == point:
         log.warning("test hook: killing this worker", extra={"point": point})
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raw_key(dataset_id: str, job_id: str) -> str:
+    """Where a job's uploaded file is kept."""
+    return f"raw/{dataset_id}/{job_id}/source"
+
+
+class _Checked:
+    """The chunks of an upload, passed through while counting (``FileTooLargeError`` past
+    ``limit``), hashing and decoding them strictly (``decoder``; None for binary formats).
+    Exhausting it raises ``EncodingError`` for a truncated character at the end and
+    ``EmptyFileError`` for no bytes at all, so a consumer never completes on a bad file."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        limit: int,
+        decoder: codecs.IncrementalDecoder | None,
+        encoding: str,
+    ) -> None:
+        self._chunks, self._limit, self._decoder = chunks, limit, decoder
+        self._encoding = encoding
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            _decode_or_raise(self._decoder, chunk, self.size, self._encoding)
+            self.size += len(chunk)
+            if self.size > self._limit:
+                raise FileTooLarge(size=self.size, limit=self._limit)
+            self._digest.update(chunk)
+            yield chunk
+        _decode_or_raise(self._decoder, b"", self.size, self._encoding, final=True)
+        if self.size == 0:
+            raise EmptyFile()
 
 
 def _decode_or_raise(

@@ -8,7 +8,7 @@ key, a path or SQL (SECURITY.md §5).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +45,14 @@ class ObjectStore(Protocol):
     def put_file(
         self, bucket: str, key: str, path: Path, content_type: str = ...
     ) -> ObjectInfo: ...
+
+    def put_stream(
+        self, bucket: str, key: str, chunks: Iterable[bytes], content_type: str = ...
+    ) -> ObjectInfo:
+        """Store the bytes of ``chunks`` as they come (never whole in memory). The object
+        becomes visible only once ``chunks`` is exhausted; when iterating ``chunks`` raises,
+        nothing is stored (a multipart upload is aborted) and the exception propagates."""
+        ...
 
     def get_to_file(self, bucket: str, key: str, path: Path) -> None: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from catalog.errors import NotFound, StorageUnavailable
@@ -50,6 +50,29 @@ class LocalStore:
         shutil.copyfile(path, partial)
         os.replace(partial, target)
         return ObjectInfo(bucket, key, target.stat().st_size)
+
+    def put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str = "application/octet-stream",
+    ) -> ObjectInfo:
+        del content_type
+        target = self._path(bucket, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        size = 0
+        try:
+            with partial.open("wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, target)
+        return ObjectInfo(bucket, key, size)
 
     def get_to_file(self, bucket: str, key: str, path: Path) -> None:
         source = self._path(bucket, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +15,38 @@ from minio.error import MinioException, S3Error
 from catalog.duckdb_session import S3ReadCredentials
 from catalog.errors import NotFound, StorageError, StorageUnavailable
 from catalog.storage.base import ObjectInfo, check_key
+
+STREAM_PART_BYTES = 16 << 20
+"""Part size of streamed uploads: the memory a stream holds is about this times
+(``STREAM_PARALLEL_PARTS`` + 1); 1 GiB is 64 parts."""
+STREAM_PARALLEL_PARTS = 3
+
+
+class _ChunkReader:
+    """A file-like ``read`` over an iterator of byte chunks (what ``put_object`` reads).
+
+    ``read(n)`` gathers up to ``n`` bytes with one join, so the SDK assembles a part in
+    one piece instead of concatenating it a megabyte at a time."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._head = b""
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        pieces, wanted = [], size if size >= 0 else 1 << 62
+        while wanted > 0:
+            if not self._head:
+                self._head = next(self._chunks, b"")
+                if not self._head:
+                    break
+            piece = self._head[:wanted] if len(self._head) > wanted else self._head
+            self._head = self._head[len(piece) :]
+            pieces.append(piece)
+            wanted -= len(piece)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self.size += len(data)
+        return data
 
 
 class S3Store:
@@ -97,6 +129,36 @@ class S3Store:
                 f"upload of {bucket}/{key} failed", bucket=bucket, key=key
             ) from exc
         return ObjectInfo(bucket, key, path.stat().st_size)
+
+    def put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str = "application/octet-stream",
+    ) -> ObjectInfo:
+        check_key(key)
+        reader = _ChunkReader(chunks)
+        try:
+            # a multipart upload whose parts go up while the next is read; the SDK
+            # aborts it when reading raises, so no partial object is ever visible
+            self._client.put_object(
+                bucket,
+                key,
+                reader,  # type: ignore[arg-type]
+                length=-1,
+                part_size=STREAM_PART_BYTES,
+                content_type=content_type,
+                num_parallel_uploads=STREAM_PARALLEL_PARTS,
+            )
+        except S3Error as exc:
+            message = f"upload of {bucket}/{key} refused: {exc.code}"
+            raise StorageError(message, bucket=bucket) from exc
+        except (MinioException, urllib3.exceptions.HTTPError) as exc:
+            raise StorageUnavailable(
+                f"upload of {bucket}/{key} failed", bucket=bucket, key=key
+            ) from exc
+        return ObjectInfo(bucket, key, reader.size)
 
     def get_to_file(self, bucket: str, key: str, path: Path) -> None:
         check_key(key)

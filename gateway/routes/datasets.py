@@ -246,7 +246,11 @@ async def upload(
     file_format = resolve_format(fmt, name)
     options = {k: v for k, v in (("sheet", sheet), ("header_row", header_row)) if v is not None}
     received = await run_in_threadpool(
-        platform.ingest.receive, chunks, encoding=encoding.lower(), fmt=file_format
+        platform.ingest.receive,
+        chunks,
+        encoding=encoding.lower(),
+        fmt=file_format,
+        dataset=dataset,
     )
     job = await run_in_threadpool(
         platform.ingest.submit,

@@ -402,3 +402,40 @@ def test_a_failed_job_names_the_partners_file_not_the_workers_copy(
     done = wait_job(client, provider, job["id"])
     assert done["status"] == "failed"
     assert done["error"]["message"].startswith("meters-07.csv: "), done["error"]
+
+
+# -- raw uploads --------------------------------------------------------------------------
+
+
+def raw_objects(platform: Any, dataset: dict[str, Any]) -> int:
+    """How many raw objects the dataset has (counted by deleting them: end of test only)."""
+    region = dataset["region"]
+    bucket = platform.lake.bucket(region)
+    return int(platform.lake.store(region).delete_prefix(bucket, f"raw/{dataset['id']}/"))
+
+
+def test_an_upload_failing_its_checks_midway_leaves_no_raw_object(client, platform) -> None:
+    """The body streams into the raw object while it is checked; past 16 MiB the S3 store
+    has begun a multipart upload, which the undecodable byte near the end aborts."""
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    good = energy_csv(400_000)
+    assert len(good) > 17 << 20
+    response = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=good + b"DG-P1-MCC-9999999,2025-07-11 00:00,1.5,\xff\n",
+        params={"filename": "meters.csv"},
+    )
+    error = assert_error(response, 422, "encoding_invalid")
+    assert error["detail"]["offset"] == len(good) + len("DG-P1-MCC-9999999,2025-07-11 00:00,1.5,")
+    assert raw_objects(platform, dataset) == 0
+
+
+def test_a_duplicate_upload_keeps_no_second_raw_object(client, platform) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    first = wait_job(client, provider, upload(client, provider, dataset["id"], ENERGY_CSV)["id"])
+    again = upload(client, provider, dataset["id"], ENERGY_CSV)
+    assert (first["status"], again["status"]) == ("succeeded", "duplicate")
+    assert raw_objects(platform, dataset) == 1
