@@ -161,10 +161,13 @@ async def my_access(console: UserConsole) -> Response:
     exports = await console.api.optional("/v1/exports", [])
     datasets = {d["id"]: d for d in await console.api.get("/v1/datasets")}
     mine = console.me.get("org_id") if console.me else None
+    listed = _items(requests)
     return console.render(
         "access.html",
-        requests=_items(requests),
+        requests=listed,
         requests_available=requests is not None,
+        # a provider also sees requests for its datasets: then say whose they are
+        show_org=any(r.get("org_id") != mine for r in listed),
         grants=[g for g in grants if g.get("org_id") == mine],
         exports=exports,
         datasets=datasets,

@@ -26,7 +26,8 @@ async def provider_home(console: UserConsole) -> Response:
     datasets = await console.api.get("/v1/datasets")
     mine = [d for d in datasets if console.me and d.get("org") == console.me.get("org_slug")]
     usage = await console.api.optional("/v1/usage", None)
-    return console.render("provider.html", datasets=mine, usage=usage)
+    names = {d["id"]: d["sql_name"] for d in mine}
+    return console.render("provider.html", datasets=mine, usage=usage, names=names)
 
 
 # --- register a dataset ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ The rules (who sees, who decides, how far an approval may go) live in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.governance_models import AccessRequest
 from gateway.deps import PlatformDep, PrincipalDep, require_role, require_scope
-from gateway.routes.grants import GrantDetailOut, grant_detail
+from gateway.routes.grants import GrantDetailOut, grant_details
+from gateway.routes.org_names import ConsumerOrgFields, with_org_names
 from gateway.services import Platform
 from policies.access import AccessWorkflow, Approval, RequestInput
 from policies.evaluate import consumer_of
@@ -95,7 +97,7 @@ class DenyIn(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class RequestOut(BaseModel):
+class RequestOut(ConsumerOrgFields):
     id: str
     dataset_id: str
     org_id: str
@@ -123,8 +125,13 @@ class ApprovedOut(BaseModel):
     grant: GrantDetailOut
 
 
-def request_out(request: AccessRequest) -> RequestOut:
-    return RequestOut.model_validate(request, from_attributes=True)
+def requests_out(platform: Platform, requests: Sequence[AccessRequest]) -> list[RequestOut]:
+    """The requests with their consumer organisation's slug, name and region (one query)."""
+    return with_org_names(platform, requests, RequestOut)
+
+
+def request_out(platform: Platform, request: AccessRequest) -> RequestOut:
+    return requests_out(platform, [request])[0]
 
 
 @router.post("/preview", dependencies=[require_scope("access:request")])
@@ -144,7 +151,7 @@ def preview(body: RequestIn, principal: Requester, platform: PlatformDep) -> dic
 
 @router.post("", status_code=201, dependencies=[require_scope("access:request")])
 def create(body: RequestIn, principal: Requester, platform: PlatformDep) -> RequestOut:
-    return request_out(workflow(platform).create(principal, body.as_input()))
+    return request_out(platform, workflow(platform).create(principal, body.as_input()))
 
 
 @router.get("", dependencies=[require_scope("access:request", "access:approve")])
@@ -155,12 +162,12 @@ def list_requests(
 ) -> list[RequestOut]:
     """Consumers: their organisation's; providers: those on their datasets; stewards: those
     of the regions they steward (the approval queue is ``?status=pending``)."""
-    return [request_out(r) for r in workflow(platform).visible(principal, status)]
+    return requests_out(platform, workflow(platform).visible(principal, status))
 
 
 @router.get("/{request_id}", dependencies=[require_scope("access:request", "access:approve")])
 def get_request(request_id: str, principal: PrincipalDep, platform: PlatformDep) -> RequestOut:
-    return request_out(workflow(platform).get(principal, request_id))
+    return request_out(platform, workflow(platform).get(principal, request_id))
 
 
 @router.post("/{request_id}/approve", dependencies=[require_scope("access:approve")])
@@ -168,14 +175,16 @@ def approve(
     request_id: str, body: ApprovalIn, principal: Steward, platform: PlatformDep
 ) -> ApprovedOut:
     request, grant = workflow(platform).approve(principal, request_id, body.as_approval())
-    return ApprovedOut(request=request_out(request), grant=grant_detail(grant))
+    return ApprovedOut(
+        request=request_out(platform, request), grant=grant_details(platform, [grant])[0]
+    )
 
 
 @router.post("/{request_id}/deny", dependencies=[require_scope("access:approve")])
 def deny(request_id: str, body: DenyIn, principal: Steward, platform: PlatformDep) -> RequestOut:
-    return request_out(workflow(platform).deny(principal, request_id, body.reason))
+    return request_out(platform, workflow(platform).deny(principal, request_id, body.reason))
 
 
 @router.post("/{request_id}/withdraw", dependencies=[require_scope("access:request")])
 def withdraw(request_id: str, principal: Requester, platform: PlatformDep) -> RequestOut:
-    return request_out(workflow(platform).withdraw(principal, request_id))
+    return request_out(platform, workflow(platform).withdraw(principal, request_id))

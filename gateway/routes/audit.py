@@ -178,7 +178,7 @@ def usage(
     obligations, expiry), the delivery ledger, and notifications (audit entries about my
     datasets: requests, decisions, revocations, instruments)."""
     datasets = {d.id: d for d, _o in platform.registry.list_datasets(org_id=principal.org_id)}
-    orgs = {o.id: o.slug for o in platform.registry.list_orgs()}
+    orgs = {o.id: o for o in platform.registry.list_orgs()}
     now = platform.query_policy.now()
     grants = []
     for grant in platform.grants.list():
@@ -192,7 +192,9 @@ def usage(
                 "grant_id": grant.id,
                 "dataset_id": grant.dataset_id,
                 "dataset": datasets[grant.dataset_id].name,
-                "consumer": orgs.get(grant.org_id, grant.org_id),
+                "consumer": org.slug if (org := orgs.get(grant.org_id)) else grant.org_id,
+                "consumer_name": org.name if org else None,
+                "consumer_region": org.region if org else None,
                 "purpose": grant.purpose,
                 "columns": grant.columns,
                 "masks": grant.masks,
@@ -216,7 +218,13 @@ def usage(
     ledger = platform.query_policy.ledger.list(provider_org_id=principal.org_id, limit=limit)
     return {
         "grants": grants,
-        "deliveries": [_delivery(r) for r in ledger],
+        "deliveries": [
+            {
+                **_delivery(r),
+                "consumer_name": org.name if (org := orgs.get(r.consumer_org_id)) else None,
+            }
+            for r in ledger
+        ],
         "notifications": [
             AuditOut.model_validate(e, from_attributes=True)
             for e in notifications

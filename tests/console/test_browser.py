@@ -249,7 +249,9 @@ def test_consumer_requests_steward_masks_consumer_sees_masked_values(
             headers=machine.headers,
         ).json()
         assert wait_job(api, machine, job["id"])["status"] == "succeeded"
-    consumer_name, consumer_password, _org = console_stack.person(role="consumer", region="HK")
+    consumer_name, consumer_password, consumer_org = console_stack.person(
+        role="consumer", region="HK"
+    )
     steward_name, steward_password, _sorg = console_stack.person(role="steward", region="DG")
 
     # the consumer (简体中文) asks for two columns, previews the rules, sends the request
@@ -276,11 +278,16 @@ def test_consumer_requests_steward_masks_consumer_sees_masked_values(
     steward.sign_in("/console/steward", steward_name, steward_password)
     card = steward.page.locator("article.request", has_text=dataset["sql_name"])
     assert card.count() == 1
+    # who asks, by name and home region (not an id)
+    assert card.locator("p.meta .org").inner_text() == consumer_org.name
+    assert card.locator("p.meta .badge.region").inner_text() == "HK"
     card.locator("select[name='mask:meter_id']").select_option("redact")
     steward.shot("steward-approval-queue-en")
     card.locator("button[value=approve]").click()
     steward.page.wait_for_url("**/console/steward?notice=approved")
     assert steward.page.locator("article.request", has_text=dataset["sql_name"]).count() == 0
+    live = steward.page.locator("tr", has_text=dataset["sql_name"])
+    assert live.locator(".org").inner_text() == consumer_org.name
     steward.open("/console/audit")
     assert steward.page.locator("#chain-status").get_attribute("class") == "flash ok"
     assert steward.page.locator("table.audit", has_text="access_request.approved").count() == 1

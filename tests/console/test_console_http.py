@@ -353,6 +353,11 @@ def test_steward_denies_with_a_reason_and_revokes_a_grant(console_stack: Console
         http.cookies.set(SESSION_COOKIE, sealed)
         queue = http.get("/console/steward")
         assert all(f"/console/steward/requests/{a['id']}/decide" in queue.text for a in asks)
+        # people read the consumer organisation's name and region, not its id
+        card = queue.text.split(f"req-{asks[0]['id']}", 1)[1].split("</article>", 1)[0]
+        assert f'title="{consumer.org.slug}">{consumer.org.name}</span>' in card
+        assert '<span class="badge region">GZ</span>' in card
+        assert consumer.org.id[:10] not in card
         denied = http.post(
             f"/console/steward/requests/{asks[0]['id']}/decide",
             data=form(csrf, decision="deny", reason="purpose too broad"),
@@ -368,6 +373,8 @@ def test_steward_denies_with_a_reason_and_revokes_a_grant(console_stack: Console
             data=form(csrf, decision="approve", columns="kwh", row_filter="kwh > 1", days="30"),
         )
         assert approved.status_code == 303
+        live = http.get("/console/steward").text.split('id="grants-h"', 1)[1]
+        assert f">{consumer.org.name}</span>" in live and consumer.org.id[:10] not in live
         grants = http_get_json(console_stack, steward, "/v1/grants")
         grant = next(g for g in grants if g["dataset_id"] == dataset["id"])
         assert grant["columns"] == ["kwh"] and grant["row_filter"].replace(chr(34), "") == "kwh > 1"
@@ -376,6 +383,11 @@ def test_steward_denies_with_a_reason_and_revokes_a_grant(console_stack: Console
         )
         assert revoked.status_code == 303
         assert revoked.headers["location"] == "/console/steward?notice=revoked"
+    with console_stack.http(provider) as http:  # a provider sees who asked for its data
+        listed = http.get("/console/access").text
+        assert f">{consumer.org.name}</span>" in listed and ">Organisation</th>" in listed
+    with console_stack.http(consumer) as http:  # a consumer's own requests need no such column
+        assert ">Organisation</th>" not in http.get("/console/access").text
     with console_stack.http() as api:
         mine = api.get("/v1/access-requests", headers=consumer.headers).json()
         assert {r["id"]: r["status"] for r in mine}[asks[0]["id"]] == "denied"

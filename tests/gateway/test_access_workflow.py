@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from catalog.models import utcnow
 from policies.evaluate import QueryDecisions
@@ -526,3 +527,73 @@ def test_who_sees_and_decides_a_request_and_how_far_an_approval_goes(client, pla
 def test_governance_metadata_and_transfer_instruments(client, world) -> None:
     _transfer_instrument_changes_the_preview_and_the_decision(client, world)
     _governance_metadata_is_checked_and_core_data_refused(client, world)
+
+
+def test_requests_and_grants_name_the_consumer_organisation(client, platform, world) -> None:
+    """Requests and grants carry the consumer organisation's slug, name and home region
+    next to ``org_id`` (added fields: older clients see what they saw), resolved in one
+    query for a whole list."""
+    consumer, steward, provider = world["consumer"], world["steward"], world["provider"]
+    second = make_caller(platform, client, region="MO", role="consumer")
+    dataset_id = world["dataset"]["id"]
+    named = {
+        caller.org.id: (caller.org.slug, caller.org.name, caller.org.region)
+        for caller in (consumer, second)
+    }
+
+    def names(item: dict[str, Any]) -> tuple[str, str, str]:
+        assert named[item["org_id"]] == (item["org_slug"], item["org_name"], item["org_region"])
+        return item["org_slug"], item["org_name"], item["org_region"]
+
+    first = request_access(client, consumer, dataset_id, columns=["meter_id"]).json()
+    assert names(first) == (consumer.org.slug, consumer.org.name, "HK")
+    assert first["region"] == "DG"  # the dataset's region is unchanged beside the org's
+    other = request_access(client, second, dataset_id, columns=["kwh"]).json()
+    third = request_access(client, second, dataset_id, columns=["meter_id"]).json()
+
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(platform.engine, "before_cursor_execute", record)
+    try:
+        queue = client.get("/v1/access-requests?status=pending", headers=steward.headers)
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", record)
+    assert queue.status_code == 200, queue.text
+    assert {r["id"]: names(r)[2] for r in queue.json()} == {
+        first["id"]: "HK",
+        other["id"]: "MO",
+        third["id"]: "MO",
+    }
+    org_reads = [s for s in statements if "FROM organisations" in s]
+    assert len(org_reads) == 1, org_reads  # one query for three rows, not one per row
+
+    fetched = client.get(f"/v1/access-requests/{other['id']}", headers=second.headers).json()
+    assert names(fetched)[1] == second.org.name
+    approved = client.post(
+        f"/v1/access-requests/{first['id']}/approve", headers=steward.headers, json={}
+    ).json()
+    assert names(approved["request"])[0] == consumer.org.slug
+    assert names(approved["grant"])[0] == consumer.org.slug
+    denied = client.post(
+        f"/v1/access-requests/{other['id']}/deny", headers=steward.headers, json={"reason": "no"}
+    ).json()
+    assert names(denied)[2] == "MO"
+    withdrawn = client.post(
+        f"/v1/access-requests/{third['id']}/withdraw", headers=second.headers
+    ).json()
+    assert names(withdrawn)[2] == "MO"
+
+    for caller in (steward, provider, consumer):
+        grants = client.get("/v1/grants", headers=caller.headers).json()
+        assert [names(g) for g in grants] == [(consumer.org.slug, consumer.org.name, "HK")]
+    (usage,) = client.get("/v1/usage", headers=provider.headers).json()["grants"]
+    assert (usage["consumer"], usage["consumer_name"], usage["consumer_region"]) == (
+        consumer.org.slug,
+        consumer.org.name,
+        "HK",
+    )
+    revoked = client.delete(f"/v1/grants/{approved['grant']['id']}", headers=steward.headers)
+    assert names(revoked.json())[1] == consumer.org.name
