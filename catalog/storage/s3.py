@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +22,9 @@ STREAM_PART_BYTES = 16 << 20
 """Part size of streamed uploads: the memory a stream holds is about this times
 (``STREAM_PARALLEL_PARTS`` + 1); 1 GiB is 64 parts."""
 STREAM_PARALLEL_PARTS = 3
+RANGE_BYTES = 32 << 20
+"""Downloads are split into ranges of this size, fetched ``RANGE_THREADS`` at a time."""
+RANGE_THREADS = 4
 
 
 class _ChunkReader:
@@ -161,15 +166,48 @@ class S3Store:
         return ObjectInfo(bucket, key, reader.size)
 
     def get_to_file(self, bucket: str, key: str, path: Path) -> None:
+        """Download in ``RANGE_BYTES`` ranges, ``RANGE_THREADS`` at a time, each written at
+        its offset (a 1 GiB object came down at ~150 MB/s in one GET here); the file
+        appears under ``path`` only once it is complete."""
         check_key(key)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            self._client.fget_object(bucket, key, str(path))
+            size = int(self._client.stat_object(bucket, key).size or 0)
+            with partial.open("wb") as out:
+                out.truncate(size)
+                fd = out.fileno()
+                ranges = [(at, min(RANGE_BYTES, size - at)) for at in range(0, size, RANGE_BYTES)]
+                with ThreadPoolExecutor(RANGE_THREADS, thread_name_prefix="s3-get") as pool:
+                    for _ in pool.map(lambda r: self._get_range(bucket, key, fd, *r), ranges):
+                        pass
+            os.replace(partial, path)
         except S3Error as exc:
-            if exc.code == "NoSuchKey":
+            partial.unlink(missing_ok=True)
+            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
                 raise NotFound("object", f"{bucket}/{key}") from exc
             raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
+            partial.unlink(missing_ok=True)
             raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+    def _get_range(self, bucket: str, key: str, fd: int, offset: int, length: int) -> None:
+        response = self._client.get_object(bucket, key, offset=offset, length=length)
+        try:
+            at = offset
+            for chunk in response.stream(1 << 20):
+                os.pwrite(fd, chunk, at)
+                at += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        if at != offset + length:
+            raise StorageError(
+                f"download of {bucket}/{key} ended at byte {at}, expected {offset + length}",
+                bucket=bucket,
+            )
 
     def open_stream(self, bucket: str, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         check_key(key)

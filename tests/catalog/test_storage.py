@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,44 @@ def test_put_get_stream_exists_delete_roundtrip(store: ObjectStore, tmp_path: Pa
     assert not store.exists(bucket, "lake/ds1/job1/part-00000.parquet")
     with pytest.raises(NotFound):
         store.get_to_file(bucket, "lake/ds1/job1/part-00000.parquet", target)
+
+
+def test_a_download_in_ranges_is_the_object_byte_for_byte(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 downloads go in parallel ranges written at their offsets (shrunk here to 1 MiB so
+    that 5 MiB + 3 bytes are six ranges, the last one short); an empty object stays empty."""
+    monkeypatch.setattr("catalog.storage.s3.RANGE_BYTES", 1 << 20)
+    bucket = "st-" + secrets.token_hex(4)
+    store.ensure_bucket(bucket)
+    payload = secrets.token_bytes(5 * 1024 * 1024 + 3)
+    streamed = store.put_stream(bucket, "raw/ds1/job1/source", iter([payload[:7], payload[7:]]))
+    assert streamed.size == len(payload)
+    target = tmp_path / "downloads" / "out.bin"
+    target.parent.mkdir()
+    store.get_to_file(bucket, "raw/ds1/job1/source", target)
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(payload).digest()
+    store.put_stream(bucket, "raw/ds1/job2/source", iter([]))
+    store.get_to_file(bucket, "raw/ds1/job2/source", target)
+    assert target.read_bytes() == b""
+    assert [p.name for p in target.parent.iterdir()] == ["out.bin"]  # no partial file left
+
+
+def test_a_stream_that_fails_midway_stores_nothing(store: ObjectStore) -> None:
+    """Past the first 16 MiB part the S3 store has a multipart upload going; the error
+    from the stream aborts it and propagates unchanged."""
+    bucket = "st-" + secrets.token_hex(4)
+    store.ensure_bucket(bucket)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b"x" * (1 << 20)
+        raise ValueError("the upload was refused halfway")
+
+    with pytest.raises(ValueError, match="halfway"):
+        store.put_stream(bucket, "raw/ds1/job1/source", chunks())
+    assert not store.exists(bucket, "raw/ds1/job1/source")
+    assert store.delete_prefix(bucket, "raw/") == 0
 
 
 @pytest.mark.parametrize(
