@@ -168,3 +168,7 @@ def _warm_up_ingest(stack: ConsoleStack) -> str:
 
 def form(csrf: str, **values: Any) -> dict[str, Any]:
     return {"csrf": csrf, **values}
+
+
+# the browser fixtures (playwright over /usr/bin/chromium), shared by the browser test modules
+from tests.console.browsing import browser, visit  # noqa: E402, F401
