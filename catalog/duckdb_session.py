@@ -265,6 +265,64 @@ def _load_s3(con: DuckDBConnection, s3: Sequence[S3ReadCredentials]) -> None:
             ) from None
 
 
+@dataclass
+class PreparedConnection:
+    """Bootstrap steps 1–3 done ahead of time on a brand-new database: nothing has run on
+    it yet, it is not locked, and it must be ``lock_down``-ed before any query.
+
+    A query worker prepares the next one while it is idle, so a query pays only for the
+    last steps; the database is still fresh for each query and never reused."""
+
+    con: DuckDBConnection
+    limits: SandboxLimits
+    s3: tuple[S3ReadCredentials, ...]
+    httpfs: bool
+
+    def fits(self, s3: Sequence[S3ReadCredentials], limits: SandboxLimits) -> bool:
+        return tuple(s3) == self.s3 and limits == self.limits
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def prepare_connection(
+    *, s3: Sequence[S3ReadCredentials], limits: SandboxLimits, httpfs: bool = False
+) -> PreparedConnection:
+    """Steps 1–3 of the bootstrap on a new in-memory database (see the module docstring)."""
+    limits.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config=_connect_config(limits))
+    try:
+        con.execute(f"SET max_temp_directory_size = '{int(limits.max_temp_mb)}MiB'")
+        httpfs = httpfs or bool(s3)
+        if httpfs:
+            _load_s3(con, s3)
+        con.execute("SET enable_progress_bar = false")
+    except BaseException:
+        con.close()
+        raise
+    return PreparedConnection(con, limits, tuple(s3), httpfs)
+
+
+def lock_down(prepared: PreparedConnection, allowed_paths: Sequence[str]) -> DuckDBConnection:
+    """Steps 4–5: allow exactly ``allowed_paths``, no other external access, lock the
+    configuration. The prepared connection is consumed (closed on failure)."""
+    con = prepared.con
+    try:
+        paths = _checked_paths(allowed_paths)
+        prepared.limits.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not prepared.httpfs and any(path.startswith("s3://") for path in paths):
+            _load_s3(con, prepared.s3)
+        con.execute("SET allowed_directories = []")
+        con.execute(f"SET allowed_paths = [{', '.join(sql_string(path) for path in paths)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET allow_unredacted_secrets = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def sandboxed_connection(
     *,
     allowed_paths: Sequence[str],
@@ -277,22 +335,8 @@ def sandboxed_connection(
     (create it private, delete it afterwards).
     """
     paths = _checked_paths(allowed_paths)
-    limits.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config=_connect_config(limits))
-    try:
-        con.execute(f"SET max_temp_directory_size = '{int(limits.max_temp_mb)}MiB'")
-        if s3 or any(path.startswith("s3://") for path in paths):
-            _load_s3(con, s3)
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET allowed_directories = []")
-        con.execute(f"SET allowed_paths = [{', '.join(sql_string(path) for path in paths)}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET allow_unredacted_secrets = false")
-        con.execute("SET lock_configuration = true")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    httpfs = any(path.startswith("s3://") for path in paths)
+    return lock_down(prepare_connection(s3=s3, limits=limits, httpfs=httpfs), paths)
 
 
 JsonShape = Literal["array", "object"]

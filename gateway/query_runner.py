@@ -184,7 +184,9 @@ class _WorkerPool:
                 and worker in self._live
             )
             if keep:
-                self._spares.appendleft(worker)  # warmest first
+                # least recently used first: a worker prepares its next database after a
+                # query, so the one that waited longest is the one ready at once
+                self._spares.append(worker)
                 self._cond.notify_all()
         if not keep:
             self.retire(worker)

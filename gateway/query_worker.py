@@ -46,10 +46,12 @@ import pyarrow.ipc as ipc
 
 from catalog.duckdb_session import (
     DuckDBConnection,
+    PreparedConnection,
     S3ReadCredentials,
     SandboxLimits,
     error_kind,
-    sandboxed_connection,
+    lock_down,
+    prepare_connection,
     statement_types,
     warm_up,
 )
@@ -435,15 +437,31 @@ def _claim_stdout() -> IO[bytes]:
     return protocol
 
 
-def serve(job: WorkerJob, out: IO[bytes], sandbox: Sandbox | None = None) -> bool:
-    """Run one job; False when DuckDB ignored interrupts (the process must end)."""
+def serve(
+    job: WorkerJob,
+    out: IO[bytes],
+    sandbox: Sandbox | None = None,
+    prepared: PreparedConnection | None = None,
+) -> bool:
+    """Run one job; False when DuckDB ignored interrupts (the process must end).
+
+    ``prepared``: a new database set up while the worker was idle (bootstrap steps 1–3);
+    used when it was made for this job's limits and S3 credentials, closed otherwise."""
     sandbox = sandbox if sandbox is not None else Sandbox()
+    if prepared is not None and not prepared.fits(job.s3, job.limits):
+        prepared.close()
+        prepared = None
     if sandbox.landlock >= 0 and not sandbox.admits(job):
+        if prepared is not None:
+            prepared.close()
         _write_line(out, failure("respawn", job, "limits or S3 ports differ").header())
         return True
     try:
         sandbox.apply(job)
-        con = sandboxed_connection(allowed_paths=job.allowed_paths, s3=job.s3, limits=job.limits)
+        if prepared is None:
+            httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
+            prepared = prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
+        con = lock_down(prepared, job.allowed_paths)
     except Exception as exc:
         kind: Reason = "memory" if isinstance(exc, MemoryError) else "setup"
         _write_line(out, failure(kind, job, f"{type(exc).__name__}: {exc}").header())
@@ -462,14 +480,29 @@ def serve(job: WorkerJob, out: IO[bytes], sandbox: Sandbox | None = None) -> boo
     return finished
 
 
+def _prepare_next(job: WorkerJob) -> PreparedConnection | None:
+    """A new database for the next job, assuming it has this job's limits (they come from
+    the gateway's settings); None if that fails (the next job then prepares its own)."""
+    try:
+        httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
+        return prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
+    except Exception:
+        return None
+
+
 def main() -> int:
-    """Serve jobs, one line of JSON each, until stdin closes (each gets a fresh connection
-    and a cleaned scratch directory); exit at once when a query ignored interrupts."""
+    """Serve jobs, one line of JSON each, until stdin closes (each gets a fresh database
+    and a cleaned scratch directory); exit at once when a query ignored interrupts.
+
+    Between jobs the worker prepares the next job's database (a new one, nothing run on
+    it), so a query does not wait for DuckDB to start; it is locked down for the job's
+    files when the job arrives."""
     out = _claim_stdout()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle worker being retired
     warm_up()
     sandbox = Sandbox()
     finished = True
+    prepared: PreparedConnection | None = None
     while finished and not TERMINATING.is_set():
         raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
         if not raw.strip():
@@ -478,9 +511,14 @@ def main() -> int:
         clean_directory(job.scratch_dir)
         finished = False
         try:
-            finished = serve(job, out, sandbox)
+            finished = serve(job, out, sandbox, prepared)
         finally:
+            prepared = None
             clean_directory(job.scratch_dir)
+        if finished and not TERMINATING.is_set() and sandbox.landlock >= 0:
+            prepared = _prepare_next(job)
+    if prepared is not None:
+        prepared.close()
     with contextlib.suppress(OSError):
         out.close()
     # Skip interpreter teardown (tens of ms with pyarrow loaded); a DuckDB thread that

@@ -378,7 +378,8 @@ def test_run_bounds_concurrent_queries(tmp_path: Path) -> None:
 def test_worker_serves_again_after_a_clean_query_and_is_retired_after_a_failure(
     tmp_path: Path,
 ) -> None:
-    with QueryRunner(scratch_root=tmp_path, timeout_seconds=20, pool_size=1) as r:
+    # no spares: the pool hands out the least recently used worker, and here it has one
+    with QueryRunner(scratch_root=tmp_path, timeout_seconds=20, pool_size=0) as r:
         stream = r.run(governed("SELECT 1 AS x"))
         (pid,) = r.busy_pids()
         assert [b.to_pylist() for b in stream] == [[{"x": 1}]]
@@ -413,3 +414,27 @@ def test_embedded_seaweed_read_identity_reads_only_the_curated_buckets(tmp_path:
             reader.put_file("cur-gz", "lake/a/evil.parquet", tmp_path / "upload.bin")
     finally:
         server.stop()
+
+
+def test_a_reused_worker_locks_each_prepared_database_to_the_next_jobs_files(
+    tmp_path: Path, parts: dict[str, Path]
+) -> None:
+    """Between jobs a worker prepares a new database (bootstrap steps 1-3); each job locks
+    it down to its own files. What one job could read, the next cannot."""
+    sibling, granted = str(parts["sibling"]), str(parts["granted"])
+    with QueryRunner(scratch_root=tmp_path / "scratch", timeout_seconds=20, pool_size=0) as r:
+        with r.run(governed(f"SELECT secret FROM '{sibling}'", (sibling,))) as first:
+            (pid,) = r.busy_pids()
+            assert [b.to_pylist() for b in first] == [[{"secret": "not granted"}]]
+        settings = (
+            "SELECT current_setting('lock_configuration') AS locked, "
+            "current_setting('enable_external_access') AS external, "
+            "current_setting('allowed_paths') AS paths"
+        )
+        with r.run(governed(settings, (granted,))) as second:
+            assert r.busy_pids() == [pid]  # the prepared database of the same process
+            assert [b.to_pylist() for b in second] == [
+                [{"locked": True, "external": False, "paths": [granted]}]
+            ]
+        with pytest.raises(QueryError, match="outside its grants"):
+            r.run(governed(f"SELECT secret FROM '{sibling}'", (granted,)))
