@@ -39,6 +39,7 @@ class DatasetCreate(BaseModel):
 class DatasetOut(BaseModel):
     id: str
     org: str
+    org_name: str | None = Field(default=None, description="The provider organisation's name.")
     name: str
     sql_name: str
     title: str

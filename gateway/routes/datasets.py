@@ -39,6 +39,7 @@ def dataset_out(dataset: Dataset, org: Organisation) -> DatasetOut:
     return DatasetOut(
         id=dataset.id,
         org=org.slug,
+        org_name=org.name,
         name=dataset.name,
         sql_name=f"{org.slug}.{dataset.name}",
         title=dataset.title,

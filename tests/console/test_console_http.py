@@ -202,6 +202,9 @@ def test_upload_relay_report_and_quarantine_download(console_stack: ConsoleStack
         assert download.content[:4] == b"PAR1"
         page = http.get(f"/console/datasets/{dataset['id']}")
         assert 'class="histogram" data-column="kwh"' in page.text
+        # the provider by name (the API's additive `org_name`), its slug on hover
+        assert dataset["org_name"] == provider.org.name
+        assert f'title="{provider.org.slug}">{provider.org.name}</strong>' in page.text
 
 
 def test_query_relay_downloads_csv_and_refuses_bad_sql(console_stack: ConsoleStack) -> None:
