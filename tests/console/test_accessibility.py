@@ -271,12 +271,13 @@ def test_search_upload_and_approve_by_keyboard_alone(
     visit: Callable[[Caller | None, str], Visit],
     scene: dict[str, Any],
 ) -> None:
-    """Tab (and Enter, arrows, typing) only: a consumer searches and opens a dataset, a
-    provider uploads a file, a steward approves with a mask; each focus stop is visible."""
+    """Tab (and Enter, arrows, typing) only: a consumer searches, opens a dataset and asks
+    for access, a provider uploads a file, a steward approves with a mask; each focus stop
+    is visible."""
     dataset, people = scene["dataset"], scene["people"]
     unseen: list[str] = []
 
-    consumer = visit(people["consumer"], "en")
+    consumer = visit(console_stack.caller(role="consumer", region="HK"), "en")
     consumer.open("/console/catalog")
     unseen += tab_to(consumer, "#q")
     consumer.page.keyboard.type("energy")
@@ -285,6 +286,13 @@ def test_search_upload_and_approve_by_keyboard_alone(
     unseen += tab_to(consumer, f"a[href='/console/datasets/{dataset['id']}']")
     consumer.page.keyboard.press("Enter")
     consumer.page.wait_for_url(f"**/console/datasets/{dataset['id']}")
+    # ... and asks for access: the link, then the form's last button
+    unseen += tab_to(consumer, f"a[href='/console/access/new?dataset={dataset['id']}']")
+    consumer.page.keyboard.press("Enter")
+    consumer.page.wait_for_url("**/console/access/new?dataset=*")
+    unseen += tab_to(consumer, "button[value=submit]")
+    consumer.page.keyboard.press("Enter")
+    consumer.page.wait_for_url("**/console/access?notice=requested")
 
     provider = visit(people["provider"], "en")
     provider.open(f"/console/datasets/{dataset['id']}/upload")
