@@ -378,6 +378,9 @@ def test_steward_denies_with_a_reason_and_revokes_a_grant(console_stack: Console
         assert approved.status_code == 303
         live = http.get("/console/steward").text.split('id="grants-h"', 1)[1]
         assert f">{consumer.org.name}</span>" in live and consumer.org.id[:10] not in live
+        with console_stack.http(provider) as own:  # the provider's "who uses my data"
+            usage = own.get("/console/provider").text.split('id="usage"', 1)[1]
+            assert f'title="{consumer.org.slug}">{consumer.org.name}</span>' in usage
         grants = http_get_json(console_stack, steward, "/v1/grants")
         grant = next(g for g in grants if g["dataset_id"] == dataset["id"])
         assert grant["columns"] == ["kwh"] and grant["row_filter"].replace(chr(34), "") == "kwh > 1"
