@@ -43,6 +43,7 @@ from gateway.client import Client
 
 STREAM_ROWS = 10_000_000
 STREAM_COLUMNS = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice"
+PARTS = ("tpch", "stream", "latency")
 SMALL_QUERY = "SELECT n_name, n_regionkey FROM {org}.nation WHERE n_nationkey = 7"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -242,7 +243,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per TPC-H query (median)")
     parser.add_argument("--latency-requests", type=int, default=300)
     parser.add_argument("--load-only", action="store_true", help="load TPC-H, then stop")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run (default all: {','.join(PARTS)})",
+    )
     args = parser.parse_args()
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    if not parts or not parts <= set(PARTS):
+        parser.error(f"--parts: choose from {', '.join(PARTS)}")
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     files = tpch.generate(workdir / f"tpch-sf{args.sf:g}", args.sf)
@@ -279,24 +288,28 @@ def main() -> None:
         if args.load_only:
             return
         curated = curated_files(data_dir, ids)
-        raw = tpch.raw_connection(curated, threads=threads)
-        print("TPC-H: gateway (HTTP, Arrow) vs raw DuckDB", flush=True)
-        results["tpch"] = bench_tpch(provider, raw, "tpch", args.repeat)
-        ratios = [r["ratio"] for r in results["tpch"]]
-        results["tpch_geomean_ratio"] = math.exp(sum(map(math.log, ratios)) / len(ratios))
-        print(f"  geometric mean ratio {results['tpch_geomean_ratio']:.3f}", flush=True)
-        print("10M-row stream", flush=True)
-        results["stream"] = bench_stream(
-            gw, provider, curated["lineitem"], "tpch", workdir, threads
-        )
-        print("small query latency", flush=True)
-        solo = bench_latency(gw.url, [provider], "tpch", args.latency_requests)
-        many = [make_client(gw, "tpch", "provider") for _ in range(32)]
-        crowd = bench_latency(gw.url, many, "tpch", max(args.latency_requests // 32, 10))
-        results["latency"] = {"1": solo, "32": crowd}
+        if "tpch" in parts:
+            raw = tpch.raw_connection(curated, threads=threads)
+            print("TPC-H: gateway (HTTP, Arrow) vs raw DuckDB", flush=True)
+            results["tpch"] = bench_tpch(provider, raw, "tpch", args.repeat)
+            ratios = [r["ratio"] for r in results["tpch"]]
+            results["tpch_geomean_ratio"] = math.exp(sum(map(math.log, ratios)) / len(ratios))
+            print(f"  geometric mean ratio {results['tpch_geomean_ratio']:.3f}", flush=True)
+        if "stream" in parts:
+            print("10M-row stream", flush=True)
+            results["stream"] = bench_stream(
+                gw, provider, curated["lineitem"], "tpch", workdir, threads
+            )
+        if "latency" in parts:
+            print("small query latency", flush=True)
+            solo = bench_latency(gw.url, [provider], "tpch", args.latency_requests)
+            many = [make_client(gw, "tpch", "provider") for _ in range(32)]
+            crowd = bench_latency(gw.url, many, "tpch", max(args.latency_requests // 32, 10))
+            results["latency"] = {"1": solo, "32": crowd}
     finally:
         gw.stop()
-    out = workdir / "query-results.json"
+    suffix = "" if parts == set(PARTS) else "-" + "-".join(sorted(parts))
+    out = workdir / f"query-results{suffix}.json"  # a partial run keeps the full run's file
     out.write_text(json.dumps(results, indent=2))
     print(f"results: {out}")
 
