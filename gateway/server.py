@@ -131,7 +131,9 @@ class EmbeddedWorkers:
                 if time.monotonic() < backoff[slot]:
                     continue
                 log.warning(
-                    "ingest worker process exited; restarting it",
+                    "ingest worker process %s exited with code %s; restarting it",
+                    process.pid,
+                    process.returncode,
                     extra={"pid": process.pid, "code": process.returncode},
                 )
                 backoff[slot] = time.monotonic() + 5.0
@@ -166,14 +168,20 @@ class EmbeddedWorkers:
 
 
 def _die_with(parent: int) -> Callable[[], None]:
-    """Linux: SIGTERM the worker when the process that started it dies (even by SIGKILL)."""
+    """Linux: SIGTERM the worker when the process that started it dies (even by SIGKILL).
+
+    Also ignore SIGUSR1 until the worker installs its wake-up handler: an upload queued
+    while the worker is still importing would otherwise kill it (SIGUSR1's default action
+    is to terminate). The worker polls the queue once it is up, so no wake-up is lost."""
 
     def arm() -> None:
         if sys.platform.startswith("linux"):
             import ctypes
 
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.signal(signal.SIGUSR1, ctypes.c_void_p(1))  # SIG_IGN survives exec
             pr_set_pdeathsig = 1
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
             if os.getppid() != parent:  # the parent died before the signal was armed
                 os.kill(os.getpid(), signal.SIGTERM)
 

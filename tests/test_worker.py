@@ -284,3 +284,25 @@ def _parent_of(pid: int) -> int:
         if line.startswith("PPid:"):
             return int(line.split()[1])
     raise AssertionError(f"no PPid for {pid}")
+
+
+def test_a_wake_up_sent_while_an_embedded_worker_is_starting_does_not_kill_it(gateway) -> None:
+    """The gateway wakes its workers (SIGUSR1) on every upload, even one that arrives while a
+    worker is still importing, before it has a handler: that must not terminate it."""
+    from gateway.server import EmbeddedWorkers
+
+    dataset = dataset_of(gateway)
+    job_id = submit(gateway, dataset, ENERGY_CSV)
+    workers = EmbeddedWorkers(gateway, 1)
+    workers.start()
+    try:
+        [first] = workers.pids
+        deadline = time.monotonic() + 180
+        while not done(gateway, job_id):  # uploads keep arriving while it starts
+            assert time.monotonic() < deadline, f"the job was not run; workers: {workers.pids}"
+            workers.wake()
+            time.sleep(0.05)
+        assert workers.pids == [first], "the worker was killed by a wake-up and restarted"
+        assert gateway.jobs.get(job_id).worker.endswith(f":{first}")
+    finally:
+        workers.stop()
