@@ -44,7 +44,7 @@ import pyarrow.ipc as ipc
 
 from catalog.duckdb_session import S3ReadCredentials, SandboxLimits
 from catalog.errors import InvalidInput, QueryError, QueryResourceExceeded, QueryTimeout
-from gateway.query_worker import Reason, WorkerFailure, WorkerJob, failure
+from gateway.query_worker import FRAME, Reason, WorkerFailure, WorkerJob, failure
 from policies.model import GovernedQuery
 
 log = logging.getLogger(__name__)
@@ -282,12 +282,14 @@ class _WorkerGone(Exception):
 
 
 class QueryStream:
-    """Arrow results of one query: ``.schema``, iterate ``RecordBatch``es, then ``.truncated``.
+    """Results of one query, read from its worker one piece at a time, never collected.
 
-    Use as a context manager (or call ``close()``). Batches are read from the
-    worker one at a time, never collected. ``truncated`` and ``rows`` are final
-    once iteration has finished: more than ``max_rows`` rows existed, only
-    ``max_rows`` were delivered.
+    With ``output="batches"``: ``.schema``, then iterate ``RecordBatch``es. With a
+    format the worker renders (``json``, ``ndjson``, ``csv``, ``arrow``): iterate
+    ``chunks()``, the client's bytes as the worker wrote them (a JSON result without
+    its tail). Use as a context manager (or call ``close()``). ``rows`` counts the rows
+    delivered so far; ``truncated`` and ``rows`` are final once iteration has finished:
+    more than ``max_rows`` rows existed, only ``max_rows`` were delivered.
     """
 
     def __init__(
@@ -332,6 +334,8 @@ class QueryStream:
             raise _WorkerGone
         if not header.get("ok"):
             raise _error(_failure_from(header, self._job), self._job)
+        if self._job.output != "batches":
+            return
         try:
             self._reader = ipc.open_stream(process.stdout)
         except (pa.ArrowException, OSError) as exc:
@@ -362,6 +366,11 @@ class QueryStream:
         reason = signals.get(code, "crash")
         return _error(failure(reason, self._job, f"worker exit status {code}"), self._job)
 
+    def _check_deadline(self) -> None:
+        """Past the deadline nothing more is delivered, not even what the pipe still holds."""
+        if self._expired.is_set():
+            raise _error(failure("timeout", self._job), self._job)
+
     def _expire(self) -> None:
         self._expired.set()
         self._worker.stop(self._grace)
@@ -372,6 +381,7 @@ class QueryStream:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
             for batch in self._read_batches():
+                self._check_deadline()
                 cap = self._job.max_rows
                 if cap > 0 and self.rows + batch.num_rows > cap:
                     self.truncated = True
@@ -401,6 +411,48 @@ class QueryStream:
                 if self._closed:  # closed by another thread (client gone): not a failure
                     return
                 raise self._died() from exc
+
+    def chunks(self) -> Iterator[bytes]:
+        """The rendered result's bytes, frame by frame, unchanged (no decoding here)."""
+        assert self._job.output != "batches", "chunks() needs a rendered output"
+        try:
+            while (frame := self._read_frame()) is not None:
+                self._check_deadline()
+                payload, rows = frame
+                self.rows += rows
+                if payload:
+                    yield payload
+            if self._closed:
+                return
+            trailer = self._read_line()
+            if not trailer.get("ok"):
+                raise _error(_failure_from(trailer, self._job), self._job)
+            self.rows = int(trailer.get("rows", self.rows))
+            self.truncated = bool(trailer.get("truncated", False))
+            self._complete = True
+        finally:
+            self.close()
+
+    def _read_frame(self) -> tuple[bytes, int] | None:
+        """The next frame's payload and rows; None after the last frame or once closed."""
+        stdout = self._worker.process.stdout
+        assert stdout is not None
+        try:
+            head = stdout.read(FRAME.size)
+            if len(head) == FRAME.size:
+                size, rows = FRAME.unpack(head)
+                if size == 0 and rows == 0:
+                    return None
+                payload = stdout.read(size) if size else b""
+                if len(payload) == size:
+                    return payload, rows
+        except (OSError, ValueError) as exc:
+            if self._closed:  # closed by another thread (client gone): not a failure
+                return None
+            raise self._died() from exc
+        if self._closed:
+            return None
+        raise self._died()
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Also run ``callback`` (once) when the stream closes; at once if already closed."""
@@ -499,7 +551,11 @@ class QueryRunner:
         self._finalizer = weakref.finalize(self, self._pool.close)
 
     def _job(
-        self, worker: _Worker, query: GovernedQuery, s3: Sequence[S3ReadCredentials]
+        self,
+        worker: _Worker,
+        query: GovernedQuery,
+        s3: Sequence[S3ReadCredentials],
+        output: str = "batches",
     ) -> WorkerJob:
         limits = self._limits
         return WorkerJob(
@@ -518,10 +574,20 @@ class QueryRunner:
             max_rows=max(query.max_rows, 0),
             timeout_s=limits.timeout_s,
             address_space_mb=limits.address_space_mb,
+            output=output,
         )
 
-    def run(self, query: GovernedQuery, s3: Sequence[S3ReadCredentials] = ()) -> QueryStream:
+    def run(
+        self,
+        query: GovernedQuery,
+        s3: Sequence[S3ReadCredentials] = (),
+        output: str = "batches",
+    ) -> QueryStream:
         """Start ``query``; returns its stream once DuckDB has started producing results.
+
+        ``output``: ``"batches"`` (Arrow record batches, decoded here) or a format the
+        worker renders and this process forwards unchanged (``gateway.result_formats.
+        RENDERED_IN_WORKER``; the row cap is then applied by the worker).
 
         Errors found before that (parse, binder, permission, statement type,
         memory in a sort or aggregate, timeout) are raised here; one that
@@ -534,16 +600,18 @@ class QueryRunner:
                 reason="concurrency",
             )
         try:
-            return self._start(query, s3)
+            return self._start(query, s3, output)
         except BaseException:
             self._slots.release()
             raise
 
-    def _start(self, query: GovernedQuery, s3: Sequence[S3ReadCredentials]) -> QueryStream:
+    def _start(
+        self, query: GovernedQuery, s3: Sequence[S3ReadCredentials], output: str
+    ) -> QueryStream:
         job: WorkerJob | None = None
         for attempt in range(2):  # a second try when an idle worker had died or cannot serve
             worker = self._pool.take() if attempt == 0 else self._pool.spawn()
-            job = self._job(worker, query, s3)
+            job = self._job(worker, query, s3, output)
             stream = QueryStream(worker, job, self._pool, self._limits.kill_grace_s)
             try:
                 stream.start()

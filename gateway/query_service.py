@@ -116,14 +116,18 @@ def govern_for(
 
 
 def open_stream(
-    platform: Platform, query: GovernedQuery, principal: Principal | None = None
+    platform: Platform,
+    query: GovernedQuery,
+    principal: Principal | None = None,
+    output: str = "batches",
 ) -> QueryStream:
-    """Start ``query`` in a worker; with ``principal`` it holds one of the client's slots."""
+    """Start ``query`` in a worker; with ``principal`` it holds one of the client's slots.
+    ``output``: Arrow batches, or a format the worker renders (``QueryRunner.run``)."""
     release = platform.client_limits.admit(principal.client_id) if principal else None
     try:
         buckets = {f.split("/")[2] for s in query.sources for f in s.files if f.startswith("s3://")}
         credentials = platform.lake.read_credentials(buckets)
-        stream = platform.runner.run(query, credentials)
+        stream = platform.runner.run(query, credentials, output)
     except BaseException:
         if release is not None:
             release()

@@ -8,9 +8,19 @@ pays the import cost before a query arrives. Protocol:
   credentials, limits). EOF without a job means "retire": exit 0.
 * stdout: a one-line JSON header, ``{"ok": true, ...}`` or
   ``{"ok": false, "code", "reason", "message", "detail"}``; after a good
-  header an Arrow IPC stream (schema + batches of at most ``batch_rows``,
-  at most ``max_rows + 1`` rows in total), then a one-line JSON trailer with
-  the same shape as the header (an error can happen mid-stream).
+  header the result, then a one-line JSON trailer with the same shape as the
+  header (an error can happen mid-stream). The result depends on the job's
+  ``output``:
+
+  - ``"batches"``: an Arrow IPC stream (schema + batches of at most
+    ``batch_rows``, at most ``max_rows + 1`` rows in total) that the gateway
+    decodes (Parquet, exports).
+  - ``"json"``, ``"ndjson"``, ``"csv"``, ``"arrow"``: the client's bytes, rendered
+    here by ``gateway.result_formats`` (a JSON result without its tail), in
+    frames of ``FRAME`` (payload length, rows completed in the payload) ending
+    with an empty frame; the gateway forwards the payloads unchanged. The row cap
+    is applied here: at most ``max_rows`` rows are rendered and the trailer says
+    ``{"ok": true, "rows": n, "truncated": bool}``.
 
 ``message`` is safe for clients: it never contains the SQL or data values
 (SECURITY.md finding 8). ``detail`` is DuckDB's raw message, for server logs only.
@@ -27,16 +37,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import math
 import os
 import resource
 import shutil
 import signal
+import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -55,6 +67,7 @@ from catalog.duckdb_session import (
     statement_types,
     warm_up,
 )
+from gateway.result_formats import RENDERED_IN_WORKER, encode_body
 
 ErrorCode = Literal["timeout", "resource_exceeded", "refused", "failed"]
 Reason = Literal[
@@ -71,6 +84,9 @@ Reason = Literal[
 ]
 
 MAX_JOB_BYTES = 16 * 1024 * 1024
+FRAME = struct.Struct(">QQ")  # payload bytes, rows whose rendering the payload completes
+FRAME_MIN_BYTES = 256 * 1024  # smaller rendered pieces are sent together
+PIPE_BYTES = 1 << 20  # F_SETPIPE_SZ for stdout: fewer, larger reads in the gateway
 TERMINATING = threading.Event()  # SIGTERM arrived during a job: exit after it
 INTERRUPT_EVERY_S = 0.05
 INTERRUPT_GRACE_S = 1.5  # then give up on DuckDB and exit (the parent SIGKILLs anyway)
@@ -108,6 +124,7 @@ class WorkerJob:
     max_rows: int  # 0: no cap; otherwise send at most max_rows + 1 rows
     timeout_s: float
     address_space_mb: int  # RLIMIT_AS on top of what the interpreter already maps
+    output: str = "batches"  # "batches" (Arrow IPC to decode) or a RENDERED_IN_WORKER format
 
     def to_json(self) -> bytes:
         doc = asdict(self)
@@ -376,9 +393,85 @@ class _MidStreamError(Exception):
         self.failed = failed
 
 
-def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int) -> None:
-    """Run the query and write header, IPC stream and trailer (runs in the query thread)."""
+class _CappedRows:
+    """The reader's batches in pieces of at most ``batch_rows``, at most ``max_rows`` rows
+    in all; ``rows`` counts the rows handed out, ``truncated`` says more existed."""
+
+    def __init__(self, reader: pa.RecordBatchReader, job: WorkerJob) -> None:
+        self.reader, self.job = reader, job
+        self.rows = 0
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        cap, size = self.job.max_rows, self.job.batch_rows
+        for batch in self.reader:
+            for offset in range(0, batch.num_rows, size):
+                piece = batch.slice(offset, size)
+                if cap > 0 and self.rows + piece.num_rows > cap:
+                    self.truncated = True
+                    piece = piece.slice(0, cap - self.rows)
+                if piece.num_rows:
+                    self.rows += piece.num_rows
+                    yield piece
+                if self.truncated:
+                    return
+
+
+class _Frames:
+    """Writes rendered bytes as frames; pieces under ``FRAME_MIN_BYTES`` wait for more."""
+
+    def __init__(self, out: IO[bytes], rows: _CappedRows) -> None:
+        self.out, self.rows = out, rows
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.framed_rows = 0
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.pending.append(data)
+            self.pending_bytes += len(data)
+        if self.pending_bytes >= FRAME_MIN_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        rows = self.rows.rows - self.framed_rows
+        if not self.pending and not rows:
+            return
+        payload = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        self.out.write(FRAME.pack(len(payload), rows))
+        self.out.write(payload)
+        self.out.flush()
+        self.pending, self.pending_bytes = [], 0
+        self.framed_rows += rows
+
+    def end(self) -> None:
+        self.flush()
+        self.out.write(FRAME.pack(0, 0))
+
+
+def _render(reader: pa.RecordBatchReader, out: IO[bytes], job: WorkerJob) -> _CappedRows:
+    """Render the result in the job's format as frames; an error mid-stream ends the frames
+    and becomes ``_MidStreamError``."""
+    rows = _CappedRows(reader, job)
+    frames = _Frames(out, rows)
     try:
+        for chunk in encode_body(job.output, reader.schema, rows):
+            frames.write(chunk)
+        frames.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        frames.end()
+        raise _MidStreamError(classify(exc, job)) from exc
+    frames.end()
+    return rows
+
+
+def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int) -> None:
+    """Run the query and write header, result and trailer (runs in the query thread)."""
+    try:
+        if job.output != "batches" and job.output not in RENDERED_IN_WORKER:
+            raise ValueError(f"unknown output {job.output!r}")
         kinds = statement_types(con, job.sql)
         if kinds != ["SELECT"]:
             _write_line(out, failure("statement", job, f"statement types {kinds}").header())
@@ -390,11 +483,15 @@ def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int
         return
     _write_line(out, {"ok": True, "landlock": landlock})
     try:
-        rows = _stream(reader, out, job)
+        if job.output == "batches":
+            sent = _stream(reader, out, job)
+            _write_line(out, {"ok": True, "rows": sent})
+        else:
+            rendered = _render(reader, out, job)
+            trailer = {"ok": True, "rows": rendered.rows, "truncated": rendered.truncated}
+            _write_line(out, trailer)
     except _MidStreamError as exc:
         _write_line(out, exc.failed.header())
-        return
-    _write_line(out, {"ok": True, "rows": rows})
 
 
 class _Supervisor:
@@ -431,7 +528,10 @@ class _Supervisor:
 
 def _claim_stdout() -> IO[bytes]:
     """Keep the real stdout for the protocol; anything else printing goes to stderr."""
-    protocol = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
+    fd = os.dup(1)
+    with contextlib.suppress(OSError):  # a pipe (not a file or terminal) of 1 MiB
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    protocol = os.fdopen(fd, "wb", buffering=1 << 16)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return protocol

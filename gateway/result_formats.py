@@ -53,16 +53,25 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def encode_json(
-    schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
-) -> Iterator[bytes]:
-    """``{"columns":[…],"rows":[[…],…],<footer>}``; rows rendered by DuckDB, a batch at a time."""
+def json_head(schema: pa.Schema) -> bytes:
+    """``{"columns":[…],"rows":[``: everything of a JSON result before its first row."""
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
-    yield (
+    return (
         b'{"columns":'
         + json.dumps(columns, ensure_ascii=False, separators=COMPACT).encode()
         + b',"rows":['
     )
+
+
+def json_tail(footer: dict[str, Any]) -> bytes:
+    """``],<footer>}``: closes the rows array and the object of a JSON result."""
+    tail = json.dumps(footer, default=_json_value, separators=COMPACT)
+    return b"]," + tail[1:-1].encode() + b"}"
+
+
+def encode_json_rows(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """A JSON result without its tail: the head, then rows rendered by DuckDB a batch at a time."""
+    yield json_head(schema)
     renderer = JsonRenderer(schema, shape="array", prefix=",")
     try:
         first = True
@@ -73,8 +82,14 @@ def encode_json(
                 first = False
     finally:
         renderer.close()
-    tail = json.dumps(footer(), default=_json_value, separators=COMPACT)
-    yield b"]," + tail[1:-1].encode() + b"}"
+
+
+def encode_json(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], footer: Callable[[], dict[str, Any]]
+) -> Iterator[bytes]:
+    """``{"columns":[…],"rows":[[…],…],<footer>}``; rows rendered by DuckDB, a batch at a time."""
+    yield from encode_json_rows(schema, batches)
+    yield json_tail(footer())
 
 
 def encode_ndjson(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
@@ -167,6 +182,23 @@ def encode_arrow(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterat
             writer.write_batch(batch)
             yield sink.drain()
     yield sink.drain()
+
+
+RENDERED_IN_WORKER = ("json", "ndjson", "csv", "arrow")
+
+
+def encode_body(fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """The bytes of a result in ``fmt`` (one of ``RENDERED_IN_WORKER``), a batch at a time; a
+    JSON result lacks its tail (``json_tail``), which needs the final row count."""
+    if fmt == "json":
+        return encode_json_rows(schema, batches)
+    if fmt == "ndjson":
+        return encode_ndjson(schema, batches)
+    if fmt == "csv":
+        return encode_csv(schema, batches)
+    if fmt == "arrow":
+        return encode_arrow(schema, batches)
+    raise ValueError(f"no streaming encoder for format {fmt!r}")
 
 
 def encode_parquet(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:

@@ -1,10 +1,13 @@
 """POST /v1/query and /v1/query/explain.
 
-Governing, starting the worker and every read of a result batch run in worker threads
+Governing, starting the worker and every read of a result chunk run in worker threads
 (``run_in_threadpool`` and Starlette's ``iterate_in_threadpool`` for a synchronous body
-iterator): the event loop never waits on a worker process. Backpressure: the next batch
-is read from the worker only after the previous chunk was handed to the server, and the
-worker blocks on its full pipe meanwhile.
+iterator): the event loop never waits on a worker process. JSON, NDJSON, CSV and Arrow IPC
+are rendered by the query worker (its own process and core; the row cap applied there,
+rows counted per frame for the delivery ledger) and forwarded here unchanged; Parquet is
+written here from the worker's Arrow batches. Backpressure: the next chunk is read from
+the worker only after the previous one was handed to the server, and the worker blocks on
+its full pipe meanwhile.
 """
 
 from __future__ import annotations
@@ -23,14 +26,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.deps import PlatformDep, require_role, require_scope
 from gateway.query_runner import QueryStream
 from gateway.query_service import explained_sql, governed, obligations, open_stream
-from gateway.result_formats import (
-    MEDIA_TYPES,
-    encode_arrow,
-    encode_csv,
-    encode_json,
-    encode_ndjson,
-    encode_parquet,
-)
+from gateway.result_formats import MEDIA_TYPES, RENDERED_IN_WORKER, encode_parquet, json_tail
 from gateway.schemas import ExplainOut, QueryRequest
 from gateway.services import Platform
 from policies.ledger import record_delivery
@@ -46,7 +42,8 @@ async def run_query(
     body: QueryRequest, principal: Querier, platform: PlatformDep
 ) -> StreamingResponse:
     query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.run")
-    stream = await run_in_threadpool(open_stream, platform, query, principal)
+    output = body.format if body.format in RENDERED_IN_WORKER else "batches"
+    stream = await run_in_threadpool(open_stream, platform, query, principal, output)
     headers = {
         "x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources),
         "x-datashare-max-rows": str(query.max_rows),
@@ -116,15 +113,14 @@ def _finish(
 
 
 def _encode(stream: QueryStream, fmt: str, outcome: _Outcome) -> Iterator[bytes]:
+    """JSON, NDJSON, CSV and Arrow IPC were rendered by the worker (row cap applied there):
+    their bytes pass through unchanged; only a JSON result's tail (the row count) is added
+    here. Parquet is written here from the worker's Arrow batches."""
     with stream:
-        if fmt == "json":
-            yield from encode_json(stream.schema, stream, lambda: _footer(stream))
-        elif fmt == "ndjson":
-            yield from encode_ndjson(stream.schema, stream)
-        elif fmt == "csv":
-            yield from encode_csv(stream.schema, stream)
-        elif fmt == "arrow":
-            yield from encode_arrow(stream.schema, stream)
+        if fmt in RENDERED_IN_WORKER:
+            yield from stream.chunks()
+            if fmt == "json":
+                yield json_tail(_footer(stream))
         else:
             yield from encode_parquet(stream.schema, stream)
         outcome.value = "truncated" if stream.truncated else "ok"

@@ -28,6 +28,7 @@ from catalog.storage.s3 import S3Store
 from catalog.storage.seaweed import EmbeddedSeaweed
 from gateway.query_runner import QueryRunner
 from gateway.query_worker import landlock_abi
+from gateway.result_formats import encode_body
 from policies.model import GovernedQuery, GovernedSource
 
 WEED = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "weed"
@@ -113,6 +114,67 @@ def test_run_streams_without_collecting(runner: QueryRunner) -> None:
             peak = max(peak, pa.total_allocated_bytes() - before)
     assert rows == 10_000_000
     assert peak < 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv", "arrow"])
+def test_worker_renders_each_format_as_the_gateway_encoder_would(
+    runner: QueryRunner, fmt: str
+) -> None:
+    """The worker renders the client's format; the bytes are those the encoders make from
+    the same query's Arrow batches (an Arrow IPC stream compared as the table it holds)."""
+    sql = (
+        "SELECT range AS i, '=x' || range AS s, range / 3 AS d, NULL AS n, "
+        "DATE '2025-07-11' + CAST(range % 5 AS INTEGER) AS day FROM range(10000)"
+    )
+    with runner.run(governed(sql), output=fmt) as rendered:
+        got = b"".join(rendered.chunks())
+    with runner.run(governed(sql)) as batches:
+        expected = b"".join(encode_body(fmt, batches.schema, batches))
+    assert rendered.rows == 10000 and not rendered.truncated
+    if fmt == "arrow":
+        assert pa.ipc.open_stream(got).read_all().equals(pa.ipc.open_stream(expected).read_all())
+    else:
+        assert got == expected
+
+
+def test_worker_caps_rendered_rows_and_counts_them_as_frames_arrive(runner: QueryRunner) -> None:
+    sql = "SELECT range AS i FROM range(300001)"
+    seen: list[int] = []
+    body = b""
+    with runner.run(governed(sql, max_rows=200000), output="ndjson") as stream:
+        for chunk in stream.chunks():
+            seen.append(stream.rows)  # counted per frame, before the trailer (the ledger)
+            body += chunk
+    lines = body.splitlines()
+    assert len(lines) == 200000 and json.loads(lines[-1]) == {"i": 199999}
+    assert stream.truncated and stream.rows == 200000
+    assert len(seen) > 1 and 0 < seen[0] < 200000 and seen == sorted(seen)
+    with runner.run(governed("SELECT 1 AS x", max_rows=1), output="json") as exact:
+        assert b"".join(exact.chunks()).endswith(b"[1]")
+    assert exact.rows == 1 and not exact.truncated
+
+
+def test_worker_rendering_error_mid_stream_is_sanitised(runner: QueryRunner) -> None:
+    sql = (
+        "SELECT CASE WHEN range < 50000 THEN range::VARCHAR "
+        "ELSE error('secret value ' || range) END AS v FROM range(100000)"
+    )
+    with pytest.raises(QueryError) as failed, runner.run(governed(sql), output="csv") as stream:
+        for _chunk in stream.chunks():
+            pass
+    assert "secret" not in str(failed.value) and "range" not in str(failed.value)
+
+
+def test_rendered_stream_stops_at_the_deadline_while_caller_is_consuming(tmp_path: Path) -> None:
+    with QueryRunner(scratch_root=tmp_path, timeout_seconds=3, batch_rows=1024, pool_size=1) as r:
+        wait_for_spares(r, 1, settle=0)
+        started = time.monotonic()
+        stream = r.run(governed("SELECT range AS i FROM range(100000000)"), output="ndjson")
+        with pytest.raises(QueryTimeout), stream:
+            for _chunk in stream.chunks():
+                time.sleep(0.2)  # 1 MiB of pipe buffer must not outlive the deadline either
+        assert time.monotonic() - started < 3 + 3
+        assert r.busy_pids() == []
 
 
 def test_run_times_out_and_kills_worker(tmp_path: Path) -> None:
