@@ -67,7 +67,7 @@ from catalog.duckdb_session import (
     statement_types,
     warm_up,
 )
-from gateway.result_formats import RENDERED_IN_WORKER, encode_body
+from gateway.result_formats import RENDERED_IN_WORKER, encode_body, warm_renderers
 
 ErrorCode = Literal["timeout", "resource_exceeded", "refused", "failed"]
 Reason = Literal[
@@ -455,7 +455,7 @@ def _render(reader: pa.RecordBatchReader, out: IO[bytes], job: WorkerJob) -> _Ca
     rows = _CappedRows(reader, job)
     frames = _Frames(out, rows)
     try:
-        for chunk in encode_body(job.output, reader.schema, rows):
+        for chunk in encode_body(job.output, reader.schema, rows, job.limits.threads):
             frames.write(chunk)
         frames.flush()
     except (BrokenPipeError, ConnectionResetError):
@@ -582,7 +582,10 @@ def serve(
 
 def _prepare_next(job: WorkerJob) -> PreparedConnection | None:
     """A new database for the next job, assuming it has this job's limits (they come from
-    the gateway's settings); None if that fails (the next job then prepares its own)."""
+    the gateway's settings); None if that fails (the next job then prepares its own). The
+    JSON render threads open their connections too (once per process)."""
+    with contextlib.suppress(Exception):
+        warm_renderers(job.limits.threads)
     try:
         httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
         return prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)

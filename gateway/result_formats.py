@@ -18,11 +18,15 @@ RFC 4180 (the ``csv`` module's minimal quoting).
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -69,14 +73,75 @@ def json_tail(footer: dict[str, Any]) -> bytes:
     return b"]," + tail[1:-1].encode() + b"}"
 
 
-def encode_json_rows(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """A JSON result without its tail: the head, then rows rendered by DuckDB a batch at a time."""
+_POOL_LOCK = threading.Lock()
+_POOL: list[ThreadPoolExecutor] = []  # the process's render threads, made on first use
+
+
+def _render_pool(threads: int) -> ThreadPoolExecutor:
+    """Render threads that live as long as the process, so each keeps its DuckDB rendering
+    connection from one query to the next (a query worker serves many)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(threads, thread_name_prefix="render"))
+        return _POOL[0]
+
+
+def warm_renderers(threads: int) -> None:
+    """Open the rendering connection of each render thread now (a query worker does this
+    while idle, so no query waits for DuckDB to start a renderer)."""
+    pool = _render_pool(threads)
+    schema = pa.schema([("x", pa.int64())])
+    batch = pa.record_batch([pa.array([1])], schema=schema)
+    renderer = JsonRenderer(schema, shape="array")
+    barrier = threading.Barrier(threads)
+
+    def ready() -> None:
+        renderer.render(batch)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)  # hold this thread so the next task gets another one
+
+    for future in [pool.submit(ready) for _ in range(threads)]:
+        future.result()
+
+
+def _rendered(
+    renderer: JsonRenderer, batches: Iterable[pa.RecordBatch], threads: int
+) -> Iterator[bytes]:
+    """``renderer.render`` of each batch, in order. ``threads`` 0: in the calling thread;
+    otherwise on the process's render threads, up to ``threads`` batches at once (DuckDB
+    releases the GIL; each thread has its own connection) while the next batch is read, so
+    at most ``threads + 1`` batches are held."""
+    if threads <= 0:
+        for batch in batches:
+            yield renderer.render(batch)
+        return
+    pool = _render_pool(threads)
+    pending: deque[Future[bytes]] = deque()
+    try:
+        for batch in batches:
+            pending.append(pool.submit(renderer.render, batch))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            with contextlib.suppress(BaseException):
+                future.result()  # no render of this result outlives it
+
+
+def encode_json_rows(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+) -> Iterator[bytes]:
+    """A JSON result without its tail: the head, then rows rendered by DuckDB a batch at a
+    time (``threads`` batches at once)."""
     yield json_head(schema)
     renderer = JsonRenderer(schema, shape="array", prefix=",")
     try:
         first = True
-        for batch in batches:
-            text = renderer.render(batch)
+        for text in _rendered(renderer, batches, threads):
             if text:
                 yield text[1:] if first else text  # no comma before the first row
                 first = False
@@ -92,12 +157,14 @@ def encode_json(
     yield json_tail(footer())
 
 
-def encode_ndjson(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """One JSON object per line (``{"column": value, …}``), rendered by DuckDB."""
+def encode_ndjson(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+) -> Iterator[bytes]:
+    """One JSON object per line (``{"column": value, …}``), rendered by DuckDB (``threads``
+    batches at once)."""
     renderer = JsonRenderer(schema, shape="object", suffix="\n")
     try:
-        for batch in batches:
-            text = renderer.render(batch)
+        for text in _rendered(renderer, batches, threads):
             if text:
                 yield text
     finally:
@@ -187,13 +254,16 @@ def encode_arrow(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterat
 RENDERED_IN_WORKER = ("json", "ndjson", "csv", "arrow")
 
 
-def encode_body(fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+def encode_body(
+    fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+) -> Iterator[bytes]:
     """The bytes of a result in ``fmt`` (one of ``RENDERED_IN_WORKER``), a batch at a time; a
-    JSON result lacks its tail (``json_tail``), which needs the final row count."""
+    JSON result lacks its tail (``json_tail``), which needs the final row count. JSON and
+    NDJSON render ``threads`` batches at once on render threads (0: in the calling thread)."""
     if fmt == "json":
-        return encode_json_rows(schema, batches)
+        return encode_json_rows(schema, batches, threads)
     if fmt == "ndjson":
-        return encode_ndjson(schema, batches)
+        return encode_ndjson(schema, batches, threads)
     if fmt == "csv":
         return encode_csv(schema, batches)
     if fmt == "arrow":

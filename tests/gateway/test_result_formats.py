@@ -265,3 +265,14 @@ def test_json_renderers_used_from_many_threads_never_mix_batches() -> None:
         for i, body in pool.map(render, jobs * 5):
             rows = [json.loads(line) for line in body.splitlines()]
             assert rows == [{f"c{i}": i, "s": f"row{i}"}, {f"c{i}": i + 1, "s": None}]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_rendering_on_several_threads_keeps_rows_in_order(fmt: str) -> None:
+    from gateway.result_formats import encode_body
+
+    table = pa.table({"i": list(range(5000)), "s": [f"r{i}" for i in range(5000)]})
+    batches = table.to_batches(max_chunksize=37)
+    inline = b"".join(encode_body(fmt, table.schema, batches))
+    threaded = b"".join(encode_body(fmt, table.schema, iter(batches), threads=2))
+    assert threaded == inline
