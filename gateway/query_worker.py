@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import importlib.abc
 import json
 import math
 import os
@@ -593,6 +594,24 @@ def _prepare_next(job: WorkerJob) -> PreparedConnection | None:
         return None
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """The worker never needs pandas: pyarrow and DuckDB then run as without it installed.
+    (Registering an Arrow batch in DuckDB imports ``pyarrow.dataset``, which would import
+    pandas: seconds of CPU and tens of MiB per worker.)"""
+
+    def find_spec(self, name: str, *_: object) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _warm_rendering() -> None:
+    """Import what rendering JSON needs now, while no query waits (see ``_NoPandas``)."""
+    schema = pa.schema([("x", pa.int64())])
+    batch = pa.record_batch([pa.array([1])], schema=schema)
+    b"".join(encode_body("json", schema, [batch]))
+
+
 def main() -> int:
     """Serve jobs, one line of JSON each, until stdin closes (each gets a fresh database
     and a cleaned scratch directory); exit at once when a query ignored interrupts.
@@ -602,7 +621,9 @@ def main() -> int:
     files when the job arrives."""
     out = _claim_stdout()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle worker being retired
+    sys.meta_path.insert(0, _NoPandas())
     warm_up()
+    _warm_rendering()
     sandbox = Sandbox()
     finished = True
     prepared: PreparedConnection | None = None
