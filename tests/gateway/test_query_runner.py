@@ -167,7 +167,7 @@ def test_worker_rendering_error_mid_stream_is_sanitised(runner: QueryRunner) -> 
 
 def test_rendered_stream_stops_at_the_deadline_while_caller_is_consuming(tmp_path: Path) -> None:
     with QueryRunner(scratch_root=tmp_path, timeout_seconds=3, batch_rows=1024, pool_size=1) as r:
-        wait_for_spares(r, 1, settle=0)
+        wait_for_spares(r, 1, settle=3)  # the deadline is about consuming, not start-up
         started = time.monotonic()
         stream = r.run(governed("SELECT range AS i FROM range(100000000)"), output="ndjson")
         with pytest.raises(QueryTimeout), stream:
