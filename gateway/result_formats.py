@@ -104,8 +104,15 @@ def warm_renderers(threads: int) -> None:
         future.result()
 
 
+RowsDone = Callable[[int], None]  # told how many rows the bytes about to be yielded complete
+
+
+def _no_count(_rows: int) -> None:
+    return None
+
+
 def _rendered(
-    renderer: JsonRenderer, batches: Iterable[pa.RecordBatch], threads: int
+    renderer: JsonRenderer, batches: Iterable[pa.RecordBatch], threads: int, done: RowsDone
 ) -> Iterator[bytes]:
     """``renderer.render`` of each batch, in order. ``threads`` 0: in the calling thread;
     otherwise on the process's render threads, up to ``threads`` batches at once (DuckDB
@@ -113,27 +120,38 @@ def _rendered(
     at most ``threads + 1`` batches are held."""
     if threads <= 0:
         for batch in batches:
-            yield renderer.render(batch)
+            text = renderer.render(batch)
+            done(batch.num_rows)
+            yield text
         return
     pool = _render_pool(threads)
-    pending: deque[Future[bytes]] = deque()
+    pending: deque[tuple[Future[bytes], int]] = deque()
     try:
         for batch in batches:
-            pending.append(pool.submit(renderer.render, batch))
+            pending.append((pool.submit(renderer.render, batch), batch.num_rows))
             if len(pending) > threads:
-                yield pending.popleft().result()
+                future, rows = pending.popleft()
+                text = future.result()
+                done(rows)
+                yield text
         while pending:
-            yield pending.popleft().result()
+            future, rows = pending.popleft()
+            text = future.result()
+            done(rows)
+            yield text
     finally:
-        for future in pending:
+        for future, _ in pending:
             future.cancel()
-        for future in pending:
+        for future, _ in pending:
             with contextlib.suppress(BaseException):
                 future.result()  # no render of this result outlives it
 
 
 def encode_json_rows(
-    schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    threads: int = 0,
+    done: RowsDone = _no_count,
 ) -> Iterator[bytes]:
     """A JSON result without its tail: the head, then rows rendered by DuckDB a batch at a
     time (``threads`` batches at once)."""
@@ -141,7 +159,7 @@ def encode_json_rows(
     renderer = JsonRenderer(schema, shape="array", prefix=",")
     try:
         first = True
-        for text in _rendered(renderer, batches, threads):
+        for text in _rendered(renderer, batches, threads, done):
             if text:
                 yield text[1:] if first else text  # no comma before the first row
                 first = False
@@ -158,13 +176,16 @@ def encode_json(
 
 
 def encode_ndjson(
-    schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    threads: int = 0,
+    done: RowsDone = _no_count,
 ) -> Iterator[bytes]:
     """One JSON object per line (``{"column": value, …}``), rendered by DuckDB (``threads``
     batches at once)."""
     renderer = JsonRenderer(schema, shape="object", suffix="\n")
     try:
-        for text in _rendered(renderer, batches, threads):
+        for text in _rendered(renderer, batches, threads, done):
             if text:
                 yield text
     finally:
@@ -254,20 +275,31 @@ def encode_arrow(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterat
 RENDERED_IN_WORKER = ("json", "ndjson", "csv", "arrow")
 
 
+def _counted(batches: Iterable[pa.RecordBatch], done: RowsDone) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        done(batch.num_rows)  # CSV and Arrow yield a batch's bytes before taking the next
+        yield batch
+
+
 def encode_body(
-    fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], threads: int = 0
+    fmt: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    threads: int = 0,
+    done: RowsDone = _no_count,
 ) -> Iterator[bytes]:
     """The bytes of a result in ``fmt`` (one of ``RENDERED_IN_WORKER``), a batch at a time; a
     JSON result lacks its tail (``json_tail``), which needs the final row count. JSON and
-    NDJSON render ``threads`` batches at once on render threads (0: in the calling thread)."""
+    NDJSON render ``threads`` batches at once on render threads (0: in the calling thread).
+    ``done(rows)`` is called before each chunk with the rows that chunk completes."""
     if fmt == "json":
-        return encode_json_rows(schema, batches, threads)
+        return encode_json_rows(schema, batches, threads, done)
     if fmt == "ndjson":
-        return encode_ndjson(schema, batches, threads)
+        return encode_ndjson(schema, batches, threads, done)
     if fmt == "csv":
-        return encode_csv(schema, batches)
+        return encode_csv(schema, _counted(batches, done))
     if fmt == "arrow":
-        return encode_arrow(schema, batches)
+        return encode_arrow(schema, _counted(batches, done))
     raise ValueError(f"no streaming encoder for format {fmt!r}")
 
 
