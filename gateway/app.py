@@ -11,7 +11,7 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.console import install_console
 from gateway.errors import install_error_handlers
 from gateway.oauth.routes import router as oauth_router
-from gateway.observability import request_context_middleware
+from gateway.observability import RequestContextMiddleware
 from gateway.routes import (
     access,
     audit,
@@ -67,7 +67,7 @@ def create_app(settings: PlatformSettings, platform: Platform | None = None) -> 
         app.state.metrics = platform.metrics
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.max_body_kb * 1024)
-    app.middleware("http")(request_context_middleware)
+    app.add_middleware(RequestContextMiddleware)
     for router in (
         health.router,
         oauth_router,

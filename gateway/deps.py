@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,7 +15,11 @@ from policies.model import Principal
 MAX_AUTHORIZATION_BYTES = 8192
 
 
-def get_platform(request: Request) -> Platform:
+# Dependencies that neither block nor read the catalog are ``async def``: FastAPI runs a
+# plain ``def`` dependency in a worker thread, one thread hop per dependency per request.
+
+
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -35,7 +39,8 @@ def get_principal(request: Request) -> Principal:
         )
     if len(header) > MAX_AUTHORIZATION_BYTES:
         raise AuthenticationRequired("the Authorization header is too large")
-    principal = get_platform(request).oauth.authenticate(token.strip())
+    platform: Platform = request.app.state.platform
+    principal = platform.oauth.authenticate(token.strip())
     request.state.principal = principal
     return principal
 
@@ -48,7 +53,7 @@ def require_scope(*scopes: str) -> Any:
     """Route dependency (``dependencies=[require_scope("query")]``): the token must carry one
     of ``scopes``; otherwise 403 ``insufficient_scope`` naming the scope (RFC 6750 §3.1)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not principal.scopes & set(scopes):
             raise InsufficientScope(" ".join(scopes), client_id=principal.client_id)
         return principal
@@ -56,10 +61,10 @@ def require_scope(*scopes: str) -> Any:
     return Depends(check)
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency: the caller must hold one of ``roles`` (admin holds every role)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not any(principal.has_role(role) for role in roles):
             raise Forbidden(
                 f"this endpoint needs the role {' or '.join(roles)}; your client has "

@@ -64,8 +64,8 @@ def record_delivery(
     With ``audit``, a delivery that takes a mainland provider's yearly counter past 80% or
     100% of a rule-6 threshold writes a ``ledger.threshold`` alert to the audit log.
     """
-    if rows <= 0:
-        return []
+    if rows <= 0 or all(source.grant_id is None for source in sources):
+        return []  # nothing left, or only the caller's own data: not a delivery
     now = policy.now()
     consumer = policy.registry.get_org(principal.org_id)
     entries = []

@@ -1,26 +1,28 @@
 """POST /v1/query and /v1/query/explain.
 
-Governing, starting the worker and every read of a result chunk run in worker threads
-(``run_in_threadpool`` and Starlette's ``iterate_in_threadpool`` for a synchronous body
-iterator): the event loop never waits on a worker process. JSON, NDJSON, CSV and Arrow IPC
+Governing, starting the worker and reading the first ``PREFETCH_BYTES`` of the body run
+in one worker thread; the rest of the body is read in worker threads too (Starlette's
+``iterate_in_threadpool``): the event loop never waits on a worker process. A result
+smaller than that is answered as one body with a ``content-length``, its worker already
+back in the pool. JSON, NDJSON, CSV and Arrow IPC
 are rendered by the query worker (its own process and core; the row cap applied there,
 rows counted per frame for the delivery ledger) and forwarded here unchanged; Parquet is
-written here from the worker's Arrow batches. Backpressure: the next chunk is read from
-the worker only after the previous one was handed to the server, and the worker blocks on
-its full pipe meanwhile.
+written here from the worker's Arrow batches. Backpressure: past the first chunks, the next chunk
+is read from the worker only after the previous one was handed to the server, and the
+worker blocks on its full pipe meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from gateway.deps import PlatformDep, require_role, require_scope
@@ -33,44 +35,97 @@ from policies.ledger import record_delivery
 from policies.model import Principal
 
 log = logging.getLogger("datashare.query")
+PREFETCH_BYTES = 64 * 1024  # read before answering; a smaller result goes out in one piece
 router = APIRouter(prefix="/v1/query", tags=["query"])
 Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
 
 
 @router.post("", dependencies=[require_scope("query")])
-async def run_query(
-    body: QueryRequest, principal: Querier, platform: PlatformDep
-) -> StreamingResponse:
-    query = await run_in_threadpool(governed, platform, principal, body.sql, action="query.run")
+async def run_query(body: QueryRequest, principal: Querier, platform: PlatformDep) -> Response:
+    started = await run_in_threadpool(_start, platform, principal, body)
+    if started.rest is None:  # the whole result is in hand: one body, the worker already free
+        return _CompleteResponse(
+            b"".join(started.head),
+            after=started.after_response,
+            media_type=MEDIA_TYPES[body.format],
+            headers=started.headers,
+        )
+    return _QueryResponse(
+        started.stream,
+        started.head,
+        started.rest,
+        finish=started.finish,
+        media_type=MEDIA_TYPES[body.format],
+        headers=started.headers,
+    )
+
+
+@dataclass
+class _Started:
+    """A query that is running (or already finished) in a worker, and what the first
+    ``PREFETCH_BYTES`` of its body were. ``rest`` is None when the body is complete."""
+
+    stream: QueryStream
+    headers: dict[str, str]
+    head: list[bytes]
+    rest: Iterator[bytes] | None
+    finish: Callable[[], None]
+    after_response: Callable[[], None] | None  # None: nothing to do after the response
+
+
+def _start(platform: Platform, principal: Principal, body: QueryRequest) -> _Started:
+    """Govern, start the worker and read the first chunks of the body, in one worker
+    thread (one hop from the event loop instead of one per step). A result that fits in
+    ``PREFETCH_BYTES`` is complete here: its stream is closed (the worker goes back to
+    the pool) and only the delivery ledger is left, for after the response."""
+    query = governed(platform, principal, body.sql, action="query.run")
     output = body.format if body.format in RENDERED_IN_WORKER else "batches"
-    stream = await run_in_threadpool(open_stream, platform, query, principal, output)
+    stream = open_stream(platform, query, principal, output)
     headers = {
         "x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources),
         "x-datashare-max-rows": str(query.max_rows),
         "cache-control": "no-store",
     }
 
-    def delivered(rows: int) -> None:  # the delivery ledger (DOMAIN.md rule 13)
+    def delivered() -> None:  # the delivery ledger (DOMAIN.md rule 13)
         try:
             record_delivery(
                 platform.query_policy,
                 principal,
                 query.sources,
-                rows=rows,
+                rows=stream.rows,
                 action="query.run",
                 audit=platform.audit,
             )
         except Exception:
-            log.exception("delivery ledger write failed", extra={"rows": rows})
+            log.exception("delivery ledger write failed", extra={"rows": stream.rows})
 
     outcome = _Outcome()
-    return _QueryResponse(
-        stream,
-        _encode(stream, body.format, outcome),
-        finish=lambda: _finish(platform, stream, outcome, delivered),
-        media_type=MEDIA_TYPES[body.format],
-        headers=headers,
-    )
+
+    def close() -> None:
+        stream.close()
+        platform.metrics.queries.labels(outcome.value).inc()
+        platform.metrics.query_rows.inc(stream.rows)
+
+    def finish() -> None:
+        close()
+        delivered()
+
+    body_iter = _encode(stream, body.format, outcome)
+    head: list[bytes] = []
+    size = 0
+    try:
+        for chunk in body_iter:
+            head.append(chunk)
+            size += len(chunk)
+            if size >= PREFETCH_BYTES:
+                return _Started(stream, headers, head, body_iter, finish, delivered)
+    except BaseException:
+        finish()
+        raise
+    close()
+    ledger = any(source.grant_id is not None for source in query.sources)
+    return _Started(stream, headers, head, None, finish, delivered if ledger else None)
 
 
 @dataclass
@@ -78,21 +133,40 @@ class _Outcome:
     value: str = "error"
 
 
+class _CompleteResponse(Response):
+    """A result read to its end before the response started; ``after`` (the delivery
+    ledger) runs once the body was sent, or the client went away."""
+
+    def __init__(self, content: bytes, *, after: Callable[[], None] | None, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._after is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._after)
+
+
 class _QueryResponse(StreamingResponse):
-    """Runs ``finish`` (close the query stream, metrics, delivery ledger) once however the
-    response ends: finished, failed, or the client went away. Starlette cancels a
-    disconnected body without closing its iterator, which would otherwise leave the worker
-    (and the concurrency slots) held until the query deadline."""
+    """Sends the prefetched ``head`` chunks, then the rest of the body read in worker
+    threads, and runs ``finish`` (close the query stream, metrics, delivery ledger) once
+    however the response ends: finished, failed, or the client went away. Starlette
+    cancels a disconnected body without closing its iterator, which would otherwise leave
+    the worker (and the concurrency slots) held until the query deadline."""
 
     def __init__(
         self,
         stream: QueryStream,
-        content: Iterator[bytes],
+        head: list[bytes],
+        rest: Iterator[bytes],
         *,
         finish: Callable[[], None],
         **kwargs: Any,
     ) -> None:
-        super().__init__(content, **kwargs)
+        super().__init__(_chained(head, rest), **kwargs)
         self._stream, self._finish = stream, finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,13 +177,11 @@ class _QueryResponse(StreamingResponse):
                 await anyio.to_thread.run_sync(self._finish)
 
 
-def _finish(
-    platform: Platform, stream: QueryStream, outcome: _Outcome, delivered: Callable[[int], None]
-) -> None:
-    stream.close()
-    platform.metrics.queries.labels(outcome.value).inc()
-    platform.metrics.query_rows.inc(stream.rows)
-    delivered(stream.rows)
+async def _chained(head: list[bytes], rest: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in head:
+        yield chunk
+    async for chunk in iterate_in_threadpool(rest):
+        yield chunk
 
 
 def _encode(stream: QueryStream, fmt: str, outcome: _Outcome) -> Iterator[bytes]:

@@ -1,0 +1,89 @@
+"""How a query result leaves the gateway: small results as one body once the worker is free,
+larger ones streamed after the first chunks, errors in those first chunks as error answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+
+import gateway.routes.query as query_route
+from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from gateway.services import Platform
+
+
+def test_small_result_is_one_body_and_a_larger_one_streams(
+    client: TestClient,
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    sql = f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"
+    headers = {**provider.headers, "x-request-id": "small-1"}
+
+    with caplog.at_level(logging.INFO, logger="datashare.access"):
+        small = client.post("/v1/query", headers=headers, json={"sql": sql, "format": "ndjson"})
+    assert small.status_code == 200, small.text
+    # read to the end before answering: a content-length, no chunked transfer
+    assert small.headers["content-length"] == str(len(small.content))
+    assert small.headers["x-request-id"] == "small-1"
+    assert small.headers["cache-control"] == "no-store"
+    rows = [json.loads(line) for line in small.text.splitlines()]
+    assert [(r["meter_id"], r["kwh"], r["tariff"]) for r in rows] == ENERGY_VALID_ROWS
+    access = [r for r in caplog.records if r.name == "datashare.access"]
+    assert (access[-1].route, access[-1].status) == ("/v1/query", 200)
+
+    monkeypatch.setattr(query_route, "PREFETCH_BYTES", 8)  # past the first chunk: streamed
+    streamed = client.post(
+        "/v1/query",
+        headers={**provider.headers, "x-request-id": "big-1"},
+        json={"sql": sql, "format": "json"},
+    )
+    assert streamed.status_code == 200, streamed.text
+    assert "content-length" not in streamed.headers
+    assert streamed.headers["x-request-id"] == "big-1"
+    doc = streamed.json()
+    assert [tuple(row) for row in doc["rows"]] == ENERGY_VALID_ROWS
+    assert doc["row_count"] == 3 and doc["truncated"] is False
+    # either way the worker and the client's concurrency slot were given back
+    assert platform.runner.busy_pids() == []
+    assert platform.client_limits.running(provider.client_id) == 0
+
+
+def test_engine_error_in_the_first_chunks_is_an_error_answer(
+    client: TestClient, platform: Platform
+) -> None:
+    """DuckDB fails a cast while running the query: the answer is the sanitised error with
+    its status, and the worker and the client's slot are released."""
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    sql = f"SELECT CAST(meter_id AS INTEGER) AS n FROM {dataset['sql_name']}"
+    response = client.post("/v1/query", headers=provider.headers, json={"sql": sql})
+    assert response.status_code >= 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "query_failed"
+    assert "DG-P2" not in response.text  # DuckDB's message (with the value) stays in the log
+    assert platform.runner.busy_pids() == []
+    assert platform.client_limits.running(provider.client_id) == 0
