@@ -21,6 +21,7 @@ what to change, never the SQL or data. DuckDB's own message goes to the log.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -277,6 +279,61 @@ def _failure_from(doc: dict[str, Any], job: WorkerJob) -> WorkerFailure:
     return WorkerFailure(rebuilt.code, reason, message, str(doc.get("detail", "")))
 
 
+class _Deadline:
+    __slots__ = ("at", "callback", "cancelled")
+
+    def __init__(self, at: float, callback: Callable[[], None]) -> None:
+        self.at, self.callback, self.cancelled = at, callback, False
+
+    def __lt__(self, other: _Deadline) -> bool:
+        return self.at < other.at
+
+    def cancel(self) -> None:
+        self.cancelled = True  # dropped when it comes due; no thread to wake
+
+
+class _Deadlines:
+    """One daemon thread watches every query's deadline (a ``threading.Timer`` per query
+    started a thread, and cancelling it woke that thread); a deadline that comes due runs
+    its callback in a thread of its own."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[_Deadline] = []
+        self._thread: threading.Thread | None = None
+
+    def after(self, seconds: float, callback: Callable[[], None]) -> _Deadline:
+        deadline = _Deadline(time.monotonic() + seconds, callback)
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="query-deadlines")
+                self._thread.daemon = True
+                self._thread.start()
+            heapq.heappush(self._heap, deadline)
+            if self._heap[0] is deadline:  # earlier than what the thread sleeps for
+                self._cond.notify()
+        return deadline
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0].at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                due = heapq.heappop(self._heap)
+            # the callback may wait out a kill grace period: never hold up the next deadline
+            threading.Thread(target=due.callback, name="query-deadline", daemon=True).start()
+
+
+_DEADLINES = _Deadlines()
+
+
 class _WorkerGone(Exception):
     """The worker died before it accepted the job (a spare that crashed while idle)."""
 
@@ -308,8 +365,7 @@ class QueryStream:
         self.job_id = job.job_id
         self._worker, self._job, self._pool, self._grace = worker, job, pool, grace
         self._expired = threading.Event()
-        self._timer = threading.Timer(job.timeout_s, self._expire)
-        self._timer.daemon = True
+        self._deadline: _Deadline | None = None
         self._closed = False
         self._complete = False
         self._reader: ipc.RecordBatchStreamReader | None = None
@@ -321,7 +377,7 @@ class QueryStream:
 
     def start(self) -> None:
         """Send the job, wait for the header (raises the query's error) and open the stream."""
-        self._timer.start()
+        self._deadline = _DEADLINES.after(self._job.timeout_s, self._expire)
         process = self._worker.process
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -474,7 +530,8 @@ class QueryStream:
         self._release()
         for callback in self._callbacks:
             callback()
-        self._timer.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self._complete:  # trailer read: the worker waits for its next job
             self._pool.give_back(self._worker)
         else:

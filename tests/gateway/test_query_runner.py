@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -503,3 +504,36 @@ def test_a_reused_worker_locks_each_prepared_database_to_the_next_jobs_files(
             ]
         with pytest.raises(QueryError, match="outside its grants"):
             r.run(governed(f"SELECT secret FROM '{sibling}'", (granted,)))
+
+
+def test_a_reused_worker_still_interrupts_a_query_past_its_deadline(tmp_path: Path) -> None:
+    """The worker's query thread serves job after job; the deadline still stops a later
+    job's query and retires the process."""
+    with QueryRunner(scratch_root=tmp_path, timeout_seconds=2, pool_size=0) as r:
+        for n in (1, 2):
+            with r.run(governed(f"SELECT {n} AS x")) as stream:
+                (pid,) = r.busy_pids()
+                assert [b.to_pylist() for b in stream] == [[{"x": n}]]
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout):
+            r.run(governed("SELECT count(*) FROM range(1000000000000)"))
+        assert time.monotonic() - started < 2 + 3
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not psutil.pid_exists(pid) and r.busy_pids() == []
+
+
+def test_query_deadlines_fire_in_order_and_cancelled_ones_never() -> None:
+    from gateway.query_runner import _Deadlines
+
+    deadlines = _Deadlines()
+    fired: list[str] = []
+    stuck = threading.Event()
+    deadlines.after(0.6, lambda: fired.append("late"))
+    deadlines.after(0.2, lambda: (fired.append("blocking"), stuck.wait(5)))
+    deadlines.after(0.3, lambda: fired.append("early"))  # not held up by the blocked one
+    deadlines.after(0.1, lambda: fired.append("cancelled")).cancel()
+    time.sleep(1.2)
+    stuck.set()
+    assert fired == ["blocking", "early", "late"]
