@@ -2,10 +2,11 @@
 
 ``process_file`` streams the file through a ``Source`` (decode, parse, all strings),
 ``ingest.transform.STEPS`` (type, key, GX) and the writers, batch by batch, so memory
-does not grow with the file (except 8 bytes per row for cross-batch primary-key
-checks). It writes only inside ``staging_dir``: ``part-NNNNN.parquet`` and
-``quarantine.parquet``. Uploading the parts and committing the version atomically
-is the caller's job (``ingest.run``).
+does not grow with the file: the primary-key and unique checks keep their keys on disk
+(``ingest.keys``), and the few rows they cannot decide at once wait there too until the
+end of the file. It writes only inside ``staging_dir``: ``part-NNNNN.parquet`` and
+``quarantine.parquet`` (and, while it runs, the key check's ``.keys/``). Uploading the
+parts and committing the version atomically is the caller's job (``ingest.run``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +28,7 @@ import pyarrow as pa
 from catalog.errors import InvalidInput
 from ingest.contracts import DataContract
 from ingest.errors import EmptyFileError, TooManyRejectedRowsError
+from ingest.keys import Deferred, resolve
 from ingest.pii import PiFinding, scan_table
 from ingest.sources.base import OpenSource, Source, SourceOptions
 from ingest.sources.csv import CsvSource
@@ -38,11 +41,13 @@ from ingest.transform import (
     finish_batch,
     seed_keys,
     start_batch,
+    unique_reason,
 )
-from ingest.validate import result_document
+from ingest.validate import Tally, result_document
 from ingest.writers import ParquetPartWriter, PartFile, QuarantineWriter
 
 QUARANTINE_NAME = "quarantine.parquet"
+KEYS_DIR = ".keys"
 ROW_THREADS = 2
 IN_FLIGHT = 2
 """Batches submitted ahead of the one being finished (bounds memory at ~3 batches)."""
@@ -113,12 +118,17 @@ def process_file(
     stats = {c.name: ColumnStats(c) for c in contract.columns}
     quarantine = QuarantineWriter(staging_dir / QUARANTINE_NAME)
     parts = ParquetPartWriter(staging_dir, schema, rows_per_part)
+    key_dir = staging_dir / KEYS_DIR
+    shutil.rmtree(key_dir, ignore_errors=True)
+    key_dir.mkdir()
+    ctx: TransformContext | None = None
     try:
         with (source or CsvSource()).open(path, options) as opened:
             ctx = TransformContext(
                 contract=contract,
                 bindings=bind_columns(opened.headers, contract, path.name),
                 region=region,
+                key_dir=key_dir,
             )
             for table in existing_keys or ():
                 seed_keys(ctx, table)
@@ -131,6 +141,10 @@ def process_file(
         parts.discard()
         quarantine.discard()
         raise
+    finally:
+        for tracker in ctx.unique_keys.values() if ctx is not None else ():
+            tracker.close()
+        shutil.rmtree(key_dir, ignore_errors=True)
     if rows_read == 0:
         raise EmptyFileError(file=path.name, has_header=True)
     if rows_rejected / rows_read > max_error_ratio:
@@ -180,6 +194,8 @@ def _run(
                 ctx.pii = _scan_pii(batch, ctx)
             stages.submit(batch)
         stages.drain()
+        stages.rows_rejected += stages.deferred.finish(stages.write_valid)
+        stages.drain()
     return stages.rows_read, stages.rows_rejected
 
 
@@ -209,6 +225,8 @@ class _Stages:
         self.write_pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-write")
         self.in_flight: deque[Future[BatchState]] = deque()
         self.writing: deque[Future[None]] = deque()
+        assert ctx.key_dir is not None or not ctx.unique_keys
+        self.deferred = _DeferredRows(ctx, self.schema, quarantine)
 
     def submit(self, batch: pa.RecordBatch) -> None:
         self.in_flight.append(
@@ -229,17 +247,21 @@ class _Stages:
         self.rows_rejected += len(state.reasons)
         rows, values, reasons = state.rejected()
         self.quarantine.write_batch(rows, values, [[r.as_dict() for r in why] for why in reasons])
-        valid = state.valid_table(self.schema)
-        if valid.num_rows:
-            self.writing.append(self.write_pool.submit(self._write, valid))
-            while len(self.writing) >= IN_FLIGHT:
-                self.writing.popleft().result()
+        self.deferred.add(state)
+        self.write_valid(state.valid_table(self.schema))
         if self.on_progress is not None:
             done = state.first_row + state.num_rows - 1
             progress = Progress(
                 self.opened.bytes_read, self.opened.total_bytes, done, self.rows_rejected
             )
             self.on_progress(progress)
+
+    def write_valid(self, valid: pa.Table) -> None:
+        """Queue valid rows for the writer thread (in order, at most ``IN_FLIGHT`` ahead)."""
+        if valid.num_rows:
+            self.writing.append(self.write_pool.submit(self._write, valid))
+            while len(self.writing) >= IN_FLIGHT:
+                self.writing.popleft().result()
 
     def _write(self, valid: pa.Table) -> None:
         self.parts.write(valid)
@@ -256,6 +278,92 @@ class _Stages:
             write.cancel()
         self.rows_pool.shutdown(wait=True, cancel_futures=True)
         self.write_pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _DeferredRows:
+    """Rows the key check decides after the file (``ingest.keys``): spilled to an Arrow
+    file in the key directory as they come (row number, typed values, the row as
+    uploaded), their keys in memory (~25 bytes a row); ``finish`` decides them, writes
+    the accepted ones after the other valid rows and merges the repeats into the
+    quarantine report in row order."""
+
+    def __init__(self, ctx: TransformContext, schema: pa.Schema, quarantine: QuarantineWriter):
+        self.ctx, self.schema, self.quarantine = ctx, schema, quarantine
+        self.keys = Deferred()
+        self.path = (ctx.key_dir or Path(".")) / "deferred.arrow"
+        self.headers: list[str] = []
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+
+    def add(self, state: BatchState) -> None:
+        if len(state.deferred) == 0:
+            return
+        take = pa.array(state.deferred, pa.int64())
+        source = state.source.take(take)
+        columns = [pa.array(state.first_row + state.deferred, pa.int64())]
+        columns += [state.typed[f.name].take(take) for f in self.schema]
+        columns += [c.cast(pa.string()) for c in source.columns]
+        names = ["row", *(f"t{i}" for i in range(len(self.schema)))]
+        names += [f"s{i}" for i in range(source.num_columns)]
+        batch = pa.RecordBatch.from_arrays(columns, names=names)
+        if self._writer is None:
+            self.headers = list(source.schema.names)
+            self._writer = pa.ipc.new_file(str(self.path), batch.schema)
+        self._writer.write_batch(batch)
+        self.keys.add(batch.column(0).to_numpy(), *state.deferred_keys)
+
+    def finish(self, write_valid: Callable[[pa.Table], None]) -> int:
+        """Decide the deferred rows; returns how many were rejected."""
+        if self._writer is None:
+            return 0
+        self._writer.close()
+        constraints = list(self.ctx.unique_keys)
+        resolution = resolve(self.keys, list(self.ctx.unique_keys.values()))
+        for key, checked in zip(constraints, resolution.checked, strict=True):
+            repeats = int((resolution.duplicate_of == constraints.index(key)).sum())
+            self._tally(key).add(elements=checked, missing=0, unexpected=repeats)
+        late = QuarantineWriter(self.path.with_name("late-quarantine.parquet"))
+        offset = 0
+        with pa.OSFile(str(self.path)) as file:
+            reader = pa.ipc.open_file(file)
+            for index in range(reader.num_record_batches):
+                batch = reader.get_batch(index)
+                verdict = resolution.duplicate_of[offset : offset + batch.num_rows]
+                offset += batch.num_rows
+                self._reject(batch, verdict, constraints, late)
+                keep = pa.array(verdict < 0)
+                typed = [batch.column(f"t{i}").filter(keep) for i in range(len(self.schema))]
+                write_valid(pa.Table.from_arrays(typed, schema=self.schema))
+        late.close()
+        self.quarantine.close()
+        self.quarantine.absorb(late)
+        rejected = int((resolution.duplicate_of >= 0).sum())
+        self.ctx.rejections["unique"] += rejected
+        return rejected
+
+    def _reject(
+        self,
+        batch: pa.RecordBatch,
+        verdict: Any,
+        constraints: list[tuple[str, ...]],
+        late: QuarantineWriter,
+    ) -> None:
+        at = [int(i) for i in (verdict >= 0).nonzero()[0]]
+        if not at:
+            return
+        source = [batch.column(f"s{i}") for i in range(len(self.headers))]
+        rows = batch.column("row").to_numpy()
+        reasons: list[list[Mapping[str, Any]]] = []
+        for position in at:
+            key = constraints[int(verdict[position])]
+            raw = [source[self.ctx.binding(name).position][position].as_py() for name in key]
+            reasons.append([unique_reason(self.ctx, key, raw).as_dict()])
+            self._tally(key).add(elements=0, missing=0, unexpected=0, examples=raw[:1])
+        take = pa.array(at, pa.int64())
+        values = pa.RecordBatch.from_arrays([c.take(take) for c in source], names=self.headers)
+        late.write_batch([int(rows[p]) for p in at], values, reasons)
+
+    def _tally(self, key: tuple[str, ...]) -> Tally:
+        return self.ctx.tallies.setdefault(f"{'+'.join(key)}:unique", Tally())
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:

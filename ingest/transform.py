@@ -32,6 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 from catalog.duckdb_session import hash_rows
 from ingest.contracts import ColumnContract, ColumnType, DataContract
 from ingest.errors import HeaderMismatchError
+from ingest.keys import KeyTracker
 from ingest.parsing import DEFAULT_FORMATS, describe_expected, parse_number, parse_temporal
 from ingest.sources.base import normalise_header
 from ingest.validate import SuiteRule, Tally, compile_suite, suite_rules, truncate
@@ -120,98 +122,6 @@ def arrow_schema(contract: DataContract) -> pa.Schema:
     )
 
 
-RUN_CAP = 1 << 22
-"""Keys per sorted run at most (32 MiB). A merge briefly holds about 2.5x the runs it
-merges; capped runs keep that transient near 80 MiB instead of 2.5x every key of the
-file (~630 MiB at 31M keys)."""
-FILTER_BITS = 28
-"""A 2^28-bit (32 MiB) filter of the keys seen: a new key whose bit is clear needs no
-search. At 31M keys about 11% of the bits are set, so ~89% of the searches are skipped."""
-_FILTER_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-class KeyTracker:
-    """Primary-key hashes seen so far in the file: sorted uint64 runs, merged like an LSM
-    up to ``RUN_CAP`` keys a run, behind a one-bit-per-slot filter.
-
-    Costs 8 bytes per accepted row plus the 32 MiB filter (allocated on first use, pages
-    touched as keys arrive). Keys are compared by a 64-bit hash of their typed values, so
-    two different keys collide with probability about n²/2⁶⁵ (≈3·10⁻⁶ for ten million
-    rows); a collision quarantines the later row as a duplicate, never silently.
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[npt.NDArray[np.uint64]] = []
-        self._filter: npt.NDArray[np.uint8] | None = None
-
-    def __len__(self) -> int:
-        return sum(len(run) for run in self._runs)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the keys (the fixed-size filter not counted)."""
-        return sum(run.nbytes for run in self._runs)
-
-    def add(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-        """Register a batch of key hashes; returns which are duplicates (first one wins).
-
-        Only keys whose filter bit is set are searched, and only in runs whose range
-        overlaps theirs, so keys that only grow (row numbers, timestamps: see
-        ``key_hashes``) cost no search at all."""
-        duplicate = np.ones(len(hashes), dtype=bool)
-        if len(hashes) == 0:
-            return duplicate
-        unique, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        duplicate[first] = False
-        seen = np.zeros(len(unique), dtype=bool)
-        if self._filter is None:
-            self._filter = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
-        byte, bit = _filter_slots(unique)
-        maybe = np.flatnonzero(self._filter[byte] & bit)
-        if len(maybe):
-            seen[maybe] = self._search(unique[maybe])
-        duplicate |= seen[inverse.reshape(-1)]
-        fresh = unique[~seen]
-        if len(fresh):
-            np.bitwise_or.at(self._filter, byte[~seen], bit[~seen])
-            self._runs.append(fresh)
-        while (
-            len(self._runs) > 1
-            and len(self._runs[-2]) <= 2 * len(self._runs[-1])
-            and len(self._runs[-2]) + len(self._runs[-1]) <= RUN_CAP
-        ):
-            last, before = self._runs.pop(), self._runs.pop()
-            merged = np.concatenate([before, last])
-            if before[-1] >= last[0]:  # overlapping ranges: merge the two sorted runs
-                merged.sort(kind="stable")  # timsort: linear on two sorted runs
-            self._runs.append(merged)
-        return duplicate
-
-    def _search(self, needles: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-        """Which of the sorted, distinct ``needles`` some run holds."""
-        found_any = np.zeros(len(needles), dtype=bool)
-        low, high = needles[0], needles[-1]
-        for run in self._runs:
-            if run[-1] < low or run[0] > high:
-                continue
-            at = np.searchsorted(run, needles)  # sorted needles: ~4x fewer cache misses
-            found = at < len(run)
-            found[found] &= run[at[found]] == needles[found]
-            found_any |= found
-        return found_any
-
-
-def _filter_slots(
-    hashes: npt.NDArray[np.uint64],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
-    """Byte index and bit mask of each hash in the filter (mixed first, so that ordered
-    integer keys spread over the filter too)."""
-    with np.errstate(over="ignore"):
-        slot = (hashes * _FILTER_MIX) >> np.uint64(64 - FILTER_BITS)
-    bit = np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
-    return (slot >> np.uint64(3)).astype(np.intp), bit
-
-
 @dataclass
 class TransformContext:
     """What the steps share across the batches of one job."""
@@ -227,6 +137,8 @@ class TransformContext:
     rejections: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     """Identifier findings of severity ``warn``: accepted rows, counted per rule."""
+    key_dir: Path | None = None
+    """Where the key trackers keep their streams (``None``: in memory)."""
     unique_keys: dict[tuple[str, ...], KeyTracker] = field(default_factory=dict)
     identifier_cache: dict[tuple[str, str], Checked] = field(default_factory=dict)
     batches: int = 0
@@ -238,8 +150,9 @@ class TransformContext:
             self.suite = compile_suite(self.contract, region=self.region)
         if not self.rules:
             self.rules = suite_rules(self.suite)
-        for key in unique_constraints(self.contract):
-            self.unique_keys.setdefault(key, KeyTracker())
+        for index, key in enumerate(unique_constraints(self.contract)):
+            path = None if self.key_dir is None else self.key_dir / f"key-{index}.u64"
+            self.unique_keys.setdefault(key, KeyTracker(path))
 
     def binding(self, name: str) -> ColumnBinding:
         for binding in self.bindings:
@@ -281,6 +194,11 @@ class BatchState:
     tallies: dict[str, Tally] = field(default_factory=dict)
     """This batch's counts per expectation; ``TransformContext.absorb`` adds them up."""
     warnings: Counter[str] = field(default_factory=Counter)
+    deferred: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    """Clean rows whose key check waits for the end of the file (``ingest.keys``):
+    neither valid nor rejected yet."""
+    deferred_keys: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+    """Per constraint, for the deferred rows: has the key, its hash, stream count before."""
 
     def tally(self, column: str, rule: str) -> Tally:
         return self.tallies.setdefault(f"{column}:{rule}", Tally())
@@ -305,7 +223,10 @@ class BatchState:
         return mask
 
     def valid_table(self, schema: pa.Schema) -> pa.Table:
-        mask = pa.array(self.clean_mask())
+        """The typed rows that passed every check (deferred rows not included)."""
+        valid = self.clean_mask()
+        valid[self.deferred] = False
+        mask = pa.array(valid)
         return pa.Table.from_arrays(
             [self.typed[f.name].filter(mask) for f in schema], schema=schema
         )
@@ -538,32 +459,60 @@ def check_expectations(state: BatchState, ctx: TransformContext) -> BatchState:
 
 
 def check_unique(state: BatchState, ctx: TransformContext) -> BatchState:
-    """Primary key and unique columns: a value already seen in the file (or, when
-    appending, in the dataset) rejects the later row; the first one wins."""
+    """Primary key and unique columns across the file (and, when appending, the dataset).
+
+    A clean row whose key the trackers' filters clear is new under every constraint: it
+    stays valid and its keys join the streams. The others are ``state.deferred``; the
+    pipeline keeps them aside and decides them after the file (``ingest.keys.resolve``):
+    the first row with a key wins, a later one is rejected under rule ``unique``."""
+    if not ctx.unique_keys:
+        return state
+    clean = state.clean_mask()
+    deferred = np.zeros(state.num_rows, dtype=bool)
+    probed = []
     for key, tracker in ctx.unique_keys.items():
-        candidates = state.clean_mask()
+        candidates = clean.copy()
         for name in key:
             candidates &= state.typed[name].is_valid().to_numpy(zero_copy_only=False)
         positions = np.flatnonzero(candidates)
-        if len(positions) == 0:
-            continue
-        take = pa.array(positions, pa.int64())
-        hashes = key_hashes([state.typed[name].take(take) for name in key])
-        duplicate = positions[tracker.add(hashes)]
-        expected = (
-            "a primary key not used by an earlier row"
-            if list(key) == ctx.contract.primary_key
-            else "a value not used by an earlier row"
-        )
-        headers = "+".join(ctx.binding(k).header for k in key)
-        _reject_at(state, duplicate, headers, "unique", expected, [state.raw[k] for k in key])
-        state.tally("+".join(key), "unique").add(
-            elements=len(positions),
-            missing=0,
-            unexpected=len(duplicate),
-            examples=_examples(state.raw[key[0]], duplicate),
-        )
+        if len(positions):
+            take = pa.array(positions, pa.int64())
+            hashes = key_hashes([state.typed[name].take(take) for name in key])
+        else:
+            hashes = np.zeros(0, dtype=np.uint64)
+        deferred[positions[tracker.probe(hashes)]] = True
+        probed.append((candidates, positions, hashes))
+    state.deferred = np.flatnonzero(deferred)
+    has_key: list[Any] = []
+    key_hash: list[Any] = []
+    before: list[Any] = []
+    for (key, tracker), (candidates, positions, hashes) in zip(
+        ctx.unique_keys.items(), probed, strict=True
+    ):
+        accepted = positions[~deferred[positions]]
+        has = candidates[state.deferred]
+        hashed = np.zeros(len(state.deferred), dtype=np.uint64)
+        hashed[has] = hashes[np.searchsorted(positions, state.deferred[has])]
+        has_key.append(has)
+        key_hash.append(hashed)
+        before.append(tracker.count + np.searchsorted(accepted, state.deferred).astype(np.int64))
+        tracker.register(hashes[~deferred[positions]])
+        state.tally("+".join(key), "unique").add(elements=len(accepted), missing=0, unexpected=0)
+    state.deferred_keys = (has_key, key_hash, before)
     return state
+
+
+def unique_reason(ctx: TransformContext, key: tuple[str, ...], raw: Sequence[Any]) -> Reason:
+    """The reason a row repeating ``key`` is rejected with; ``raw``: its key values as
+    written (joined with `` | `` when there are several)."""
+    expected = (
+        "a primary key not used by an earlier row"
+        if list(key) == ctx.contract.primary_key
+        else "a value not used by an earlier row"
+    )
+    headers = "+".join(ctx.binding(k).header for k in key)
+    actual = raw[0] if len(raw) == 1 else " | ".join(str(v) for v in raw)
+    return Reason(headers, "unique", expected, truncate(actual))
 
 
 def _reject_at(
@@ -607,7 +556,7 @@ def seed_keys(ctx: TransformContext, existing: pa.Table) -> None:
         for name in key:
             valid &= existing.column(name).is_valid().to_numpy(zero_copy_only=False)
         rows = existing.filter(pa.array(valid))
-        tracker.add(key_hashes([rows.column(n).combine_chunks() for n in key]))
+        tracker.seed(key_hashes([rows.column(n).combine_chunks() for n in key]))
 
 
 def _positions(mask: pa.Array) -> npt.NDArray[np.intp]:

@@ -12,10 +12,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 QUARANTINE_VALUE_CHARS = 200
+MERGE_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,41 @@ class QuarantineWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def absorb(self, late: QuarantineWriter) -> None:
+        """Merge the rows of ``late`` (closed, rows ascending like ours) into this closed
+        report, so that it stays in row order; a few thousand rows are held at a time."""
+        if not late.rows or late.written is None:
+            return
+        if not self.rows:
+            late.path.replace(self.path)
+            self.rows, late.rows = late.rows, 0
+            return
+        merged = self.path.with_name(self.path.name + ".merging")
+        with (
+            pq.ParquetFile(self.path) as mine,
+            pq.ParquetFile(late.path) as theirs,
+            pq.ParquetWriter(merged, mine.schema_arrow, compression="zstd") as out,
+        ):
+            others = (pa.Table.from_batches([b]) for b in theirs.iter_batches(MERGE_ROWS))
+            waiting = next(others, None)
+            for batch in mine.iter_batches(MERGE_ROWS):
+                pieces = [pa.Table.from_batches([batch])]
+                limit = batch.column("row")[-1].as_py()
+                while waiting is not None:
+                    cut = int(np.searchsorted(waiting.column("row").to_numpy(), limit, "right"))
+                    pieces.append(waiting.slice(0, cut))
+                    if cut < waiting.num_rows:
+                        waiting = waiting.slice(cut)
+                        break
+                    waiting = next(others, None)
+                out.write_table(pa.concat_tables(pieces).sort_by("row"))
+            while waiting is not None:
+                out.write_table(waiting)
+                waiting = next(others, None)
+        merged.replace(self.path)
+        self.rows += late.rows
+        late.discard()
 
     def discard(self) -> None:
         if self._writer is not None:

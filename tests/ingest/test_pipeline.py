@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest import keys as keys_module
 from ingest.contracts import DataContract
 from ingest.errors import (
     EmptyFileError,
@@ -28,9 +28,10 @@ from ingest.errors import (
     MalformedFileError,
     TooManyRejectedRowsError,
 )
+from ingest.keys import NOT_FOUND, Deferred, KeyTracker, resolve
 from ingest.pipeline import Progress, process_file
 from ingest.sources import SourceOptions
-from ingest.transform import KeyTracker
+from ingest.transform import ColumnBinding, TransformContext, finish_batch, start_batch
 from ingest.writers import read_quarantine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -386,16 +387,145 @@ def generate(path: Path, target_bytes: int) -> int:
     return rows
 
 
-def test_key_tracker_costs_eight_bytes_per_key_and_keeps_the_first() -> None:
-    tracker = KeyTracker()
-    first = tracker.add(np.array([5, 7, 5, 9], dtype=np.uint64))
-    assert first.tolist() == [False, False, True, False]
+def test_key_tracker_defers_possible_repeats_and_finds_them_in_its_stream(tmp_path: Path) -> None:
+    tracker = KeyTracker(tmp_path / "keys.u64")
+    assert tracker.probe(np.array([5, 7, 5, 9], dtype=np.uint64)).tolist() == [
+        False, False, True, False
+    ]  # fmt: skip
+    tracker.register(np.array([5, 7, 9], dtype=np.uint64))
     for start in range(0, 100_000, 10_000):
-        assert not tracker.add(np.arange(start, start + 10_000, dtype=np.uint64) + 10).any()
-    again = tracker.add(np.array([7, 10, 99_999 + 10, 1_000_000], dtype=np.uint64))
+        fresh = np.arange(start, start + 10_000, dtype=np.uint64) + 10
+        assert not tracker.probe(fresh).any()  # a 64 MiB filter: no false positive here
+        tracker.register(fresh)
+    again = tracker.probe(np.array([7, 10, 99_999 + 10, 1_000_000], dtype=np.uint64))
     assert again.tolist() == [True, True, True, False]
-    assert len(tracker) == 100_004
-    assert tracker.nbytes == 8 * len(tracker)
+    assert (tmp_path / "keys.u64").stat().st_size == 8 * tracker.count == 8 * 100_003
+    needles = np.array([7, 10, 99_999 + 10, 1_000_000], dtype=np.uint64)
+    assert tracker.find(needles).tolist() == [1, 3, 100_002, NOT_FOUND]
+    tracker.close()
+
+
+KEYED = DataContract.model_validate(
+    {
+        "columns": [
+            {"name": "id", "type": "integer"},
+            {"name": "code"},
+            {"name": "part", "unique": True},
+        ],
+        "primary_key": ["id", "code"],
+    }
+)
+
+
+def check_keys_like_the_pipeline(
+    batches: list[list[tuple[int, str, str | None]]], key_dir: Path | None
+) -> dict[int, str]:
+    """Rows (1-based) rejected as repeats and the constraint's headers, through
+    ``check_unique`` and ``ingest.keys.resolve`` as ``process_file`` runs them."""
+    bindings = [ColumnBinding(c, c.name, i) for i, c in enumerate(KEYED.columns)]
+    ctx = TransformContext(contract=KEYED, bindings=bindings, key_dir=key_dir)
+    deferred, first_row, rejected = Deferred(), 1, {}
+    for rows in batches:
+        columns = list(zip(*rows, strict=True)) if rows else [[], [], []]
+        source = pa.RecordBatch.from_arrays(
+            [pa.array([None if v is None else str(v) for v in c], pa.string()) for c in columns],
+            names=[c.name for c in KEYED.columns],
+        )
+        state = finish_batch(start_batch(source, first_row, ctx), ctx)
+        assert not state.reasons  # repeats are never decided batch by batch
+        deferred.add(first_row + state.deferred, *state.deferred_keys)
+        first_row += len(rows)
+    resolution = resolve(deferred, list(ctx.unique_keys.values()))
+    constraints = list(ctx.unique_keys)
+    rows = np.concatenate(deferred.rows) if deferred.rows else np.zeros(0, dtype=np.int64)
+    for row, index in zip(rows.tolist(), resolution.duplicate_of.tolist(), strict=True):
+        if index >= 0:
+            rejected[row] = "+".join(constraints[index])
+    return rejected
+
+
+def repeats_by_a_set(batches: list[list[tuple[int, str, str | None]]]) -> dict[int, str]:
+    """The same rule, row by row: a row repeating a key registered earlier is rejected
+    under the first such constraint and registers no later one."""
+    seen: dict[str, set[Any]] = {"id+code": set(), "part": set()}
+    rejected, number = {}, 0
+    for rows in batches:
+        for id_, code, part in rows:
+            number += 1
+            for name, key in (("id+code", (id_, code)), ("part", part)):
+                if key is None or None in (key if isinstance(key, tuple) else (key,)):
+                    continue
+                if key in seen[name]:
+                    rejected[number] = name
+                    break
+                seen[name].add(key)
+    return rejected
+
+
+KEY_ROWS = st.lists(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),  # the primary key is never null (not_null rejects)
+            st.sampled_from(["a", "b"]),
+            st.one_of(st.none(), st.sampled_from(["p", "q", "r", "s", "t", "u", "v"])),
+        ),
+        max_size=12,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=KEY_ROWS, filter_bits=st.sampled_from([3, 29]))
+def test_deferred_key_check_agrees_with_a_set(
+    batches: list[list[tuple[int, str, str | None]]],
+    filter_bits: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """First row wins, across batches and two constraints; a row repeating the primary key
+    registers no ``part``. An 8-bit filter defers nearly every row, the real one almost
+    none: both end in the same verdicts, with the streams on disk or in memory."""
+    expected = repeats_by_a_set(batches)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys_module, "FILTER_BITS", filter_bits)
+        assert check_keys_like_the_pipeline(batches, None) == expected
+        key_dir = tmp_path_factory.mktemp("keys")
+        assert check_keys_like_the_pipeline(batches, key_dir) == expected
+
+
+@pytest.mark.parametrize("filter_bits", [3, 29])
+def test_process_file_decides_deferred_rows_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filter_bits: int
+) -> None:
+    """With an 8-bit filter every key after the first few is deferred to the end of the
+    file: the quarantine still lists the planted rows in row order with the same reasons,
+    and the valid rows are the same (the deferred ones written after the others)."""
+    monkeypatch.setattr(keys_module, "FILTER_BITS", filter_bits)
+    rows = [*PLANTED, *(row(device_id=f"B-{i}") for i in range(30)), row(device_id="B-3")]
+    outcome = run(write_csv(tmp_path / "in.csv", rows), tmp_path, batch_rows=4)
+    records = quarantine(outcome.quarantine_path)
+    found = [
+        (r["row"], reason["column"], reason["rule"], reason["actual"])
+        for r in records
+        for reason in r["reasons"]
+    ]
+    assert found == [*EXPECTED_REJECTS, (47, "设备编号", "unique", "B-3")]
+    assert records[3]["values"] == dict(zip(HEADER, PLANTED[4], strict=True))
+    assert records[3]["reasons"][0]["expected"] == "a primary key not used by an earlier row"
+    ids = [r["device_id"] for p in outcome.parts for r in pq.read_table(p.path).to_pylist()]
+    assert sorted(ids) == sorted(["A-1", "A-14", "A-15", *(f"B-{i}" for i in range(30))])
+    unique = next(
+        r["result"]
+        for r in outcome.gx_result["results"]
+        if r["expectation_config"]["type"] == "expect_column_values_to_be_unique"
+    )
+    assert (unique["element_count"], unique["unexpected_count"]) == (35, 2)
+    assert unique["partial_unexpected_list"] == ["A-1", "B-3"]
+    assert outcome.gx_result["row_checks"]["failures_by_rule"]["unique"] == 2
+    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == [
+        *(p.path.name for p in outcome.parts),
+        "quarantine.parquet",
+    ]
 
 
 @pytest.mark.slow
@@ -408,9 +538,9 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     rows = generate(big, 200_000_000)
     size_mb = big.stat().st_size / 2**20
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    # No primary key here: its duplicate check keeps 8 bytes per row on purpose
-    # (test_key_tracker_...). Memory is ~50 MB + ~1.5 kB per row of batch_rows.
-    contract = CONTRACT.model_copy(update={"primary_key": []})
+    # With the primary key: its check keeps the keys on disk (ingest.keys), a fixed
+    # 64 MiB filter in memory. Memory is ~50 MB + ~1.5 kB per row of batch_rows + the filter.
+    contract = CONTRACT
     probe = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, contract.model_dump_json(), str(warm), str(small),
          str(big), str(tmp_path / "staging"), "16384"],
@@ -436,22 +566,3 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     record_property("ingest_memory", summary)
     assert growth_big < 160, summary
     assert result["late"] - result["early"] < 0.05 * size_mb, summary
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    batches=st.lists(
-        st.lists(st.integers(0, 40), max_size=30).map(lambda v: np.array(v, dtype=np.uint64)),
-        max_size=12,
-    )
-)
-def test_key_tracker_agrees_with_a_set(batches: list[npt.NDArray[np.uint64]]) -> None:
-    """Runs overlap and merge as they will; each key is new exactly once, first one wins."""
-    tracker, seen = KeyTracker(), set()
-    for hashes in batches:
-        expected = []
-        for value in hashes.tolist():
-            expected.append(value in seen)
-            seen.add(value)
-        assert tracker.add(hashes).tolist() == expected
-    assert len(tracker) == len(seen)
