@@ -25,19 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 FILTER_BITS = 29
-"""A 2^29-bit (64 MiB) Bloom filter per constraint, ``FILTER_HASHES`` bits per key: a
-fresh key is deferred with probability ~0.01% at 8M keys, ~0.4% at 31M, ~3% at 80M."""
+"""A 2^29-bit (64 MiB) blocked Bloom filter per constraint: ``FILTER_HASHES`` bits a key,
+all in one 64-bit word (one gather and one scatter a key). A fresh key is deferred with
+probability ~0.01% at 8M keys, ~0.6% at 31M, ~4% at 80M."""
 FILTER_HASHES = 3
-_MIXERS = (
-    np.uint64(0x9E3779B97F4A7C15),
-    np.uint64(0xC2B2AE3D27D4EB4F),
-    np.uint64(0x165667B19E3779F9),
-    np.uint64(0xD6E8FEB86659FD93),
-)
+_WORD_MIX = np.uint64(0x9E3779B97F4A7C15)
+_BIT_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_NEEDLE_MIX = np.uint64(0x165667B19E3779F9)
+NEEDLE_BITS = 20
+"""Slots of the small table of the deferred keys that screens a stream scan (1 MiB)."""
 SCAN_CHUNK = 1 << 20
 """Stream entries read at a time when resolving (8 MiB)."""
-NEEDLE_BITS = 20
-"""Bits of the small filter of the deferred keys that screens a stream scan."""
 NOT_FOUND = np.iinfo(np.int64).max
 
 
@@ -45,35 +43,29 @@ class KeyTracker:
     """One unique constraint's filter and its stream of accepted key hashes.
 
     ``path``: the stream's file (created on first write); ``None`` keeps the stream in
-    memory (small jobs and tests). ``filter_bits`` sizes the filter (tests make it tiny
-    so that nearly every key is deferred)."""
+    memory (small jobs and tests). ``filter_bits`` sizes the filter (tests make it a few
+    bits so that nearly every key is deferred)."""
 
     def __init__(self, path: Path | None = None, *, filter_bits: int | None = None) -> None:
         self.path = path
         self.filter_bits = filter_bits or FILTER_BITS
         self.count = 0
         """Hashes in the stream (each an accepted row, or a row already in the dataset)."""
-        self._filter: npt.NDArray[np.uint8] | None = None
+        self._filter: npt.NDArray[np.uint64] | None = None
         self._memory: list[npt.NDArray[np.uint64]] = []
         self._file: BinaryIO | None = None
 
     def probe(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
         """Which of a batch's key hashes may repeat an earlier one: an earlier row in the
         batch, or every filter bit already set. Then sets the bits of all of them."""
-        maybe = np.ones(len(hashes), dtype=bool)
         if len(hashes) == 0:
-            return maybe
-        _, first = np.unique(hashes, return_index=True)
-        maybe[first] = False
-        slots = self._slots(hashes)
-        seen = np.ones(len(hashes), dtype=bool)
-        bits = self._bits()
-        for byte, bit in slots:
-            seen &= (bits[byte] & bit) != 0
-        maybe |= seen
-        for byte, bit in slots:
-            _set_bits(bits, byte, bit)
-        return maybe
+            return np.zeros(0, dtype=bool)
+        words = self._words()
+        word, mask = self._slots(hashes)
+        maybe = (words[word] & mask) == mask
+        maybe |= _repeats_in(hashes)
+        _set_bits(words, word, mask)
+        return np.asarray(maybe, dtype=bool)
 
     def register(self, hashes: npt.NDArray[np.uint64]) -> None:
         """Append accepted (or already stored) keys to the stream, in row order."""
@@ -92,9 +84,7 @@ class KeyTracker:
         """Keys of rows already in the dataset: in the filter and the stream, all of them."""
         if len(hashes) == 0:
             return
-        bits = self._bits()
-        for byte, bit in self._slots(hashes):
-            _set_bits(bits, byte, bit)
+        _set_bits(self._words(), *self._slots(hashes))
         self.register(hashes)
 
     def find(self, needles: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -104,12 +94,10 @@ class KeyTracker:
         first = np.full(len(needles), NOT_FOUND, dtype=np.int64)
         if len(needles) == 0 or self.count == 0:
             return first
-        screen = np.zeros(1 << (NEEDLE_BITS - 3), dtype=np.uint8)
-        byte, bit = _slot(needles, _MIXERS[3], NEEDLE_BITS)
-        _set_bits(screen, byte, bit)
+        screen = np.zeros(1 << NEEDLE_BITS, dtype=bool)
+        screen[_top(needles, _NEEDLE_MIX, NEEDLE_BITS)] = True
         for start, chunk in self._chunks():
-            byte, bit = _slot(chunk, _MIXERS[3], NEEDLE_BITS)
-            candidates = np.flatnonzero(screen[byte] & bit)
+            candidates = np.flatnonzero(screen[_top(chunk, _NEEDLE_MIX, NEEDLE_BITS)])
             if len(candidates) == 0:
                 continue
             values = chunk[candidates]
@@ -132,15 +120,23 @@ class KeyTracker:
             self._file.flush()
         return _FileChunks(self.path)
 
-    def _bits(self) -> npt.NDArray[np.uint8]:
+    def _words(self) -> npt.NDArray[np.uint64]:
         if self._filter is None:  # zero pages: memory is touched as bits are set
-            self._filter = np.zeros(1 << (self.filter_bits - 3), dtype=np.uint8)
+            self._filter = np.zeros(1 << max(self.filter_bits - 6, 0), dtype=np.uint64)
         return self._filter
 
     def _slots(
         self, hashes: npt.NDArray[np.uint64]
-    ) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]]:
-        return [_slot(hashes, mixer, self.filter_bits) for mixer in _MIXERS[:FILTER_HASHES]]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
+        """The filter word of each hash and the ``FILTER_HASHES`` bits it sets there."""
+        word = _top(hashes, _WORD_MIX, max(self.filter_bits - 6, 0))
+        with np.errstate(over="ignore"):
+            mixed = hashes * _BIT_MIX
+        mask = np.zeros(len(hashes), dtype=np.uint64)
+        one, used = np.uint64(1), np.uint64((1 << min(self.filter_bits, 6)) - 1)
+        for index in range(FILTER_HASHES):
+            mask |= one << ((mixed >> np.uint64(58 - 6 * index)) & used)
+        return word, mask
 
 
 class _FileChunks:
@@ -162,26 +158,39 @@ class _FileChunks:
                 start += len(chunk)
 
 
-def _slot(
-    hashes: npt.NDArray[np.uint64], mixer: np.uint64, bits: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
-    """Byte index and bit mask of each hash in a ``2^bits``-bit filter (multiplied by an
-    odd constant first, so that ordered integer keys spread over the filter too)."""
+def _top(hashes: npt.NDArray[np.uint64], mixer: np.uint64, bits: int) -> npt.NDArray[np.intp]:
+    """The top ``bits`` bits of each hash times an odd constant (so that ordered integer
+    keys spread too): a slot in a table of ``2^bits``."""
+    if bits == 0:
+        return np.zeros(len(hashes), dtype=np.intp)
     with np.errstate(over="ignore"):
-        slot = (hashes * mixer) >> np.uint64(64 - bits)
-    bit = np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
-    return (slot >> np.uint64(3)).astype(np.intp), bit
+        return ((hashes * mixer) >> np.uint64(64 - bits)).astype(np.intp)
 
 
 def _set_bits(
-    bits: npt.NDArray[np.uint8], byte: npt.NDArray[np.intp], bit: npt.NDArray[np.uint8]
+    words: npt.NDArray[np.uint64], word: npt.NDArray[np.intp], mask: npt.NDArray[np.uint64]
 ) -> None:
-    """``bits[byte] |= bit`` with repeated bytes: one bit position at a time, where every
-    write to the same byte writes the same value (cheaper than ``np.bitwise_or.at``)."""
-    for position in range(8):
-        where = byte[bit == (1 << position)]
-        if len(where):
-            bits[where] |= np.uint8(1 << position)
+    """``words[word] |= mask`` with repeated words: a scatter keeps one write per word, so
+    the bits lost that way are written again (a few hundred keys of a 65k batch)."""
+    while len(word):
+        words[word] |= mask
+        lost = (words[word] & mask) != mask
+        word, mask = word[lost], mask[lost]
+
+
+def _repeats_in(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Which hashes repeat one earlier in the array (a sort; a full ``unique`` only when
+    there are repeats)."""
+    repeats = np.zeros(len(hashes), dtype=bool)
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) == 0:
+        return repeats
+    at = np.flatnonzero(np.isin(hashes, repeated))
+    _, first = np.unique(hashes[at], return_index=True)
+    repeats[at] = True
+    repeats[at[first]] = False
+    return repeats
 
 
 @dataclass
