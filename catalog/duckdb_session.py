@@ -107,6 +107,19 @@ def hash_rows(table: pa.Table) -> npt.NDArray[np.uint64]:
     every value to a Python object first). Runs on a private in-memory connection per
     thread with external access off; the SQL is fixed, column names are ours.
     """
+    return _hash(table, [", ".join(f"c{i}" for i in range(table.num_columns))])[0]
+
+
+def hash_columns(table: pa.Table) -> list[npt.NDArray[np.uint64]]:
+    """DuckDB's ``hash`` of each value of each column of ``table`` (a null hashes too):
+    for one column the same as ``hash_rows``, in one query for all of them (each query
+    costs a few milliseconds whatever its size)."""
+    if table.num_columns == 0:
+        return []
+    return _hash(table, [f"c{i}" for i in range(table.num_columns)])
+
+
+def _hash(table: pa.Table, arguments: list[str]) -> list[npt.NDArray[np.uint64]]:
     con = getattr(_HASHING, "con", None)
     if con is None:
         con = duckdb.connect(
@@ -120,14 +133,18 @@ def hash_rows(table: pa.Table) -> npt.NDArray[np.uint64]:
         )
         _HASHING.con = con
     renamed = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
-    arguments = ", ".join(f"c{i}" for i in range(table.num_columns))
+    select = ", ".join(f"hash({a})" for a in arguments)
     con.register("rows_to_hash", renamed)
     try:
-        result = con.execute(f"SELECT hash({arguments}) FROM rows_to_hash").to_arrow_table()
+        result = con.execute(f"SELECT {select} FROM rows_to_hash").to_arrow_table()
     finally:
         con.unregister("rows_to_hash")
-    hashes = result.column(0).combine_chunks() if result.num_rows else pa.array([], pa.uint64())
-    return np.asarray(hashes.to_numpy(zero_copy_only=False), dtype=np.uint64)
+    out = []
+    for index in range(len(arguments)):
+        column = result.column(index)
+        hashes = column.combine_chunks() if result.num_rows else pa.array([], pa.uint64())
+        out.append(np.asarray(hashes.to_numpy(zero_copy_only=False), dtype=np.uint64))
+    return out
 
 
 def warm_up() -> None:

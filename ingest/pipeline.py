@@ -32,7 +32,7 @@ from ingest.keys import Deferred, resolve
 from ingest.pii import PiFinding, scan_table
 from ingest.sources.base import OpenSource, Source, SourceOptions
 from ingest.sources.csv import CsvSource
-from ingest.stats import ColumnStats
+from ingest.stats import ColumnStats, update_stats
 from ingest.transform import (
     BatchState,
     TransformContext,
@@ -265,8 +265,7 @@ class _Stages:
 
     def _write(self, valid: pa.Table) -> None:
         self.parts.write(valid)
-        for name, column_stats in self.stats.items():
-            column_stats.update(valid.column(name))
+        update_stats(self.stats, valid)
 
     def __enter__(self) -> _Stages:
         return self

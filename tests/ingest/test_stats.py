@@ -13,6 +13,7 @@ from ingest.stats import (
     NumericSample,
     histogram,
     merge_stats,
+    update_stats,
 )
 from ingest.transform import fast_hash
 
@@ -119,3 +120,30 @@ def test_sketches_round_trip() -> None:
     assert len(counter.to_sketch()) < 6000
     with pytest.raises(ValueError):
         DistinctCounter.from_sketch("hll12:" + "A" * 8)
+
+
+def test_hashing_all_string_columns_at_once_keeps_the_same_sketches() -> None:
+    """``update_stats`` hashes the string columns in one query: the registers (stored with
+    each version and merged with later appends) are exactly those of one column at a time."""
+    contract = DataContract.model_validate(
+        {"columns": [{"name": "a"}, {"name": "b"}, {"name": "n", "type": "integer"}]}
+    )
+    rng = np.random.default_rng(7)
+    batches = [
+        pa.table(
+            {
+                "a": pa.array([f"S{v}" for v in rng.integers(0, 5000, 3000)]),
+                "b": pa.array([None if v < 3 else f"城{v}" for v in rng.integers(0, 40, 3000)]),
+                "n": pa.array(rng.integers(-50, 50, 3000)),
+            }
+        )
+        for _ in range(3)
+    ]
+    together = {c.name: ColumnStats(c) for c in contract.columns}
+    apart = {c.name: ColumnStats(c) for c in contract.columns}
+    for table in batches:
+        update_stats(together, table)
+        for name, stats in apart.items():
+            stats.update(table.column(name))
+    assert {n: s.result() for n, s in together.items()} == {n: s.result() for n, s in apart.items()}
+    assert together["b"].result()["nulls"] > 0
