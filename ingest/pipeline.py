@@ -277,6 +277,7 @@ class _Stages:
             write.cancel()
         self.rows_pool.shutdown(wait=True, cancel_futures=True)
         self.write_pool.shutdown(wait=True, cancel_futures=True)
+        self.deferred.close()
 
 
 class _DeferredRows:
@@ -310,11 +311,16 @@ class _DeferredRows:
         self._writer.write_batch(batch)
         self.keys.add(batch.column(0).to_numpy(), *state.deferred_keys)
 
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
     def finish(self, write_valid: Callable[[pa.Table], None]) -> int:
         """Decide the deferred rows; returns how many were rejected."""
         if self._writer is None:
             return 0
-        self._writer.close()
+        self.close()
         constraints = list(self.ctx.unique_keys)
         resolution = resolve(self.keys, list(self.ctx.unique_keys.values()))
         for key, checked in zip(constraints, resolution.checked, strict=True):
