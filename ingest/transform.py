@@ -16,7 +16,8 @@ still clean. Tests can run any sub-tuple of steps.
    (``ingest.validators``); a blocking finding rejects the row under its own rule name.
 5. ``check_expectations``: the rest of the GX suite (not null, range, allowed values,
    pattern), evaluated with pyarrow compute on the whole batch.
-6. ``check_unique``: primary key and unique columns across the whole file (first wins).
+6. ``check_unique``: primary key and unique columns across the whole file (first wins);
+   rows it cannot clear at once are deferred to the end of the file (``ingest.keys``).
 
 The suite compiled from the contract (``ingest.validate.compile_suite``) says *what* is
 checked; the steps are the engine that checks it, counting per expectation in

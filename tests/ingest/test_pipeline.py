@@ -567,5 +567,5 @@ def test_process_file_streams_a_large_file_in_bounded_memory(
     # separate runs by ±20 MiB, so neither maxima nor separate runs are compared.
     summary += f"; resident {result['early']:.0f} MiB early, {result['late']:.0f} MiB late"
     record_property("ingest_memory", summary)
-    assert growth_big < 160, summary
+    assert growth_big < 160 + 64, summary  # + the key filter, allocated once per job
     assert result["late"] - result["early"] < 0.05 * size_mb, summary
