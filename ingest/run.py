@@ -44,7 +44,6 @@ from ingest.quarantine import PARQUET_MEDIA_TYPE, QuarantinePage, media_type, re
 from ingest.settings import IngestSettings
 from ingest.sources import TEXT_FORMATS, source_for
 from ingest.sources.csv import resolve_encoding
-from ingest.stats import merge_stats
 from ingest.worker import Worker
 
 if TYPE_CHECKING:
@@ -470,6 +469,8 @@ class IngestService:
             # StaleParent and the job runs again against the new one
             before = self.registry.version(dataset.id, parent)
             integers = frozenset(c["name"] for c in outcome.schema if c.get("type") == "integer")
+            from ingest.stats import merge_stats  # with the pipeline: it imports the GX adapter
+
             stats = merge_stats(
                 before.stats, outcome.stats, parent_rows=before.row_count, integer_columns=integers
             )

@@ -4,6 +4,8 @@ catalog; catalog → none of ours. An arrow the other way fails here, naming the
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,15 @@ def test_the_check_sees_a_wrong_arrow(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import json\nfrom gateway.app import create_app\nimport policies.model\n")
     assert imported_packages(module) == {("gateway", 2), ("policies", 3)}
+
+
+def test_the_gateway_process_does_not_import_great_expectations() -> None:
+    """Great Expectations (and scipy, altair, ... behind it) is the ingest worker's: importing
+    it cost every gateway start ~3 s of CPU, and each test that starts one paid it too."""
+    probe = "import sys, gateway.server; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(ast.literal_eval(done.stdout.strip()))
+    assert "gateway" in loaded
+    assert not loaded & {"great_expectations", "scipy", "altair"}
