@@ -2,7 +2,9 @@
 
 The client's SQL never runs: ``policies.rewrite.govern`` parses and checks it,
 resolves each dataset through the caller's grants and regenerates SQL that
-reads only the granted columns of the granted files. Both refusals and accepted
+reads only the granted columns of the granted files (``platform.govern_cache``
+skips the parse and rewrite of a repeated SQL text, never the resolver's
+decisions: ``policies.rewrite.cache``). Both refusals and accepted
 queries are written to the audit log with the decision behind them.
 
 Per-client limits (``gateway.query_limits``) are taken before any work: every
@@ -25,7 +27,6 @@ from gateway.query_runner import QueryStream
 from policies.evaluate import QueryDecisions
 from policies.masking import derive_mask_key
 from policies.model import GovernedQuery, GovernedSource, Principal
-from policies.rewrite import govern
 
 if TYPE_CHECKING:
     from gateway.services import Platform
@@ -68,7 +69,7 @@ def govern_for(
     digest = sql_digest(sql)
     detail: dict[str, Any] = {"sql_sha256": digest, "sql": sql[:MAX_AUDITED_SQL]}
     try:
-        query = govern(
+        query = platform.govern_cache.govern(
             sql,
             platform.query_policy.resolver(principal, decisions),
             max_rows=platform.settings.query.max_rows if max_rows is None else max_rows,

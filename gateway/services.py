@@ -39,6 +39,7 @@ from gateway.query_runner import QueryRunner
 from gateway.settings import PlatformSettings
 from ingest.run import IngestService
 from policies.evaluate import QueryPolicy
+from policies.rewrite.cache import GovernCache
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Platform:
     seaweed: EmbeddedSeaweed | None = None
     workers: WorkerGroup | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    govern_cache: GovernCache = field(default_factory=GovernCache)
     _url_key: bytes = field(default=b"", repr=False)
 
     def close(self) -> None:
@@ -173,6 +175,7 @@ def _assemble(
         lake=lake,
         ingest=ingest,
         query_policy=QueryPolicy(registry, grants, lake),
+        govern_cache=GovernCache(q.govern_cache_entries),
         runner=QueryRunner(
             timeout_seconds=q.timeout_seconds,
             memory_mb=q.memory_mb,

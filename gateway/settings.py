@@ -39,6 +39,14 @@ class QuerySettings(BaseModel):
         default=65_536, ge=1024, le=1_048_576, description="Longest SQL accepted."
     )
     pool_size: int = Field(default=2, ge=0, le=32, description="Warm worker processes kept ready.")
+    govern_cache_entries: int = Field(
+        default=512,
+        ge=0,
+        le=100_000,
+        description="Governed queries remembered per gateway process, so a repeated SQL text "
+        "skips parsing and rewriting (its grants and decisions are checked again); 0 turns "
+        "it off.",
+    )
     max_concurrent: int = Field(
         default=4, ge=1, le=256, description="Queries run at once per gateway process; more wait."
     )
