@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from catalog.errors import Conflict, InvalidInput, NotFound, Transient
 from catalog.identifiers import validate_registration
@@ -307,8 +307,21 @@ class Registry:
                 )
             )
 
-    def version(self, dataset_id: str, number: int | None = None) -> DatasetVersion:
-        """A committed version (the current one when ``number`` is None)."""
+    def version(
+        self, dataset_id: str, number: int | None = None, *, documents: bool = True
+    ) -> DatasetVersion:
+        """A committed version (the current one when ``number`` is None).
+
+        ``documents=False`` leaves out the statistics and the GX result (tens of KB of JSON
+        per version, which the query path never reads); touching them then raises."""
+        options = (
+            ()
+            if documents
+            else (
+                defer(DatasetVersion.stats, raiseload=True),
+                defer(DatasetVersion.gx_result, raiseload=True),
+            )
+        )
         with self.sessions() as session:
             if number is None:
                 dataset = session.get(Dataset, dataset_id)
@@ -320,9 +333,9 @@ class Registry:
                     )
                 number = dataset.current_version
             found = session.scalar(
-                select(DatasetVersion).where(
-                    DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == number
-                )
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == number)
+                .options(*options)
             )
         if found is None:
             raise NotFound("version", f"{dataset_id}@{number}")

@@ -597,3 +597,45 @@ def test_requests_and_grants_name_the_consumer_organisation(client, platform, wo
     )
     revoked = client.delete(f"/v1/grants/{approved['grant']['id']}", headers=steward.headers)
     assert names(revoked.json())[1] == consumer.org.name
+
+
+def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, world) -> None:
+    """One resolver is one query at one moment: the second reference reads nothing more."""
+    from policies.model import Principal
+
+    provider, dataset = world["provider"], world["dataset"]
+    principal = Principal(
+        subject=provider.client_id,
+        client_id=provider.client_id,
+        org_id=provider.org.id,
+        org_slug=provider.org.slug,
+        region=provider.org.region,
+        jurisdiction="mainland",
+        roles=frozenset({"provider"}),
+    )
+    org, name = dataset["sql_name"].split(".")
+    decisions = QueryDecisions()
+    resolve = platform.query_policy.resolver(principal, decisions)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(platform.engine, "before_cursor_execute", count)
+    try:
+        first = resolve(org, name)
+        read_first = len(statements)
+        second = resolve(org, name)
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", count)
+    assert read_first > 0 and len(statements) == read_first
+    assert second == first and decisions.sources == [first, first]
+    # the query path loads a version without its statistics and GX result
+    assert not any("gx_result" in s for s in statements)
+    self_join = query(
+        client,
+        provider,
+        f"SELECT a.meter_id FROM {dataset['sql_name']} a JOIN {dataset['sql_name']} b "
+        "ON a.meter_id = b.meter_id",
+    )
+    assert self_join.status_code == 200, self_join.text
