@@ -299,16 +299,17 @@ class _Resolver:
                 f"your grant is pinned to version {pin}; query that version or request access "
                 "to another with POST /v1/access-requests",
             )
-        number = asked if asked is not None else pin
+        # "current" is read from the dataset row this call just loaded: asking the registry
+        # for the current version would read that row again
+        number = next((n for n in (asked, pin, dataset.current_version) if n is not None), None)
+        if number is None:
+            raise UnknownDataset(
+                sql_name,
+                "has no committed version yet; its provider's upload is still running or failed",
+            )
         try:
             return self.policy.registry.version(dataset.id, number, documents=False)
         except NotFound:
-            if number is None:
-                raise UnknownDataset(
-                    sql_name,
-                    "has no committed version yet; its provider's upload is still running or "
-                    "failed",
-                ) from None
             raise UnknownDataset(
                 sql_name,
                 f"has no version {number}; GET /v1/datasets/{dataset.id}/versions lists them",

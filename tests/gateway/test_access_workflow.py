@@ -11,8 +11,9 @@ from sqlalchemy import event
 
 from catalog.models import utcnow
 from policies.evaluate import QueryDecisions
-from tests.factories import make_caller
+from tests.factories import make_caller, make_dataset, suffix
 from tests.gateway.access_helpers import (
+    PERSONAL_CONTRACT,
     audit_actions,
     personal_dataset,
     query,
@@ -639,3 +640,6 @@ def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, wo
         "ON a.meter_id = b.meter_id",
     )
     assert self_join.status_code == 200, self_join.text
+    empty = make_dataset(client, provider, name=f"empty_{suffix()}", contract=PERSONAL_CONTRACT)
+    before_upload = query(client, provider, f"SELECT meter_id FROM {org}.{empty['name']}")
+    assert "has no committed version yet" in assert_error_envelope(before_upload, 404)["message"]
