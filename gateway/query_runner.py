@@ -369,6 +369,9 @@ class QueryStream:
         self._closed = False
         self._complete = False
         self._reader: ipc.RecordBatchStreamReader | None = None
+        # milliseconds: "worker" from sending the job to its header, and the worker's own
+        # "setup" and "execute" within it (``Server-Timing`` of the query response)
+        self.timings: dict[str, float] = {}
 
     @property
     def schema(self) -> pa.Schema:
@@ -378,6 +381,7 @@ class QueryStream:
     def start(self) -> None:
         """Send the job, wait for the header (raises the query's error) and open the stream."""
         self._deadline = _DEADLINES.after(self._job.timeout_s, self._expire)
+        sent = time.perf_counter()
         process = self._worker.process
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -390,6 +394,14 @@ class QueryStream:
             raise _WorkerGone
         if not header.get("ok"):
             raise _error(_failure_from(header, self._job), self._job)
+        self.timings = {"worker": (time.perf_counter() - sent) * 1000}
+        reported = header.get("ms")
+        if isinstance(reported, dict):
+            self.timings.update(
+                (name, float(value))
+                for name, value in reported.items()
+                if name in ("setup", "execute") and isinstance(value, int | float)
+            )
         if self._job.output != "batches":
             return
         try:

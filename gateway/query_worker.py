@@ -489,8 +489,19 @@ def _render(reader: pa.RecordBatchReader, out: IO[bytes], job: WorkerJob) -> _Ca
     return rows
 
 
-def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int) -> None:
-    """Run the query and write header, result and trailer (runs in the query thread)."""
+def execute(
+    con: DuckDBConnection,
+    job: WorkerJob,
+    out: IO[bytes],
+    landlock: int,
+    setup_ms: float = 0.0,
+) -> None:
+    """Run the query and write header, result and trailer (runs in the query thread).
+
+    The header carries the worker's own timings (``ms``: setting up the sandbox and the
+    database for this job, then running the statement until its first result is ready)
+    for the gateway's ``Server-Timing``."""
+    started = time.perf_counter()
     try:
         if job.output != "batches" and job.output not in RENDERED_IN_WORKER:
             raise ValueError(f"unknown output {job.output!r}")
@@ -503,7 +514,9 @@ def execute(con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int
     except Exception as exc:
         _write_line(out, classify(exc, job).header())
         return
-    _write_line(out, {"ok": True, "landlock": landlock})
+    executed_ms = (time.perf_counter() - started) * 1000
+    timings = {"setup": round(setup_ms, 2), "execute": round(executed_ms, 2)}
+    _write_line(out, {"ok": True, "landlock": landlock, "ms": timings})
     try:
         if job.output == "batches":
             sent = _stream(reader, out, job)
@@ -556,13 +569,21 @@ class _Supervisor:
     """Runs ``execute`` in the query thread; on the deadline or SIGTERM re-sends interrupt
     until done."""
 
-    def __init__(self, con: DuckDBConnection, job: WorkerJob, out: IO[bytes], landlock: int):
+    def __init__(
+        self,
+        con: DuckDBConnection,
+        job: WorkerJob,
+        out: IO[bytes],
+        landlock: int,
+        setup_ms: float = 0.0,
+    ):
         self.con, self.job, self.out, self.landlock = con, job, out, landlock
+        self.setup_ms = setup_ms
         self.stop = threading.Event()
 
     def _guarded(self) -> None:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            execute(self.con, self.job, self.out, self.landlock)
+            execute(self.con, self.job, self.out, self.landlock, self.setup_ms)
 
     def run(self) -> bool:
         """True when the query finished; False when it ignored interrupts."""
@@ -601,6 +622,7 @@ def serve(
 
     ``prepared``: a new database set up while the worker was idle (bootstrap steps 1–3);
     used when it was made for this job's limits and S3 credentials, closed otherwise."""
+    received = time.perf_counter()
     sandbox = sandbox if sandbox is not None else Sandbox()
     if prepared is not None and not prepared.fits(job.s3, job.limits):
         prepared.close()
@@ -620,7 +642,8 @@ def serve(
         kind: Reason = "memory" if isinstance(exc, MemoryError) else "setup"
         _write_line(out, failure(kind, job, f"{type(exc).__name__}: {exc}").header())
         return True
-    supervisor = _Supervisor(con, job, out, sandbox.landlock)
+    setup_ms = (time.perf_counter() - received) * 1000
+    supervisor = _Supervisor(con, job, out, sandbox.landlock, setup_ms)
 
     def terminate(*_: object) -> None:  # interrupt the query, then leave instead of waiting
         TERMINATING.set()

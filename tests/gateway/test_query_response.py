@@ -87,3 +87,33 @@ def test_engine_error_in_the_first_chunks_is_an_error_answer(
     assert "DG-P2" not in response.text  # DuckDB's message (with the value) stays in the log
     assert platform.runner.busy_pids() == []
     assert platform.client_limits.running(provider.client_id) == 0
+
+
+def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: Platform) -> None:
+    """``Server-Timing``: governing in the gateway, then the worker's sandbox set-up and
+    statement, all inside the time from sending the job to its first result."""
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    for fmt in ("json", "arrow", "parquet"):
+        answer = client.post(
+            "/v1/query",
+            headers=provider.headers,
+            json={"sql": f"SELECT meter_id, kwh FROM {dataset['sql_name']}", "format": fmt},
+        )
+        assert answer.status_code == 200, answer.text
+        entries = [part.strip().split(";") for part in answer.headers["server-timing"].split(",")]
+        durations = {name: float(dur.removeprefix("dur=")) for name, dur, _desc in entries}
+        assert list(durations) == ["govern", "worker", "setup", "execute"], fmt
+        assert all(value >= 0 for value in durations.values())
+        assert durations["worker"] >= durations["setup"] + durations["execute"]
+    refused = client.post(
+        "/v1/query", headers=provider.headers, json={"sql": "SELECT * FROM read_csv('/etc/x')"}
+    )
+    assert refused.status_code == 400 and "server-timing" not in refused.headers
