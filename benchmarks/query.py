@@ -89,14 +89,32 @@ def bench_tpch(client: Client, raw: Any, org: str, repeat: int) -> list[dict[str
     for number, text in enumerate(tpch.queries(), start=1):
         governed = tpch.qualified(text, org)
         raw_s, expected = median_time(lambda t=text: raw.execute(t).to_arrow_table(), repeat)
-        gw_s, got = median_time(lambda g=governed: client.query(g).to_arrow(), repeat)
+        timings: list[dict[str, float]] = []
+
+        def through_gateway(
+            sql: str = governed, into: list[dict[str, float]] = timings
+        ) -> pa.Table:
+            result = client.query(sql)
+            table = result.to_arrow()
+            into.append(result.timings)
+            return table
+
+        gw_s, got = median_time(through_gateway, repeat)
+        # the gateway's Server-Timing: where the time before the first byte went
+        phases = {
+            name: statistics.median(t.get(name, 0.0) for t in timings)
+            for name in ("govern", "worker", "setup", "execute")
+        }
         same = got.num_rows == expected.num_rows
         rows.append(
             {"query": number, "raw_s": raw_s, "gateway_s": gw_s, "ratio": gw_s / raw_s,
-             "rows": got.num_rows, "same_row_count": same}
+             "rows": got.num_rows, "same_row_count": same, "server_timing_ms": phases}
         )  # fmt: skip
         print(f"  Q{number:02d} raw {raw_s * 1000:8.1f} ms  gateway {gw_s * 1000:8.1f} ms  "
-              f"ratio {gw_s / raw_s:5.2f}  rows {got.num_rows}", flush=True)  # fmt: skip
+              f"ratio {gw_s / raw_s:5.2f}  rows {got.num_rows:6d}  "
+              f"(govern {phases['govern']:5.1f}, setup {phases['setup']:4.1f}, "
+              f"execute {phases['execute']:6.1f} ms)",
+              flush=True)  # fmt: skip
     return rows
 
 

@@ -17,6 +17,7 @@ are fetched and renewed automatically.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,8 @@ class QueryResult:
         self._reader: pa.ipc.RecordBatchStreamReader | None = None
         self.max_rows: int | None = None
         self.datasets: list[str] = []
+        # milliseconds per phase from the answer's Server-Timing: govern, worker, setup, execute
+        self.timings: dict[str, float] = {}
 
     def _open(self) -> pa.ipc.RecordBatchStreamReader:
         if self._reader is None:
@@ -92,6 +95,7 @@ class QueryResult:
             self.max_rows = int(response.headers.get("x-datashare-max-rows", "0")) or None
             named = response.headers.get("x-datashare-datasets", "")
             self.datasets = [d for d in named.split(",") if d]
+            self.timings = parse_server_timing(response.headers.get("server-timing", ""))
             raw = io.BufferedReader(_ChunkReader(response.iter_bytes()), buffer_size=1 << 20)
             self._reader = pa.ipc.open_stream(raw)
         return self._reader
@@ -318,6 +322,20 @@ class Client:
 
 
 DatashareClient = Client  # the earlier name
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """``{"govern": 12.5, ...}`` from ``govern;dur=12.5;desc="...", ...`` (W3C Server-Timing);
+    entries without a duration are left out."""
+    timings: dict[str, float] = {}
+    for entry in header.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if name and key.strip().lower() == "dur":
+                with contextlib.suppress(ValueError):
+                    timings[name] = float(value)
+    return timings
 
 
 def _raise(response: httpx.Response) -> None:

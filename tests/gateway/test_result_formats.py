@@ -276,3 +276,13 @@ def test_rendering_on_several_threads_keeps_rows_in_order(fmt: str) -> None:
     inline = b"".join(encode_body(fmt, table.schema, batches))
     threaded = b"".join(encode_body(fmt, table.schema, iter(batches), threads=2))
     assert threaded == inline
+
+
+def test_the_client_reads_server_timing_and_skips_what_it_cannot() -> None:
+    from gateway.client import parse_server_timing
+
+    header = (
+        'govern;dur=12.5;desc="a, b", worker;dur=40, miss;desc="x", bad;dur=x, execute;dur=3.25'
+    )
+    assert parse_server_timing(header) == {"govern": 12.5, "worker": 40.0, "execute": 3.25}
+    assert parse_server_timing("") == {}
