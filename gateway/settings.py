@@ -43,9 +43,9 @@ class QuerySettings(BaseModel):
         default=512,
         ge=0,
         le=100_000,
-        description="Governed queries remembered per gateway process, so a repeated SQL text "
-        "skips parsing and rewriting (its grants and decisions are checked again); 0 turns "
-        "it off.",
+        description="Governed queries remembered per gateway process (and at most 16 MiB of "
+        "SQL text in all), so a repeated SQL text skips parsing and rewriting (its grants and "
+        "decisions are checked again); 0 turns it off.",
     )
     max_concurrent: int = Field(
         default=4, ge=1, le=256, description="Queries run at once per gateway process; more wait."

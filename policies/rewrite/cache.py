@@ -26,7 +26,9 @@ from policies.model import GovernedQuery, GovernedSource
 from policies.rewrite import DEFAULT_MAX_SQL_BYTES, Resolver, govern
 
 DEFAULT_CACHE_ENTRIES = 512
-# a governed query holds its sources' file lists: cap the text a cached entry may keep
+# A governed query holds its sources' file lists, and clients choose the SQL: the texts
+# kept are capped in total (least recently used out first), and per entry.
+DEFAULT_CACHE_CHARS = 16 << 20
 MAX_CACHED_SQL_CHARS = 1 << 20
 
 _Call = tuple[str | None, str, int | None]
@@ -55,12 +57,16 @@ class _Recording:
 class GovernCache:
     """An LRU of governed queries keyed by the SQL text, limits and mask key; thread-safe."""
 
-    def __init__(self, entries: int = DEFAULT_CACHE_ENTRIES) -> None:
+    def __init__(
+        self, entries: int = DEFAULT_CACHE_ENTRIES, *, max_chars: int = DEFAULT_CACHE_CHARS
+    ) -> None:
         if entries < 0:
             raise ValueError(f"entries must be >= 0, got {entries}")
         self.entries = entries
+        self.max_chars = max_chars
         self._lock = threading.Lock()
         self._cache: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._chars = 0  # SQL text held: the client's and the governed, of every entry
         self.hits = 0
         self.misses = 0
 
@@ -87,18 +93,37 @@ class GovernCache:
         query = govern(
             sql, recording, max_rows=max_rows, max_sql_bytes=max_sql_bytes, mask_key=mask_key
         )
+        size = _size(sql, query)
         with self._lock:
             self.misses += 1
-            if self.entries and len(query.sql) + len(sql) <= MAX_CACHED_SQL_CHARS:
+            if self.entries and size <= min(MAX_CACHED_SQL_CHARS, self.max_chars):
+                old = self._cache.pop(key, None)
+                if old is not None:
+                    self._chars -= _size(key[0], old.query)
                 self._cache[key] = _Entry(tuple(recording.calls), query)
-                self._cache.move_to_end(key)
-                while len(self._cache) > self.entries:
-                    self._cache.popitem(last=False)
+                self._chars += size
+                while len(self._cache) > self.entries or self._chars > self.max_chars:
+                    evicted_key, evicted = self._cache.popitem(last=False)
+                    self._chars -= _size(evicted_key[0], evicted.query)
         return query
+
+    @property
+    def chars(self) -> int:
+        """SQL text held now (the client's and the governed, of every entry)."""
+        return self._chars
 
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._chars = 0
+
+
+def _size(sql: str, query: GovernedQuery) -> int:
+    return (
+        len(sql)
+        + len(query.sql)
+        + (0 if query.redacted_sql is query.sql else len(query.redacted_sql))
+    )
 
 
 def _replays(entry: _Entry, resolve: Resolver) -> bool:

@@ -109,3 +109,19 @@ def test_the_cache_keeps_at_most_its_entries_and_zero_turns_it_off() -> None:
     for _ in range(2):
         off.govern(queries[0], resolver, max_rows=100)
     assert (off.hits, off.misses) == (0, 2)
+
+
+def test_the_text_kept_is_capped_in_total_so_clients_cannot_fill_the_memory() -> None:
+    resolver = catalog()
+    padded = [f"SELECT site FROM dg_factory.sites WHERE site <> '{n:0>2000}'" for n in range(6)]
+    one = len(padded[0]) + len(govern(padded[0], resolver, max_rows=100).sql)
+    cache = GovernCache(entries=100, max_chars=3 * one + 10)
+    for sql in padded:
+        cache.govern(sql, resolver, max_rows=100)
+    assert cache.chars <= 3 * one + 10 and cache.chars >= 2 * one
+    cache.govern(padded[-1], resolver, max_rows=100)  # the newest are kept
+    assert cache.hits == 1
+    cache.govern(padded[0], resolver, max_rows=100)  # the oldest went first
+    assert cache.hits == 1
+    cache.clear()
+    assert cache.chars == 0
