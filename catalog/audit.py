@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,7 +55,11 @@ class AuditLog:
         resource: str,
         outcome: str,
         detail: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    ) -> str:
+        """Append one event after the current head; the new head's hash.
+
+        A plain INSERT, not the ORM's unit of work: every governed query appends one event
+        and the ORM's flush cost ~3 ms of the ~4.5 ms it took here (SQLite)."""
         detail = json.loads(json.dumps(detail or {}, default=str))
         for _attempt in range(20):
             with self.sessions() as session:
@@ -64,23 +68,24 @@ class AuditLog:
                 )
                 prev = head or GENESIS
                 ts = utcnow()
-                event = AuditEvent(
-                    ts=ts,
-                    actor=actor,
-                    action=action,
-                    resource=resource,
-                    outcome=outcome,
-                    detail=detail,
-                    prev_hash=prev,
-                    hash=event_hash(prev, ts, actor, action, resource, outcome, detail),
-                )
-                session.add(event)
+                digest = event_hash(prev, ts, actor, action, resource, outcome, detail)
+                row = {
+                    "ts": ts,
+                    "actor": actor,
+                    "action": action,
+                    "resource": resource,
+                    "outcome": outcome,
+                    "detail": detail,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
                 try:
+                    session.connection().execute(insert(AuditEvent), row)
                     session.commit()
                 except IntegrityError:
                     session.rollback()
                     continue
-                return event
+                return digest
         raise Conflict("could not append to the audit log: too much contention")
 
     def recent(self, *, limit: int = 100, actor: str | None = None) -> list[AuditEvent]:
