@@ -122,17 +122,7 @@ def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> 
 
 
 def _resolve(platform, caller, dataset):
-    from policies.model import Principal
-
-    principal = Principal(
-        subject=caller.client_id,
-        client_id=caller.client_id,
-        org_id=caller.org.id,
-        org_slug=caller.org.slug,
-        region=caller.org.region,
-        jurisdiction="HK",
-        roles=frozenset({"consumer"}),
-    )
+    principal = _principal(caller)
     org, name = dataset["sql_name"].split(".")
     return platform.query_policy.resolver(principal, QueryDecisions())(org, name)
 
@@ -602,18 +592,8 @@ def test_requests_and_grants_name_the_consumer_organisation(client, platform, wo
 
 def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, world) -> None:
     """One resolver is one query at one moment: the second reference reads nothing more."""
-    from policies.model import Principal
-
     provider, dataset = world["provider"], world["dataset"]
-    principal = Principal(
-        subject=provider.client_id,
-        client_id=provider.client_id,
-        org_id=provider.org.id,
-        org_slug=provider.org.slug,
-        region=provider.org.region,
-        jurisdiction="mainland",
-        roles=frozenset({"provider"}),
-    )
+    principal = _principal(provider, jurisdiction="mainland", roles={"provider"})
     org, name = dataset["sql_name"].split(".")
     decisions = QueryDecisions()
     resolve = platform.query_policy.resolver(principal, decisions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from gateway.services import Platform
+    from tests.factories import Caller
 
 
 def test_small_result_is_one_body_and_a_larger_one_streams(
@@ -24,15 +25,7 @@ def test_small_result_is_one_body_and_a_larger_one_streams(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    provider = make_caller(platform, client)
-    dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    provider, dataset = _loaded_energy(client, platform)
     sql = f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"
     headers = {**provider.headers, "x-request-id": "small-1"}
 
@@ -70,15 +63,7 @@ def test_engine_error_in_the_first_chunks_is_an_error_answer(
 ) -> None:
     """DuckDB fails a cast while running the query: the answer is the sanitised error with
     its status, and the worker and the client's slot are released."""
-    provider = make_caller(platform, client)
-    dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    provider, dataset = _loaded_energy(client, platform)
     sql = f"SELECT CAST(meter_id AS INTEGER) AS n FROM {dataset['sql_name']}"
     response = client.post("/v1/query", headers=provider.headers, json={"sql": sql})
     assert response.status_code >= 400, response.text
@@ -92,15 +77,7 @@ def test_engine_error_in_the_first_chunks_is_an_error_answer(
 def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: Platform) -> None:
     """``Server-Timing``: governing in the gateway, then the worker's sandbox set-up and
     statement, all inside the time from sending the job to its first result."""
-    provider = make_caller(platform, client)
-    dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    provider, dataset = _loaded_energy(client, platform)
     for fmt in ("json", "arrow", "parquet"):
         answer = client.post(
             "/v1/query",
@@ -117,3 +94,17 @@ def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: P
         "/v1/query", headers=provider.headers, json={"sql": "SELECT * FROM read_csv('/etc/x')"}
     )
     assert refused.status_code == 400 and "server-timing" not in refused.headers
+
+
+def _loaded_energy(client: TestClient, platform: Platform) -> tuple[Caller, dict[str, Any]]:
+    """A provider and its energy dataset with the sample file loaded as version 1."""
+    provider = make_caller(platform, client)
+    dataset = make_dataset(client, provider)
+    upload = client.post(
+        f"/v1/datasets/{dataset['id']}/uploads",
+        headers=provider.headers,
+        content=ENERGY_CSV,
+        params={"filename": "meters.csv"},
+    )
+    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    return provider, dataset
