@@ -104,7 +104,10 @@ def test_request_narrow_approve_query_expire_revoke(client, platform, world) -> 
         platform.query_policy.clock = real_clock
     assert query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}").status_code == 200
 
-    # revocation stops the next query at once
+    # revocation stops the next query at once, also one whose rewrite the gateway remembers
+    hits = platform.govern_cache.hits
+    assert query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}").status_code == 200
+    assert platform.govern_cache.hits == hits + 1
     revoked = client.delete(f"/v1/grants/{grant['id']}", headers=steward.headers)
     assert revoked.status_code == 200, revoked.text
     after = query(client, consumer, f"SELECT meter_id FROM {dataset['sql_name']}")

@@ -89,7 +89,8 @@ def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: P
         durations = {name: float(dur.removeprefix("dur=")) for name, dur, _desc in entries}
         assert list(durations) == ["govern", "worker", "setup", "execute"], fmt
         assert all(value >= 0 for value in durations.values())
-        assert durations["worker"] >= durations["setup"] + durations["execute"]
+        # each figure is rounded to 0.1 ms in the header
+        assert durations["worker"] + 0.15 >= durations["setup"] + durations["execute"]
     refused = client.post(
         "/v1/query", headers=provider.headers, json={"sql": "SELECT * FROM read_csv('/etc/x')"}
     )
