@@ -217,8 +217,13 @@ class S3Store:
             if exc.code == "NoSuchKey":
                 raise NotFound("object", f"{bucket}/{key}") from exc
             raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError) as exc:
+            raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
         try:
             yield from response.stream(chunk_size)
+        except urllib3.exceptions.HTTPError as exc:  # the connection broke mid-object
+            message = f"download of {bucket}/{key} broke off"
+            raise StorageUnavailable(message, bucket=bucket) from exc
         finally:
             response.close()
             response.release_conn()

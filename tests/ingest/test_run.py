@@ -6,6 +6,7 @@ through the real pipeline on the local store and on S3 (``platform``).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 from sqlalchemy import update
 
 from catalog.database import make_engine, session_factory, upgrade_to_head
@@ -23,6 +25,7 @@ from catalog.jobs import MAX_ATTEMPTS, JobStore
 from catalog.models import Job, utcnow
 from catalog.registry import Registry
 from ingest.quarantine import read_page
+from ingest.run import compressed
 from ingest.worker import Worker
 from tests.factories import ENERGY_CONTRACT, ENERGY_CSV, REGISTRATION, make_org, suffix
 
@@ -281,6 +284,87 @@ def test_submit_wakes_an_idle_worker_before_its_poll(platform) -> None:
     assert state.status == "succeeded"
     assert state.started_at is not None and state.created_at is not None
     assert (state.started_at - state.created_at).total_seconds() < 2
+
+
+# -- the raw zone ---------------------------------------------------------------------
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def run_one(platform, job_id: str) -> Job:
+    worker = Worker(platform.ingest, slots=1, poll_seconds=0.1, grace_seconds=0, name="test:raw")
+    worker.start()
+    try:
+        wait_for(lambda: finished(platform, job_id), what=f"job {job_id}")
+    finally:
+        worker.stop()
+    return platform.jobs.get(job_id)
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "via-scratch-file"])
+def test_raw_uploads_are_stored_as_one_zstd_frame_and_ingest_as_uploaded(
+    platform, streamed: bool
+) -> None:
+    dataset = energy_dataset(platform)
+    content = energy_csv(20_000)
+    chunks = [content[i : i + 65_536] for i in range(0, len(content), 65_536)]
+    received = platform.ingest.receive(
+        chunks, encoding="utf-8", dataset=dataset if streamed else None
+    )
+    assert (received.size, received.sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    job = platform.ingest.submit(
+        dataset, received, filename="meters.csv", encoding="utf-8", actor="test"
+    )
+    store = platform.lake.store(dataset.region)
+    stored = b"".join(store.open_stream(job.source_bucket, job.source_key))
+    assert job.source_key.endswith(".zst") and stored[:4] == ZSTD_MAGIC
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == content
+    assert len(stored) < len(content) / 3
+    state = run_one(platform, job.id)
+    assert (state.status, state.rows_read, state.rows_valid) == ("succeeded", 20_000, 20_000)
+
+
+def test_a_job_whose_raw_object_predates_compression_still_runs(platform) -> None:
+    """Jobs queued (or failed, to be retried) before raw objects were compressed point at
+    the bytes as uploaded, under a key without ``.zst``."""
+    dataset = energy_dataset(platform)
+    bucket, key = platform.lake.bucket(dataset.region), f"raw/{dataset.id}/old-job/source"
+    platform.lake.store(dataset.region).put_stream(bucket, key, [ENERGY_CSV])
+    job = platform.jobs.create(
+        dataset_id=dataset.id,
+        created_by="test",
+        filename="meters.csv",
+        source_bucket=bucket,
+        source_key=key,
+        source_sha256=hashlib.sha256(ENERGY_CSV).hexdigest(),
+        source_bytes=len(ENERGY_CSV),
+    )
+    state = run_one(platform, job.id)
+    assert state.status == "succeeded"
+    assert state.rows_read == ENERGY_CSV.count(b"\n") - 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-zstd"])
+def test_a_damaged_raw_object_fails_its_job_with_a_storage_error(platform, damage: str) -> None:
+    dataset = energy_dataset(platform)
+    frame = b"".join(compressed([energy_csv(5_000)]))
+    body = frame[: len(frame) // 2] if damage == "truncated" else b"plain text, no frame" * 9
+    bucket, key = platform.lake.bucket(dataset.region), f"raw/{dataset.id}/bad/source.zst"
+    platform.lake.store(dataset.region).put_stream(bucket, key, [body])
+    job = platform.jobs.create(
+        dataset_id=dataset.id,
+        created_by="test",
+        filename="meters.csv",
+        source_bucket=bucket,
+        source_key=key,
+        source_sha256="0" * 64,
+        source_bytes=1,
+    )
+    state = run_one(platform, job.id)
+    assert state.status == "failed"
+    assert state.error is not None and state.error["code"] == "storage_error"
+    assert key in state.error["message"]
+    assert platform.registry.versions(dataset.id) == []
 
 
 # -- quarantine pages ----------------------------------------------------------------------
