@@ -90,7 +90,7 @@ def bench_query(workdir: Path, rows: int, repeat: int) -> None:
 
             def raw(raw_sql: str = raw_sql) -> int:
                 with duckdb.connect() as con:
-                    return int(con.execute(raw_sql).fetch_arrow_table().num_rows)
+                    return int(con.execute(raw_sql).to_arrow_table().num_rows)
 
             def governed(sql: str = sql) -> int:
                 query = govern(sql, lambda _org, _name: source, max_rows=100_000_000)

@@ -204,7 +204,7 @@ def reference_masked(source: GovernedSource, key: MaskKey | None = None) -> pa.T
             con.register("full_rows", full)
             full = con.execute(
                 f"SELECT * FROM full_rows WHERE {source.row_filter}"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
         finally:
             con.close()
     table = full.select(list(source.columns))
