@@ -30,6 +30,16 @@ class GovernanceStore:
         with self.sessions() as session:
             return session.get(DatasetGovernance, dataset_id)
 
+    def get_many(self, dataset_ids: Sequence[str]) -> dict[str, DatasetGovernance]:
+        """``get`` for several datasets in one read; a dataset without a row is absent."""
+        if not dataset_ids:
+            return {}
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(DatasetGovernance).where(DatasetGovernance.dataset_id.in_(dataset_ids))
+            ).all()
+        return {row.dataset_id: row for row in rows}
+
     def put(self, dataset_id: str, **fields: Any) -> DatasetGovernance:
         with self.sessions.begin() as session:
             row = session.get(DatasetGovernance, dataset_id)

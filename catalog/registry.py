@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
@@ -226,6 +226,20 @@ class Registry:
                 .where(Organisation.slug == org_slug, Dataset.name == name)
             )
 
+    def find_datasets(self, names: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Dataset]:
+        """``find_dataset`` for several ``(org_slug, name)`` pairs in one read; a pair that
+        names no dataset is absent from the answer."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Dataset, Organisation.slug)
+                .join(Organisation, Organisation.id == Dataset.org_id)
+                .where(tuple_(Organisation.slug, Dataset.name).in_(wanted))
+            ).all()
+        return {(slug, dataset.name): dataset for dataset, slug in rows}
+
     def list_datasets(self, *, org_id: str | None = None) -> list[tuple[Dataset, Organisation]]:
         query = select(Dataset, Organisation).join(Organisation, Organisation.id == Dataset.org_id)
         if org_id is not None:
@@ -307,6 +321,22 @@ class Registry:
                 )
             )
 
+    def versions_by_number(
+        self, wanted: Iterable[tuple[str, int]], *, documents: bool = True
+    ) -> dict[tuple[str, int], DatasetVersion]:
+        """``version`` for several ``(dataset_id, number)`` pairs in one read; a pair with no
+        committed version is absent from the answer."""
+        pairs = sorted(set(wanted))
+        if not pairs:
+            return {}
+        with self.sessions() as session:
+            found = session.scalars(
+                select(DatasetVersion)
+                .where(tuple_(DatasetVersion.dataset_id, DatasetVersion.version).in_(pairs))
+                .options(*_version_options(documents))
+            ).all()
+        return {(v.dataset_id, v.version): v for v in found}
+
     def version(
         self, dataset_id: str, number: int | None = None, *, documents: bool = True
     ) -> DatasetVersion:
@@ -314,14 +344,7 @@ class Registry:
 
         ``documents=False`` leaves out the statistics and the GX result (tens of KB of JSON
         per version, which the query path never reads); touching them then raises."""
-        options = (
-            ()
-            if documents
-            else (
-                defer(DatasetVersion.stats, raiseload=True),
-                defer(DatasetVersion.gx_result, raiseload=True),
-            )
-        )
+        options = _version_options(documents)
         with self.sessions() as session:
             if number is None:
                 dataset = session.get(Dataset, dataset_id)
@@ -363,3 +386,14 @@ class StaleParent(Conflict, Transient):
             expected=expected,
             current=current,
         )
+
+
+def _version_options(documents: bool) -> tuple[Any, ...]:
+    """Without ``documents``, the statistics and the GX result (tens of KB of JSON per
+    version, which the query path never reads) are not loaded; touching them raises."""
+    if documents:
+        return ()
+    return (
+        defer(DatasetVersion.stats, raiseload=True),
+        defer(DatasetVersion.gx_result, raiseload=True),
+    )

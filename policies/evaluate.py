@@ -24,7 +24,7 @@ rule-set version the decision carries).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,7 @@ from catalog.governance import (
     DeliveryLedger,
     GovernanceStore,
 )
+from catalog.governance_models import DatasetGovernance
 from catalog.grants import GrantStore
 from catalog.lake import Lake
 from catalog.metadata import MetadataStore
@@ -60,6 +61,15 @@ from policies.ruleset import RuleSet, load_rule_set
 __all__ = ["Decision", "QueryDecisions", "QueryPolicy", "decide"]
 
 Clock = Callable[[], datetime]
+Ref = tuple[str | None, str, int | None]
+"""A table reference as the rewrite asks for it: (org slug, dataset name, version asked)."""
+
+
+class _Unread:
+    """``governance`` not passed: read it."""
+
+
+UNREAD = _Unread()
 
 
 @dataclass
@@ -125,8 +135,16 @@ class QueryPolicy:
         return _Resolver(self, principal, live, decisions)
 
     # facts ---------------------------------------------------------------------------
-    def dataset_facts(self, dataset: Dataset, version: DatasetVersion | None) -> DatasetFacts:
-        governance = self.governance.get(dataset.id)
+    def dataset_facts(
+        self,
+        dataset: Dataset,
+        version: DatasetVersion | None,
+        governance: DatasetGovernance | _Unread | None = UNREAD,
+    ) -> DatasetFacts:
+        """``governance``: the dataset's row when the caller read it already (None: it has
+        none); read here otherwise."""
+        if isinstance(governance, _Unread):
+            governance = self.governance.get(dataset.id)
         contract_pi = {str(c["name"]): c.get("pi") for c in dataset.contract.get("columns", [])}
         if version is not None:
             names = [str(c["name"]) for c in version.schema]
@@ -188,9 +206,10 @@ class QueryPolicy:
         version: DatasetVersion | None,
         grant: GrantTerms,
         columns: tuple[str, ...] | None = None,
+        governance: DatasetGovernance | _Unread | None = UNREAD,
     ) -> Decision:
         now = self.now()
-        facts = self.dataset_facts(dataset, version)
+        facts = self.dataset_facts(dataset, version, governance)
         own = consumer.org_id == dataset.org_id
         return decide(
             DecisionInput(
@@ -220,9 +239,35 @@ class _Resolver:
     principal: Principal
     live: dict[str, Grant]
     decisions: QueryDecisions
-    _seen: dict[tuple[str | None, str, int | None], GovernedSource] = field(
-        default_factory=dict, repr=False
-    )
+    _seen: dict[Ref, GovernedSource] = field(default_factory=dict, repr=False)
+    # what ``prefetch`` read, in one query per table instead of three per dataset
+    _datasets: dict[tuple[str, str], Dataset] | None = field(default=None, repr=False)
+    _versions: dict[tuple[str, int], DatasetVersion] = field(default_factory=dict, repr=False)
+    _governance: dict[str, DatasetGovernance] | None = field(default=None, repr=False)
+
+    def prefetch(self, refs: Iterable[Ref]) -> None:
+        """Read the datasets, versions and governance rows that ``refs`` will need, three
+        reads in all (TPC-H Q8 names eight datasets: 24 reads before). The decisions are
+        unchanged: ``__call__`` still decides each reference, from what was read here."""
+        refs = list(refs)
+        names = {(org, name) for org, name, _ in refs if org is not None}
+        datasets = self.policy.registry.find_datasets(names)
+        wanted: set[tuple[str, int]] = set()
+        for org, name, asked in refs:
+            dataset = datasets.get((org, name)) if org is not None else None
+            if dataset is None:
+                continue
+            grant = self.live.get(dataset.id)
+            pin = None
+            if grant is not None and dataset.org_id != self.principal.org_id:
+                pin = grant.version_pin
+            number = next((n for n in (asked, pin, dataset.current_version) if n is not None), None)
+            if number is not None:
+                wanted.add((dataset.id, number))
+        self._versions = self.policy.registry.versions_by_number(wanted, documents=False)
+        ids = sorted({d.id for d in datasets.values()})
+        self._governance = self.policy.governance.get_many(ids)
+        self._datasets = {key: datasets[key] for key in names if key in datasets}
 
     def _discoverable(self, dataset: Dataset) -> bool:
         """``policies.discovery``: may the caller (no grant, not the owner) know it exists?"""
@@ -243,7 +288,10 @@ class _Resolver:
     def _resolve(self, org: str | None, name: str, version: int | None) -> GovernedSource:
         if org is None:
             raise UnknownDataset(name)
-        dataset = self.policy.registry.find_dataset(org, name)
+        if self._datasets is not None and (org, name) in self._datasets:
+            dataset: Dataset | None = self._datasets[(org, name)]
+        else:
+            dataset = self.policy.registry.find_dataset(org, name)
         if dataset is None:
             raise UnknownDataset(f"{org}.{name}")
         grant = self.live.get(dataset.id)
@@ -259,7 +307,10 @@ class _Resolver:
             )
         terms = grant_terms(grant) if grant is not None and not own else GrantTerms(None, "own")
         committed = self._version(dataset, f"{org}.{name}", version, terms.version_pin)
-        decision = self.policy.decide_for(consumer_of(self.principal), dataset, committed, terms)
+        governance = UNREAD if self._governance is None else self._governance.get(dataset.id)
+        decision = self.policy.decide_for(
+            consumer_of(self.principal), dataset, committed, terms, governance=governance
+        )
         if not decision.allowed:
             refused = "; ".join(f"{c.column}: {c.reason}" for c in decision.denied)
             raise AccessDenied(
@@ -307,6 +358,9 @@ class _Resolver:
                 sql_name,
                 "has no committed version yet; its provider's upload is still running or failed",
             )
+        prefetched = self._versions.get((dataset.id, number))
+        if prefetched is not None:
+            return prefetched
         try:
             return self.policy.registry.version(dataset.id, number, documents=False)
         except NotFound:

@@ -130,8 +130,12 @@ def _replays(entry: _Entry, resolve: Resolver) -> bool:
     """Ask ``resolve`` everything the recorded run asked; True when every answer is the same.
 
     An exception (access revoked, dataset gone) means "not the same": the caller then runs
-    ``govern`` in full, which raises it again in its own words."""
+    ``govern`` in full, which raises it again in its own words. A resolver that can
+    (``policies.evaluate``) first reads what all the calls need at once."""
     try:
+        prefetch = getattr(resolve, "prefetch", None)
+        if prefetch is not None:
+            prefetch([ref for ref, _ in entry.calls])
         for (org, name, version), recorded in entry.calls:
             if resolve(org, name, version=version) != recorded:
                 return False

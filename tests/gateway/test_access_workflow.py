@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from catalog.models import utcnow
+from policies.errors import AccessDenied, UnknownDataset
 from policies.evaluate import QueryDecisions
 from tests.factories import make_caller, make_dataset, suffix
 from tests.gateway.access_helpers import (
@@ -591,6 +592,68 @@ def test_requests_and_grants_name_the_consumer_organisation(client, platform, wo
     )
     revoked = client.delete(f"/v1/grants/{approved['grant']['id']}", headers=steward.headers)
     assert names(revoked.json())[1] == consumer.org.name
+
+
+def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
+    client, platform, world
+) -> None:
+    """``prefetch`` (used when a cached rewrite is replayed) reads the datasets, versions and
+    governance rows of every reference at once; each reference is then decided as before:
+    the same sources, the same grants and decisions, the same refusals."""
+    provider, consumer, steward = world["provider"], world["consumer"], world["steward"]
+    datasets = [world["dataset"], personal_dataset(client, provider)]
+    datasets.append(personal_dataset(client, provider))
+    created = request_access(
+        client, consumer, datasets[0]["id"], columns=["meter_id", "operator_id"],
+        justification="forecasting", accept_no_onward_transfer=True,
+    )  # fmt: skip
+    approved = client.post(
+        f"/v1/access-requests/{created.json()['id']}/approve",
+        headers=steward.headers,
+        json={"columns": ["meter_id", "operator_id"], "row_filter": "meter_id <> 'M3'"},
+    )
+    assert approved.status_code == 200, approved.text
+    refs = [(*d["sql_name"].split("."), None) for d in datasets]
+    refs += [refs[0], (refs[1][0], refs[1][1], 1), (refs[0][0], "no_such_dataset", None)]
+
+    def outcomes(principal, prefetch: bool) -> tuple[list[Any], QueryDecisions, int]:
+        decisions = QueryDecisions()
+        resolve = platform.query_policy.resolver(principal, decisions)
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(platform.engine, "before_cursor_execute", count)
+        try:
+            if prefetch:
+                resolve.prefetch(refs)
+            answers: list[Any] = []
+            for org, name, version in refs:
+                try:
+                    answers.append(resolve(org, name, version=version))
+                except (AccessDenied, UnknownDataset) as refused:  # compared as answers
+                    answers.append((type(refused).__name__, str(refused)))
+        finally:
+            event.remove(platform.engine, "before_cursor_execute", count)
+        return answers, decisions, len(statements)
+
+    owner = _principal(provider, jurisdiction="mainland", roles={"provider"})
+    outsider = _principal(consumer, jurisdiction="HK")
+    reads = {}
+    for principal in (owner, outsider):
+        plain, plain_decisions, reads["plain"] = outcomes(principal, prefetch=False)
+        fetched, fetched_decisions, reads["prefetched"] = outcomes(principal, prefetch=True)
+        assert fetched == plain
+        assert fetched_decisions == plain_decisions
+        assert reads["prefetched"] < reads["plain"], reads
+        assert plain[-1][0] == "UnknownDataset"
+    # the consumer: a grant on the first dataset only
+    assert plain[0].columns == ("meter_id", "operator_id") and plain[0].row_filter
+    assert plain[1][0] == "AccessDenied"
+    # the owner: three reads for all its datasets, then only the unknown name is read
+    *_, owner_reads = outcomes(owner, prefetch=True)
+    assert owner_reads == 3 + 1
 
 
 def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, world) -> None:
