@@ -210,23 +210,53 @@ class S3Store:
             )
 
     def open_stream(self, bucket: str, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes, in ``RANGE_BYTES`` ranges fetched one after the other.
+
+        One GET of the whole object let SeaweedFS read ahead of a slower reader into its
+        own memory: streaming a 1.4 GB object to a consumer at 150 MB/s took it from
+        250 MiB to 1.2 GiB. A range at a time bounds what it holds to one range."""
         check_key(key)
         try:
-            response = self._client.get_object(bucket, key)
+            size = int(self._client.stat_object(bucket, key).size or 0)
         except S3Error as exc:
-            if exc.code == "NoSuchKey":
+            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
                 raise NotFound("object", f"{bucket}/{key}") from exc
             raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
             raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
+        for offset in range(0, size, RANGE_BYTES):
+            yield from self._stream_range(
+                bucket, key, offset, min(RANGE_BYTES, size - offset), chunk_size
+            )
+
+    def _stream_range(
+        self, bucket: str, key: str, offset: int, length: int, chunk_size: int
+    ) -> Iterator[bytes]:
         try:
-            yield from response.stream(chunk_size)
+            response = self._client.get_object(bucket, key, offset=offset, length=length)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
+                raise NotFound("object", f"{bucket}/{key}") from exc
+            raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError) as exc:
+            raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
+        got = 0
+        try:
+            for chunk in response.stream(chunk_size):
+                got += len(chunk)
+                yield chunk
         except urllib3.exceptions.HTTPError as exc:  # the connection broke mid-object
             message = f"download of {bucket}/{key} broke off"
             raise StorageUnavailable(message, bucket=bucket) from exc
         finally:
             response.close()
             response.release_conn()
+        if got != length:  # the object changed or the range came back short
+            raise StorageUnavailable(
+                f"download of {bucket}/{key} ended at byte {offset + got}, "
+                f"expected {offset + length}",
+                bucket=bucket,
+            )
 
     def exists(self, bucket: str, key: str) -> bool:
         check_key(key)
