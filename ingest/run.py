@@ -375,7 +375,7 @@ class IngestService:
         source = workdir / "upload" / local_name(job.filename)  # errors name the partner's file
         source.parent.mkdir()
         self._phase(attempt, "downloading")
-        fetch_raw(store, job.source_bucket, job.source_key, source)
+        fetch_raw(store, job.source_bucket, job.source_key, source, size=job.source_bytes)
         self._phase(attempt, "reading")
         # here, not at import: the pipeline brings Great Expectations (seconds to import),
         # which a gateway process that only queues jobs never needs
@@ -594,19 +594,26 @@ next chunk (decode + hash + compress: 113 → 216 MB/s here; a 1 GiB upload 12.6
 def compressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """``chunks`` as one zstd frame, streamed (the compressor holds a window, not the file).
     The frame records no content size, so the reader is bounded by the upload cap only."""
-    compressor = zstandard.ZstdCompressor(level=RAW_LEVEL, threads=RAW_THREADS).compressobj()
+    compressor = zstandard.ZstdCompressor(
+        level=RAW_LEVEL, threads=RAW_THREADS, write_checksum=True
+    ).compressobj()
     for chunk in chunks:
         if out := compressor.compress(chunk):
             yield out
     yield compressor.flush()
 
 
-def fetch_raw(store: ObjectStore, bucket: str, key: str, path: Path) -> None:
+def fetch_raw(
+    store: ObjectStore, bucket: str, key: str, path: Path, *, size: int | None = None
+) -> None:
     """Download a job's raw object to ``path``, decompressed; ``path`` appears only once
     complete. The frame comes down with ``get_to_file`` (ranges in parallel: SeaweedFS
     holds one range per request, not the object) next to ``path``, then decompresses from
-    the local copy. Objects stored before raw compression (no ``.zst``) are downloaded as
-    they are, so their jobs stay retryable."""
+    the local copy ``RAW_READ_BYTES`` at a time: a frame of zeros shrinks ~30,000-fold, so
+    output is read in bounded pieces, never a block at once. ``size``: the upload's size;
+    a frame that decompresses to another size (cut short) is refused, and the frame's own
+    checksum catches changed bytes. Objects stored before raw compression (no ``.zst``)
+    are downloaded as they are, so their jobs stay retryable."""
     if not key.endswith(RAW_SUFFIX):
         store.get_to_file(bucket, key, path)
         return
@@ -614,12 +621,18 @@ def fetch_raw(store: ObjectStore, bucket: str, key: str, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     try:
         store.get_to_file(bucket, key, frame)
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        written = 0
         with frame.open("rb") as source, partial.open("wb") as out:
-            while chunk := source.read(RAW_READ_BYTES):
-                out.write(decompressor.decompress(chunk))
-        if not decompressor.eof:
-            raise StorageError(f"the raw object {bucket}/{key} ends inside its zstd frame")
+            decompressor = zstandard.ZstdDecompressor()
+            with decompressor.stream_reader(source, read_size=RAW_READ_BYTES) as reader:
+                while chunk := reader.read(RAW_READ_BYTES):
+                    out.write(chunk)
+                    written += len(chunk)
+        if size is not None and written != size:
+            raise StorageError(
+                f"the raw object {bucket}/{key} decompresses to {written} bytes; "
+                f"the upload had {size}"
+            )
         os.replace(partial, path)
     except zstandard.ZstdError as exc:
         raise StorageError(f"the raw object {bucket}/{key} is not a zstd frame: {exc}") from exc

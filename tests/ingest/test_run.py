@@ -7,6 +7,8 @@ through the real pipeline on the local store and on S3 (``platform``).
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -21,11 +23,13 @@ import zstandard
 from sqlalchemy import update
 
 from catalog.database import make_engine, session_factory, upgrade_to_head
+from catalog.errors import StorageError
 from catalog.jobs import MAX_ATTEMPTS, JobStore
 from catalog.models import Job, utcnow
 from catalog.registry import Registry
+from catalog.storage.local import LocalStore
 from ingest.quarantine import read_page
-from ingest.run import compressed
+from ingest.run import compressed, fetch_raw
 from ingest.worker import Worker
 from tests.factories import ENERGY_CONTRACT, ENERGY_CSV, REGISTRATION, make_org, suffix
 
@@ -365,6 +369,50 @@ def test_a_damaged_raw_object_fails_its_job_with_a_storage_error(platform, damag
     assert state.error is not None and state.error["code"] == "storage_error"
     assert key in state.error["message"]
     assert platform.registry.versions(dataset.id) == []
+
+
+BOMB_PROBE = """
+import resource, sys
+from pathlib import Path
+from catalog.storage.local import LocalStore
+from ingest.run import compressed, fetch_raw
+root = Path(sys.argv[1])
+store = LocalStore(root / "objects")
+store.ensure_bucket("raw")
+zeros = (bytes(1 << 20) for _ in range(int(sys.argv[2])))
+store.put_stream("raw", "raw/ds/job/source.zst", compressed(zeros))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+fetch_raw(store, "raw", "raw/ds/job/source.zst", root / "out", size=int(sys.argv[2]) << 20)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((root / "out").stat().st_size, (after - before) >> 10)
+"""
+
+
+def test_a_raw_frame_that_expands_a_thousandfold_decompresses_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """256 MiB of zeros is a frame of a few KB: a provider can upload it. The worker
+    decompresses it in pieces of ``RAW_READ_BYTES`` (one call for the whole frame held
+    all 256 MiB at once)."""
+    done = subprocess.run(
+        [sys.executable, "-c", BOMB_PROBE, str(tmp_path), "256"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    size, grew_mib = map(int, done.stdout.split())
+    assert size == 256 << 20
+    assert grew_mib < 64, f"decompressing grew the process by {grew_mib} MiB"
+
+
+def test_a_raw_frame_of_another_size_than_the_upload_is_refused(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "objects")
+    store.ensure_bucket("raw")
+    store.put_stream("raw", "raw/ds/job/source.zst", compressed([b"a,b\n1,2\n"]))
+    with pytest.raises(StorageError, match="decompresses to 8 bytes; the upload had 9"):
+        fetch_raw(store, "raw", "raw/ds/job/source.zst", tmp_path / "out", size=9)
+    assert not (tmp_path / "out").exists()
+    fetch_raw(store, "raw", "raw/ds/job/source.zst", tmp_path / "out", size=8)
+    assert (tmp_path / "out").read_bytes() == b"a,b\n1,2\n"
 
 
 # -- quarantine pages ----------------------------------------------------------------------
