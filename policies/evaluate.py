@@ -243,7 +243,7 @@ class _Resolver:
     # what ``prefetch`` read, in one query per table instead of three per dataset
     _datasets: dict[tuple[str, str], Dataset] | None = field(default=None, repr=False)
     _versions: dict[tuple[str, int], DatasetVersion] = field(default_factory=dict, repr=False)
-    _governance: dict[str, DatasetGovernance] | None = field(default=None, repr=False)
+    _governance: dict[str, DatasetGovernance | None] | None = field(default=None, repr=False)
 
     def prefetch(self, refs: Iterable[Ref]) -> None:
         """Read the datasets, versions and governance rows that ``refs`` will need, three
@@ -266,7 +266,8 @@ class _Resolver:
                 wanted.add((dataset.id, number))
         self._versions = self.policy.registry.versions_by_number(wanted, documents=False)
         ids = sorted({d.id for d in datasets.values()})
-        self._governance = self.policy.governance.get_many(ids)
+        found = self.policy.governance.get_many(ids)
+        self._governance = {i: found.get(i) for i in ids}  # None: read, and it has none
         self._datasets = {key: datasets[key] for key in names if key in datasets}
 
     def _discoverable(self, dataset: Dataset) -> bool:
@@ -307,7 +308,12 @@ class _Resolver:
             )
         terms = grant_terms(grant) if grant is not None and not own else GrantTerms(None, "own")
         committed = self._version(dataset, f"{org}.{name}", version, terms.version_pin)
-        governance = UNREAD if self._governance is None else self._governance.get(dataset.id)
+        # a dataset the prefetch did not see (created since) has its row read as before
+        governance = (
+            self._governance[dataset.id]
+            if self._governance is not None and dataset.id in self._governance
+            else UNREAD
+        )
         decision = self.policy.decide_for(
             consumer_of(self.principal), dataset, committed, terms, governance=governance
         )

@@ -657,6 +657,33 @@ def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
     # the owner: three reads for all its datasets, then only the unknown name is read
     *_, owner_reads = outcomes(owner, prefetch=True)
     assert owner_reads == 3 + 1
+    # a dataset the prefetch did not see (created since) is decided on its own rows: here a
+    # governance row saying its data is "important", which stops it leaving the mainland
+    late = personal_dataset(client, provider)
+    late_request = request_access(
+        client, consumer, late["id"], columns=["meter_id"], justification="forecasting",
+        accept_no_onward_transfer=True,
+    )  # fmt: skip
+    late_grant = client.post(
+        f"/v1/access-requests/{late_request.json()['id']}/approve",
+        headers=steward.headers,
+        json={"columns": ["meter_id"]},
+    )
+    assert late_grant.status_code == 200, late_grant.text
+    resolve = platform.query_policy.resolver(outsider, QueryDecisions())
+    resolve.prefetch(refs[:1])
+    org, name = late["sql_name"].split(".")
+    granted = platform.query_policy.resolver(outsider, QueryDecisions())(org, name)
+    assert granted.columns == ("meter_id",)
+    platform.query_policy.governance.put(
+        late["id"], origin_jurisdiction="CN-GBA9", provider_entity_id="x",
+        dsl_level="important", updated_by="test",
+    )  # fmt: skip
+    with pytest.raises(AccessDenied) as fresh:
+        platform.query_policy.resolver(outsider, QueryDecisions())(org, name)
+    with pytest.raises(AccessDenied) as prefetched:
+        resolve(org, name)
+    assert str(prefetched.value) == str(fresh.value)
 
 
 def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, world) -> None:
