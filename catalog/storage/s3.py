@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -172,7 +173,8 @@ class S3Store:
         check_key(key)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            size = int(self._client.stat_object(bucket, key).size or 0)
+            with _downloading(bucket, key):
+                size = int(self._client.stat_object(bucket, key).size or 0)
             with partial.open("wb") as out:
                 out.truncate(size)
                 fd = out.fileno()
@@ -181,33 +183,15 @@ class S3Store:
                     for _ in pool.map(lambda r: self._get_range(bucket, key, fd, *r), ranges):
                         pass
             os.replace(partial, path)
-        except S3Error as exc:
-            partial.unlink(missing_ok=True)
-            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
-                raise NotFound("object", f"{bucket}/{key}") from exc
-            raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
-        except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            partial.unlink(missing_ok=True)
-            raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
 
     def _get_range(self, bucket: str, key: str, fd: int, offset: int, length: int) -> None:
-        response = self._client.get_object(bucket, key, offset=offset, length=length)
-        try:
-            at = offset
-            for chunk in response.stream(1 << 20):
-                os.pwrite(fd, chunk, at)
-                at += len(chunk)
-        finally:
-            response.close()
-            response.release_conn()
-        if at != offset + length:
-            raise StorageError(
-                f"download of {bucket}/{key} ended at byte {at}, expected {offset + length}",
-                bucket=bucket,
-            )
+        at = offset
+        for chunk in self._stream_range(bucket, key, offset, length, 1 << 20):
+            os.pwrite(fd, chunk, at)
+            at += len(chunk)
 
     def open_stream(self, bucket: str, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The object's bytes, in ``RANGE_BYTES`` ranges fetched one after the other.
@@ -216,14 +200,8 @@ class S3Store:
         own memory: streaming a 1.4 GB object to a consumer at 150 MB/s took it from
         250 MiB to 1.2 GiB. A range at a time bounds what it holds to one range."""
         check_key(key)
-        try:
+        with _downloading(bucket, key):
             size = int(self._client.stat_object(bucket, key).size or 0)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
-                raise NotFound("object", f"{bucket}/{key}") from exc
-            raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
-        except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
         for offset in range(0, size, RANGE_BYTES):
             yield from self._stream_range(
                 bucket, key, offset, min(RANGE_BYTES, size - offset), chunk_size
@@ -232,14 +210,9 @@ class S3Store:
     def _stream_range(
         self, bucket: str, key: str, offset: int, length: int, chunk_size: int
     ) -> Iterator[bytes]:
-        try:
+        """One range of the object, checked to come back whole."""
+        with _downloading(bucket, key):
             response = self._client.get_object(bucket, key, offset=offset, length=length)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
-                raise NotFound("object", f"{bucket}/{key}") from exc
-            raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
-        except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc
         got = 0
         try:
             for chunk in response.stream(chunk_size):
@@ -301,3 +274,17 @@ class S3Store:
             self._client.list_buckets()
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageUnavailable(f"object store {self.endpoint} unreachable: {exc}") from exc
+
+
+@contextmanager
+def _downloading(bucket: str, key: str) -> Iterator[None]:
+    """The SDK's errors of a read as ours: a missing object is ``NotFound``, a refusal
+    ``StorageError``, an unreachable store ``StorageUnavailable`` (retried)."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "ResourceNotFound", "NoSuchObject"):
+            raise NotFound("object", f"{bucket}/{key}") from exc
+        raise StorageError(f"download of {bucket}/{key} failed: {exc.code}") from exc
+    except (MinioException, urllib3.exceptions.HTTPError) as exc:
+        raise StorageUnavailable(f"download of {bucket}/{key} failed", bucket=bucket) from exc

@@ -4,6 +4,8 @@ expiry on an injected clock, revocation, region-scoped stewardship, provider usa
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -595,6 +597,23 @@ def test_requests_and_grants_name_the_consumer_organisation(client, platform, wo
     assert names(revoked.json())[1] == consumer.org.name
 
 
+@contextmanager
+def own_reads(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements this thread sends to ``engine`` meanwhile (not the job poller's)."""
+    statements: list[str] = []
+    me = threading.get_ident()
+
+    def count(*args: Any) -> None:
+        if threading.get_ident() == me:
+            statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
     client, platform, world
 ) -> None:
@@ -620,15 +639,7 @@ def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
     def outcomes(principal, prefetch: bool) -> tuple[list[Any], QueryDecisions, int]:
         decisions = QueryDecisions()
         resolve = platform.query_policy.resolver(principal, decisions)
-        statements: list[str] = []
-        me = threading.get_ident()
-
-        def count(*args: Any) -> None:  # this thread's reads, not the job poller's
-            if threading.get_ident() == me:
-                statements.append(str(args[2]))
-
-        event.listen(platform.engine, "before_cursor_execute", count)
-        try:
+        with own_reads(platform.engine) as statements:
             if prefetch:
                 resolve.prefetch(refs)
             answers: list[Any] = []
@@ -637,8 +648,6 @@ def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
                     answers.append(resolve(org, name, version=version))
                 except (AccessDenied, UnknownDataset) as refused:  # compared as answers
                     answers.append((type(refused).__name__, str(refused)))
-        finally:
-            event.remove(platform.engine, "before_cursor_execute", count)
         return answers, decisions, len(statements)
 
     owner = _principal(provider, jurisdiction="mainland", roles={"provider"})
@@ -693,20 +702,10 @@ def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, wo
     org, name = dataset["sql_name"].split(".")
     decisions = QueryDecisions()
     resolve = platform.query_policy.resolver(principal, decisions)
-    statements: list[str] = []
-    me = threading.get_ident()
-
-    def count(*args: Any) -> None:  # this thread's reads, not the job poller's
-        if threading.get_ident() == me:
-            statements.append(str(args[2]))
-
-    event.listen(platform.engine, "before_cursor_execute", count)
-    try:
+    with own_reads(platform.engine) as statements:
         first = resolve(org, name)
         read_first = len(statements)
         second = resolve(org, name)
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", count)
     assert read_first > 0 and len(statements) == read_first
     assert second == first and decisions.sources == [first, first]
     # the query path loads a version without its statistics and GX result

@@ -328,21 +328,27 @@ def test_raw_uploads_are_stored_as_one_zstd_frame_and_ingest_as_uploaded(
     assert (state.status, state.rows_read, state.rows_valid) == ("succeeded", 20_000, 20_000)
 
 
-def test_a_job_whose_raw_object_predates_compression_still_runs(platform) -> None:
-    """Jobs queued (or failed, to be retried) before raw objects were compressed point at
-    the bytes as uploaded, under a key without ``.zst``."""
-    dataset = energy_dataset(platform)
-    bucket, key = platform.lake.bucket(dataset.region), f"raw/{dataset.id}/old-job/source"
-    platform.lake.store(dataset.region).put_stream(bucket, key, [ENERGY_CSV])
-    job = platform.jobs.create(
+def job_on_raw_object(platform, dataset, key: str, body: bytes, uploaded: bytes) -> Job:
+    """A queued job whose raw object is ``body`` under ``key``, for an upload of ``uploaded``."""
+    bucket = platform.lake.bucket(dataset.region)
+    platform.lake.store(dataset.region).put_stream(bucket, key, [body])
+    return platform.jobs.create(
         dataset_id=dataset.id,
         created_by="test",
         filename="meters.csv",
         source_bucket=bucket,
         source_key=key,
-        source_sha256=hashlib.sha256(ENERGY_CSV).hexdigest(),
-        source_bytes=len(ENERGY_CSV),
+        source_sha256=hashlib.sha256(uploaded).hexdigest(),
+        source_bytes=len(uploaded),
     )
+
+
+def test_a_job_whose_raw_object_predates_compression_still_runs(platform) -> None:
+    """Jobs queued (or failed, to be retried) before raw objects were compressed point at
+    the bytes as uploaded, under a key without ``.zst``."""
+    dataset = energy_dataset(platform)
+    key = f"raw/{dataset.id}/old-job/source"
+    job = job_on_raw_object(platform, dataset, key, ENERGY_CSV, ENERGY_CSV)
     state = run_one(platform, job.id)
     assert state.status == "succeeded"
     assert state.rows_read == ENERGY_CSV.count(b"\n") - 1
@@ -351,20 +357,11 @@ def test_a_job_whose_raw_object_predates_compression_still_runs(platform) -> Non
 @pytest.mark.parametrize("damage", ["truncated", "not-zstd"])
 def test_a_damaged_raw_object_fails_its_job_with_a_storage_error(platform, damage: str) -> None:
     dataset = energy_dataset(platform)
-    frame = b"".join(compressed([energy_csv(5_000)]))
+    uploaded = energy_csv(5_000)
+    frame = b"".join(compressed([uploaded]))
     body = frame[: len(frame) // 2] if damage == "truncated" else b"plain text, no frame" * 9
-    bucket, key = platform.lake.bucket(dataset.region), f"raw/{dataset.id}/bad/source.zst"
-    platform.lake.store(dataset.region).put_stream(bucket, key, [body])
-    job = platform.jobs.create(
-        dataset_id=dataset.id,
-        created_by="test",
-        filename="meters.csv",
-        source_bucket=bucket,
-        source_key=key,
-        source_sha256="0" * 64,
-        source_bytes=1,
-    )
-    state = run_one(platform, job.id)
+    key = f"raw/{dataset.id}/bad/source.zst"
+    state = run_one(platform, job_on_raw_object(platform, dataset, key, body, uploaded).id)
     assert state.status == "failed"
     assert state.error is not None and state.error["code"] == "storage_error"
     assert key in state.error["message"]
