@@ -2,7 +2,8 @@
 
 Each encoder consumes batches one at a time, so memory does not grow with the
 result. JSON and NDJSON rows are rendered by DuckDB from each Arrow batch
-(``catalog.duckdb_session.JsonRenderer``), never as per-row Python objects.
+(``catalog.duckdb_session.JsonRenderer``), never as per-row Python objects, except
+batches of a few plain values, which ``catalog.json_text`` writes with the same bytes.
 Columns are read by position, so a result with two columns of one name
 (``SELECT a AS x, b AS x``) keeps both.
 

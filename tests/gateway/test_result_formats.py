@@ -253,7 +253,9 @@ def test_json_renderers_used_from_many_threads_never_mix_batches() -> None:
 
     jobs = []
     for i in range(40):
-        table = pa.table({f"c{i}": [i, i + 1], "s": [f"row{i}", None]})
+        # a timestamp column: rendered by DuckDB (catalog.json_text takes only plain types)
+        stamps = pa.array([0, 1_000_000], pa.timestamp("us"))
+        table = pa.table({f"c{i}": [i, i + 1], "s": [f"row{i}", None], "t": stamps})
         renderer = JsonRenderer(table.schema, shape="object", suffix="\n")
         jobs.append((renderer, table.to_batches()[0], i))
 
@@ -264,7 +266,10 @@ def test_json_renderers_used_from_many_threads_never_mix_batches() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         for i, body in pool.map(render, jobs * 5):
             rows = [json.loads(line) for line in body.splitlines()]
-            assert rows == [{f"c{i}": i, "s": f"row{i}"}, {f"c{i}": i + 1, "s": None}]
+            assert rows == [
+                {f"c{i}": i, "s": f"row{i}", "t": "1970-01-01T00:00:00"},
+                {f"c{i}": i + 1, "s": None, "t": "1970-01-01T00:00:01"},
+            ]
 
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson"])
