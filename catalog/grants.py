@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +25,17 @@ class GrantStore:
 
     def live_for_org(self, org_id: str, *, now: datetime | None = None) -> list[Grant]:
         """Grants held by an organisation that are neither revoked nor expired."""
-        now = now or utcnow()
+        return live_at(self.unrevoked_for_org(org_id), now or utcnow())
+
+    def unrevoked_for_org(self, org_id: str) -> list[Grant]:
+        """Grants held by an organisation that are not revoked (expired ones included:
+        ``live_at`` tells them apart at a given moment)."""
         with self.sessions() as session:
-            grants = session.scalars(
-                select(Grant).where(Grant.org_id == org_id, Grant.revoked_at.is_(None))
-            ).all()
-        return [g for g in grants if g.expires_at is None or aware(g.expires_at) > now]
+            return list(
+                session.scalars(
+                    select(Grant).where(Grant.org_id == org_id, Grant.revoked_at.is_(None))
+                ).all()
+            )
 
     def list(self, *, org_id: str | None = None) -> list[Grant]:
         query = select(Grant).order_by(Grant.created_at)
@@ -53,3 +59,8 @@ class GrantStore:
             if grant.revoked_at is None:
                 grant.revoked_at = now or utcnow()
             return grant
+
+
+def live_at(grants: Iterable[Grant], now: datetime) -> list[Grant]:
+    """The ``grants`` not expired at ``now`` (revocation is the caller's filter)."""
+    return [g for g in grants if g.expires_at is None or aware(g.expires_at) > now]

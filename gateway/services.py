@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.audit import AuditLog
 from catalog.database import make_engine, session_factory, upgrade_to_head
 from catalog.exports import ExportStore
+from catalog.generation import CatalogGeneration, GenerationCache
 from catalog.grants import GrantStore
 from catalog.jobs import JobStore
 from catalog.lake import Lake, build_lake
@@ -174,7 +175,15 @@ def _assemble(
         audit=audit,
         lake=lake,
         ingest=ingest,
-        query_policy=QueryPolicy(registry, grants, lake),
+        query_policy=QueryPolicy(
+            registry,
+            grants,
+            lake,
+            cache=GenerationCache(
+                CatalogGeneration(engine) if q.catalog_cache_entries else None,
+                max_entries=q.catalog_cache_entries,
+            ),
+        ),
         govern_cache=GovernCache(q.govern_cache_entries),
         runner=QueryRunner(
             timeout_seconds=q.timeout_seconds,

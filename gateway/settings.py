@@ -47,6 +47,15 @@ class QuerySettings(BaseModel):
         "SQL text in all), so a repeated SQL text skips parsing and rewriting (its grants and "
         "decisions are checked again); 0 turns it off.",
     )
+    catalog_cache_entries: int = Field(
+        default=20_000,
+        ge=0,
+        le=1_000_000,
+        description="Catalog rows a query's decisions read (grants, datasets, versions, "
+        "governance) kept per gateway process until the catalog changes: database triggers "
+        "count every change (catalog.generation), so a change made anywhere ends them all "
+        "at once; 0 turns it off (every query reads them).",
+    )
     max_concurrent: int = Field(
         default=4, ge=1, le=256, description="Queries run at once per gateway process; more wait."
     )

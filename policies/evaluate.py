@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog.errors import NotFound
+from catalog.generation import GenerationCache, Snapshot
 from catalog.governance import (
     AccessRequestStore,
     DeliveryLedger,
     GovernanceStore,
 )
 from catalog.governance_models import DatasetGovernance
-from catalog.grants import GrantStore
+from catalog.grants import GrantStore, live_at
 from catalog.lake import Lake
 from catalog.metadata import MetadataStore
 from catalog.models import Dataset, DatasetVersion, Grant, aware, utcnow
@@ -107,6 +107,9 @@ class QueryPolicy:
     """The policy side of the platform: decisions, and the stores they read.
 
     ``clock`` is the policy clock (grant expiry, instruments in force); tests inject one.
+    ``cache``: the rows a query's decisions read (grants, datasets, versions, governance),
+    kept while the catalog's generation stays the same (``catalog.generation``); without
+    one, every query reads them.
     """
 
     def __init__(
@@ -117,8 +120,10 @@ class QueryPolicy:
         *,
         rules: RuleSet | None = None,
         clock: Clock = utcnow,
+        cache: GenerationCache | None = None,
     ) -> None:
         self.registry = registry
+        self.cache = cache or GenerationCache(None)
         self.grants = grants
         self.lake = lake
         self.rules = rules or load_rule_set()
@@ -131,8 +136,17 @@ class QueryPolicy:
         return self.clock()
 
     def resolver(self, principal: Principal, decisions: QueryDecisions) -> _Resolver:
-        live = {g.dataset_id: g for g in self.grants.live_for_org(principal.org_id, now=self.now())}
-        return _Resolver(self, principal, live, decisions)
+        """The resolver of one query: it decides at one catalog generation and one moment."""
+        snapshot = self.cache.snapshot()
+        held = snapshot.get("grants", principal.org_id, self._unrevoked_grants) or []
+        live = {g.dataset_id: g for g in live_at(held, self.now())}
+        return _Resolver(self, principal, live, decisions, snapshot)
+
+    def _unrevoked_grants(self, org_ids: list[str]) -> dict[str, list[Grant]]:
+        return {org_id: self.grants.unrevoked_for_org(org_id) for org_id in org_ids}
+
+    def _versions(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], DatasetVersion]:
+        return self.registry.versions_by_number(wanted, documents=False)
 
     # facts ---------------------------------------------------------------------------
     def dataset_facts(
@@ -239,6 +253,7 @@ class _Resolver:
     principal: Principal
     live: dict[str, Grant]
     decisions: QueryDecisions
+    snapshot: Snapshot
     _seen: dict[Ref, GovernedSource] = field(default_factory=dict, repr=False)
     # what ``prefetch`` read, in one query per table instead of three per dataset
     _datasets: dict[tuple[str, str], Dataset] | None = field(default=None, repr=False)
@@ -251,7 +266,7 @@ class _Resolver:
         unchanged: ``__call__`` still decides each reference, from what was read here."""
         refs = list(refs)
         names = {(org, name) for org, name, _ in refs if org is not None}
-        datasets = self.policy.registry.find_datasets(names)
+        datasets = self.snapshot.get_many("dataset", names, self.policy.registry.find_datasets)
         wanted: set[tuple[str, int]] = set()
         for org, name, asked in refs:
             dataset = datasets.get((org, name)) if org is not None else None
@@ -264,9 +279,9 @@ class _Resolver:
             number = next((n for n in (asked, pin, dataset.current_version) if n is not None), None)
             if number is not None:
                 wanted.add((dataset.id, number))
-        self._versions = self.policy.registry.versions_by_number(wanted, documents=False)
+        self._versions = self.snapshot.get_many("version", wanted, self.policy._versions)
         ids = sorted({d.id for d in datasets.values()})
-        found = self.policy.governance.get_many(ids)
+        found = self.snapshot.get_many("governance", ids, self.policy.governance.get_many)
         self._governance = {i: found.get(i) for i in ids}  # None: read, and it has none
         self._datasets = {key: datasets[key] for key in names if key in datasets}
 
@@ -292,7 +307,7 @@ class _Resolver:
         if self._datasets is not None and (org, name) in self._datasets:
             dataset: Dataset | None = self._datasets[(org, name)]
         else:
-            dataset = self.policy.registry.find_dataset(org, name)
+            dataset = self.snapshot.get("dataset", (org, name), self.policy.registry.find_datasets)
         if dataset is None:
             raise UnknownDataset(f"{org}.{name}")
         grant = self.live.get(dataset.id)
@@ -312,7 +327,7 @@ class _Resolver:
         governance = (
             self._governance[dataset.id]
             if self._governance is not None and dataset.id in self._governance
-            else UNREAD
+            else self.snapshot.get("governance", dataset.id, self.policy.governance.get_many)
         )
         decision = self.policy.decide_for(
             consumer_of(self.principal), dataset, committed, terms, governance=governance
@@ -364,16 +379,15 @@ class _Resolver:
                 sql_name,
                 "has no committed version yet; its provider's upload is still running or failed",
             )
-        prefetched = self._versions.get((dataset.id, number))
-        if prefetched is not None:
-            return prefetched
-        try:
-            return self.policy.registry.version(dataset.id, number, documents=False)
-        except NotFound:
+        found = self._versions.get((dataset.id, number)) or self.snapshot.get(
+            "version", (dataset.id, number), self.policy._versions
+        )
+        if found is None:
             raise UnknownDataset(
                 sql_name,
                 f"has no version {number}; GET /v1/datasets/{dataset.id}/versions lists them",
-            ) from None
+            )
+        return found
 
 
 def audit_detail(decision: Decision) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from catalog.models import utcnow
 from policies.errors import AccessDenied, UnknownDataset
-from policies.evaluate import QueryDecisions
+from policies.evaluate import QueryDecisions, QueryPolicy
 from tests.factories import make_caller, make_dataset, suffix
 from tests.gateway.access_helpers import (
     PERSONAL_CONTRACT,
@@ -597,6 +597,12 @@ def test_requests_and_grants_name_the_consumer_organisation(client, platform, wo
     assert names(revoked.json())[1] == consumer.org.name
 
 
+def uncached(platform) -> QueryPolicy:
+    """The platform's policy without its catalog cache: every resolver reads the catalog."""
+    policy = platform.query_policy
+    return QueryPolicy(policy.registry, policy.grants, policy.lake, clock=policy.clock)
+
+
 @contextmanager
 def own_reads(engine: Any) -> Iterator[list[str]]:
     """The SQL statements this thread sends to ``engine`` meanwhile (not the job poller's)."""
@@ -606,6 +612,21 @@ def own_reads(engine: Any) -> Iterator[list[str]]:
     def count(*args: Any) -> None:
         if threading.get_ident() == me:
             statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@contextmanager
+def all_reads(engine: Any) -> Iterator[list[str]]:
+    """Every SQL statement sent to ``engine`` meanwhile, from any thread."""
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -636,9 +657,11 @@ def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
     refs = [(*d["sql_name"].split("."), None) for d in datasets]
     refs += [refs[0], (refs[1][0], refs[1][1], 1), (refs[0][0], "no_such_dataset", None)]
 
+    policy = uncached(platform)  # what is read, not what a cache keeps
+
     def outcomes(principal, prefetch: bool) -> tuple[list[Any], QueryDecisions, int]:
         decisions = QueryDecisions()
-        resolve = platform.query_policy.resolver(principal, decisions)
+        resolve = policy.resolver(principal, decisions)
         with own_reads(platform.engine) as statements:
             if prefetch:
                 resolve.prefetch(refs)
@@ -701,7 +724,7 @@ def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, wo
     principal = _principal(provider, jurisdiction="mainland", roles={"provider"})
     org, name = dataset["sql_name"].split(".")
     decisions = QueryDecisions()
-    resolve = platform.query_policy.resolver(principal, decisions)
+    resolve = uncached(platform).resolver(principal, decisions)
     with own_reads(platform.engine) as statements:
         first = resolve(org, name)
         read_first = len(statements)
@@ -720,3 +743,49 @@ def test_a_dataset_named_twice_in_one_query_is_decided_once(client, platform, wo
     empty = make_dataset(client, provider, name=f"empty_{suffix()}", contract=PERSONAL_CONTRACT)
     before_upload = query(client, provider, f"SELECT meter_id FROM {org}.{empty['name']}")
     assert "has no committed version yet" in assert_error_envelope(before_upload, 404)["message"]
+
+
+def test_decisions_read_the_catalog_once_per_change_and_see_every_change(
+    client, platform, world
+) -> None:
+    """The platform's policy keeps the rows its decisions read until the catalog changes
+    (``catalog.generation``): a repeated query reads only the generation, and a change made
+    with plain SQL, past every code path of the application, is decided on at once."""
+    consumer, steward, dataset = world["consumer"], world["steward"], world["dataset"]
+    created = request_access(
+        client, consumer, dataset["id"], columns=["meter_id", "operator_id"],
+        justification="forecasting", accept_no_onward_transfer=True,
+    )  # fmt: skip
+    approved = client.post(
+        f"/v1/access-requests/{created.json()['id']}/approve",
+        headers=steward.headers,
+        json={"columns": ["meter_id", "operator_id"]},
+    )
+    assert approved.status_code == 200, approved.text
+    sql = f"SELECT meter_id, operator_id FROM {dataset['sql_name']}"
+    assert query(client, consumer, sql).status_code == 200  # the rows are read and kept
+    catalog_tables = ("grants", "datasets", "dataset_versions", "dataset_governance")
+    with all_reads(platform.engine) as statements:  # the app runs in threads of its own
+        again = query(client, consumer, sql)
+    assert again.status_code == 200, again.text
+    governing = statements[: next(i for i, s in enumerate(statements) if "audit_events (" in s)]
+    assert any("catalog_generation" in s for s in governing)
+    read = [t for s in governing for t in catalog_tables if f"FROM {t}" in s]
+    assert read == [], "\n".join(s[:150].replace("\n", " ") for s in governing)
+    # revoked by hand in the database: the next query is refused
+    with platform.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE grants SET revoked_at = :now WHERE dataset_id = :d"),
+            {"now": utcnow(), "d": dataset["id"]},
+        )
+    refused = query(client, consumer, sql)
+    assert refused.status_code == 403, refused.text
+    assert _resolve_fails(platform, consumer, dataset)
+
+
+def _resolve_fails(platform, caller, dataset) -> bool:
+    try:
+        _resolve(platform, caller, dataset)
+    except AccessDenied:
+        return True
+    return False
