@@ -20,7 +20,9 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select
+
+from catalog.models import CatalogGenerationRow
 
 WATCHED = (
     "organisations",
@@ -33,7 +35,8 @@ WATCHED = (
 )
 """Tables whose changes raise the generation (see migration 0011)."""
 
-DEFAULT_MAX_ENTRIES = 20_000
+_CURRENT = select(CatalogGenerationRow.value).where(CatalogGenerationRow.id == 1)
+DEFAULT_MAX_ENTRIES = 5_000
 _ABSENT = object()  # a key the loader did not find: cached as "not there" too
 
 K = TypeVar("K", bound=Hashable)
@@ -46,9 +49,7 @@ class CatalogGeneration:
 
     def current(self) -> int:
         with self._engine.connect() as connection:
-            value = connection.execute(
-                text("SELECT value FROM catalog_generation WHERE id = 1")
-            ).scalar_one()
+            value = connection.execute(_CURRENT).scalar_one()
         return int(value)
 
 

@@ -250,6 +250,16 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class CatalogGenerationRow(Base):
+    """One row: raised by database triggers on every change to a table a query's decision
+    reads (``catalog.generation``; migration 0011). Never written by the application."""
+
+    __tablename__ = "catalog_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 # Governance tables live in their own module; importing it here keeps ``Base.metadata`` whole.
 from catalog import exports as _exports  # noqa: E402, F401  (export and lineage tables)
 from catalog import governance_models as _governance_models  # noqa: E402, F401

@@ -48,7 +48,7 @@ class QuerySettings(BaseModel):
         "decisions are checked again); 0 turns it off.",
     )
     catalog_cache_entries: int = Field(
-        default=20_000,
+        default=5_000,
         ge=0,
         le=1_000_000,
         description="Catalog rows a query's decisions read (grants, datasets, versions, "

@@ -39,7 +39,7 @@ from catalog.governance_models import DatasetGovernance
 from catalog.grants import GrantStore, live_at
 from catalog.lake import Lake
 from catalog.metadata import MetadataStore
-from catalog.models import Dataset, DatasetVersion, Grant, aware, utcnow
+from catalog.models import Dataset, DatasetVersion, Grant, Organisation, aware, utcnow
 from catalog.registry import Registry
 from policies.discovery import Listing, may_discover
 from policies.engine import Decision, decide
@@ -142,11 +142,23 @@ class QueryPolicy:
         live = {g.dataset_id: g for g in live_at(held, self.now())}
         return _Resolver(self, principal, live, decisions, snapshot)
 
+    # loaders for ``self.cache`` (``Snapshot.get_many``): keys in, rows found out
     def _unrevoked_grants(self, org_ids: list[str]) -> dict[str, list[Grant]]:
         return {org_id: self.grants.unrevoked_for_org(org_id) for org_id in org_ids}
 
     def _versions(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], DatasetVersion]:
         return self.registry.versions_by_number(wanted, documents=False)
+
+    def versions_with_stats(
+        self, wanted: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], DatasetVersion]:
+        return self.registry.versions_by_number(wanted, documents=True)
+
+    def datasets_by_id(self, ids: list[str]) -> dict[str, Dataset]:
+        return {d.id: d for d in self.registry.datasets_by_id(ids)}
+
+    def organisations(self, ids: list[str]) -> dict[str, Organisation]:
+        return self.registry.orgs_by_id(ids)
 
     # facts ---------------------------------------------------------------------------
     def dataset_facts(

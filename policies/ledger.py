@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from catalog.audit import AuditLog
+from catalog.errors import NotFound
 from catalog.governance_models import Delivery
-from catalog.models import Organisation
+from catalog.models import DatasetVersion, Organisation
 from policies.evaluate import QueryPolicy
 from policies.facts import (
     ALERT_SHARE,
@@ -34,9 +35,8 @@ from policies.model import GovernedSource, Principal
 
 
 def _subjects(
-    policy: QueryPolicy, source: GovernedSource, rows: int, pi_classes: dict[str, str]
+    version: DatasetVersion, source: GovernedSource, rows: int, pi_classes: dict[str, str]
 ) -> tuple[int, int]:
-    version = policy.registry.version(source.dataset_id, source.version)
     removed = {m.column for m in source.masks if m.kind in ("null", "redact")}
     pi = spi = 0
     for column in source.columns:
@@ -67,16 +67,23 @@ def record_delivery(
     if rows <= 0 or all(source.grant_id is None for source in sources):
         return []  # nothing left, or only the caller's own data: not a delivery
     now = policy.now()
-    consumer = policy.registry.get_org(principal.org_id)
+    # the rows the query was decided on, kept by the policy's cache while the catalog is
+    # unchanged (``catalog.generation``); read here otherwise
+    snapshot = policy.cache.snapshot()
+    consumer = _found(snapshot.get("org", principal.org_id, policy.organisations), principal)
     entries = []
     for source in sources:
         if source.grant_id is None:
             continue  # the provider's own data
-        dataset = policy.registry.get_dataset(source.dataset_id)
-        version = policy.registry.version(dataset.id, source.version)
-        facts = policy.dataset_facts(dataset, version)
+        key = (source.dataset_id, source.version)
+        dataset = snapshot.get("dataset_id", source.dataset_id, policy.datasets_by_id)
+        version = snapshot.get("version_stats", key, policy.versions_with_stats)
+        if dataset is None or version is None:
+            raise NotFound("dataset version", f"{source.dataset_id}@{source.version}")
+        governance = snapshot.get("governance", dataset.id, policy.governance.get_many)
+        facts = policy.dataset_facts(dataset, version, governance)
         classes = {c.name: c.pi for c in facts.columns}
-        pi, spi = _subjects(policy, source, rows, classes)
+        pi, spi = _subjects(version, source, rows, classes)
         origin = jurisdiction_of_origin(facts.origin)
         entries.append(
             Delivery(
@@ -106,6 +113,12 @@ def record_delivery(
     if audit is not None:
         _threshold_alerts(policy, audit, entries, now)
     return entries
+
+
+def _found(org: Organisation | None, principal: Principal) -> Organisation:
+    if org is None:
+        raise NotFound("organisation", principal.org_id)
+    return org
 
 
 def _threshold_alerts(
