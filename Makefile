@@ -6,10 +6,9 @@ STAMP  := $(VENV)/.installed
 UV     := $(BIN)/uv
 PYTEST_ARGS ?=
 # pytest-xdist processes for `make test`. Two share a 2-core machine well (the suite: ~870 s
-# serially, 540-680 s with two), but under two the in-process memory test of the pipeline
-# (tests/ingest/test_pipeline.py, window medians within 5 %) failed once in seven runs, so the
-# default stays serial until that test is made independent of thread timing. 2: parallel.
-TEST_WORKERS ?= 1
+# serially, 540-680 s with two); the pipeline's memory test, once timing-sensitive under two,
+# now samples memory with the allocators' caches returned. 1: serial.
+TEST_WORKERS ?= 2
 SHELL  := /bin/bash
 CHROMIUM := /usr/bin/chromium
 

@@ -164,3 +164,25 @@ def wait_job(http: Any, caller: Caller, job_id: str, timeout: float = 60.0) -> d
         if job["status"] in ("succeeded", "failed", "duplicate") or time.monotonic() > deadline:
             return dict(job)
         time.sleep(0.1)
+
+
+def load(
+    http: Any,
+    caller: Caller,
+    dataset_id: str,
+    content: bytes | None = None,
+    *,
+    filename: str = "meters.csv",
+) -> dict[str, Any]:
+    """Upload ``content`` (default: the energy sample file) through the API and wait for its
+    job to succeed; returns the finished job."""
+    response = http.post(
+        f"/v1/datasets/{dataset_id}/uploads",
+        headers=caller.headers,
+        content=ENERGY_CSV if content is None else content,
+        params={"filename": filename},
+    )
+    assert response.status_code == 202, response.text
+    job = wait_job(http, caller, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.factories import Caller, make_dataset, suffix, wait_job
+from tests.factories import Caller, load, make_dataset, suffix
 
 PERSONAL_CONTRACT: dict[str, Any] = {
     "columns": [
@@ -30,22 +30,9 @@ PERSONAL_CSV = (
 def personal_dataset(http: Any, provider: Caller, content: bytes = PERSONAL_CSV) -> dict[str, Any]:
     """Register and load the dataset (version 1); returns the dataset plus ``sql_name``."""
     dataset = make_dataset(http, provider, name=f"shift_{suffix()}", contract=PERSONAL_CONTRACT)
-    load(http, provider, dataset["id"], content)
+    load(http, provider, dataset["id"], content, filename="shift.csv")
     dataset["sql_name"] = f"{provider.org.slug}.{dataset['name']}"
     return dataset
-
-
-def load(http: Any, provider: Caller, dataset_id: str, content: bytes) -> dict[str, Any]:
-    response = http.post(
-        f"/v1/datasets/{dataset_id}/uploads",
-        headers=provider.headers,
-        content=content,
-        params={"filename": "shift.csv"},
-    )
-    assert response.status_code == 202, response.text
-    job = wait_job(http, provider, response.json()["id"])
-    assert job["status"] == "succeeded", job
-    return job
 
 
 def request_access(http: Any, consumer: Caller, dataset_id: str, **fields: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from tests.factories import ENERGY_CONTRACT, ENERGY_CSV, make_caller, make_dataset, wait_job
+from tests.factories import ENERGY_CONTRACT, load, make_caller, make_dataset
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -184,14 +184,7 @@ def test_contract_edit_keeps_committed_versions_unchanged(
 ) -> None:
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    job = wait_job(client, provider, upload.json()["id"])
-    assert job["status"] == "succeeded", job
+    load(client, provider, dataset["id"])
     versions_url = f"/v1/datasets/{dataset['id']}/versions"
     before = client.get(versions_url, headers=provider.headers).json()
 

@@ -16,12 +16,11 @@ import pytest
 
 from gateway import query_exports
 from tests.factories import (
-    ENERGY_CSV,
     ENERGY_VALID_ROWS,
     Caller,
+    load,
     make_caller,
     make_dataset,
-    wait_job,
 )
 
 if TYPE_CHECKING:
@@ -38,13 +37,7 @@ def shared_dataset(client: TestClient, platform: Platform) -> tuple[Caller, Call
     consumer = make_caller(platform, client, region="HK", role="consumer")
     steward = make_caller(platform, client, role="steward")
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     grant = client.post(
         "/v1/grants",
         headers=steward.headers,

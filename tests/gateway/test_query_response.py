@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import gateway.routes.query as query_route
-from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
+from tests.factories import ENERGY_VALID_ROWS, load, make_caller, make_dataset
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -101,11 +101,5 @@ def _loaded_energy(client: TestClient, platform: Platform) -> tuple[Caller, dict
     """A provider and its energy dataset with the sample file loaded as version 1."""
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     return provider, dataset

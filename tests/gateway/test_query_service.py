@@ -16,7 +16,7 @@ from gateway.query_service import (
     open_stream,
 )
 from policies.model import GovernedQuery, GovernedSource, Mask
-from tests.factories import ENERGY_CSV, make_caller, make_dataset, wait_job
+from tests.factories import load, make_caller, make_dataset
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -118,13 +118,7 @@ def test_query_rate_limit_answers_429_with_retry_after(
     platform.client_limits = ClientLimits(max_concurrent=1, per_minute=2)
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     body = {"sql": f"SELECT count(*) AS n FROM {dataset['sql_name']}"}
     explain = client.post("/v1/query/explain", headers=provider.headers, json=body)
     assert explain.status_code == 200, explain.text
@@ -144,13 +138,7 @@ def test_query_concurrency_limit_per_client(client: TestClient, platform: Platfo
     provider = make_caller(platform, client)
     other = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     body = {"sql": f"SELECT * FROM {dataset['sql_name']}", "format": "arrow"}
     principal = platform.oauth.authenticate(provider.token)
     query = governed(platform, principal, body["sql"], action="query.run")

@@ -20,7 +20,7 @@ from gateway.result_formats import (
     is_text_type,
     neutralise_formula,
 )
-from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
+from tests.factories import ENERGY_VALID_ROWS, load, make_caller, make_dataset
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -147,13 +147,7 @@ def test_query_csv_over_http_neutralises_text_and_keeps_numbers(
 ) -> None:
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     sql = (
         "SELECT '=HYPERLINK(''http://evil.example'')' AS link, '-' || meter_id AS code, "
         f"-kwh AS neg_kwh FROM {dataset['sql_name']} ORDER BY meter_id"
@@ -228,13 +222,7 @@ def test_json_with_no_rows_is_an_empty_array() -> None:
 def test_query_ndjson_over_http_streams_rows(client: TestClient, platform: Platform) -> None:
     provider = make_caller(platform, client)
     dataset = make_dataset(client, provider)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     sql = f"SELECT meter_id, kwh, tariff FROM {dataset['sql_name']} ORDER BY meter_id"
     response = client.post(
         "/v1/query", headers=provider.headers, json={"sql": sql, "format": "ndjson"}

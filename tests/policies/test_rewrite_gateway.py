@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from gateway.services import Platform
 from policies.masking import derive_mask_key, hmac_token
-from tests.factories import ENERGY_CONTRACT, ENERGY_CSV, make_caller, make_dataset, wait_job
+from tests.factories import ENERGY_CONTRACT, load, make_caller, make_dataset
 
 
 def _published(client: TestClient, platform: Platform) -> tuple[dict[str, Any], Any]:
@@ -30,13 +30,7 @@ def _published(client: TestClient, platform: Platform) -> tuple[dict[str, Any], 
     for column in contract["columns"]:
         column["pi"] = "non_pi"
     dataset = make_dataset(client, provider, contract=contract)
-    upload = client.post(
-        f"/v1/datasets/{dataset['id']}/uploads",
-        headers=provider.headers,
-        content=ENERGY_CSV,
-        params={"filename": "meters.csv"},
-    )
-    assert wait_job(client, provider, upload.json()["id"])["status"] == "succeeded"
+    load(client, provider, dataset["id"])
     return dataset, provider
 
 
