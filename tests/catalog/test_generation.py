@@ -32,7 +32,8 @@ def _triggered_tables(engine: Engine) -> set[str]:
             rows = connection.execute(
                 text(
                     "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "WHERE t.tgname = 'catalog_generation_bump'"
+                    # statement-level (bit 0 clear) and BEFORE (bit 1): see migration 0011
+                    "WHERE t.tgname = 'catalog_generation_bump' AND (t.tgtype & 3) = 2"
                 )
             )
             return {row[0] for row in rows}

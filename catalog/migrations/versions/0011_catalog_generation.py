@@ -5,6 +5,13 @@
 a cache keyed by the generation (``catalog.generation.GenerationCache``) cannot outlive a
 change, whichever code path (or hand-written SQL) made it.
 
+Every transaction that writes a watched table holds the counter's row lock until it commits,
+so such transactions run one after another. On PostgreSQL the triggers fire *before* each
+statement, so a writer waits for the counter before its statement takes any row lock: two
+writers cannot each hold a row the other needs while one waits for the counter (a deadlock
+needs locks taken earlier in the same transaction on tables that are not watched). SQLite has
+one writer at a time anyway.
+
 SQLite's ``batch_alter_table`` rebuilds a table without its triggers: a later migration
 that batch-alters a watched table must create its triggers again, as ``install_triggers``
 here does (``tests/catalog/test_generation.py`` checks every watched table has them at
@@ -53,7 +60,7 @@ def install_triggers(tables: tuple[str, ...] = WATCHED) -> None:
         for table in tables:
             op.execute(f"DROP TRIGGER IF EXISTS catalog_generation_bump ON {table}")
             op.execute(
-                f"CREATE TRIGGER catalog_generation_bump AFTER INSERT OR UPDATE OR DELETE "
+                f"CREATE TRIGGER catalog_generation_bump BEFORE INSERT OR UPDATE OR DELETE "
                 f"OR TRUNCATE ON {table} FOR EACH STATEMENT "
                 "EXECUTE FUNCTION catalog_generation_bump()"
             )
