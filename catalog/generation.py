@@ -37,7 +37,7 @@ WATCHED = (
 
 _CURRENT = select(CatalogGenerationRow.value).where(CatalogGenerationRow.id == 1)
 DEFAULT_MAX_ENTRIES = 5_000
-_ABSENT = object()  # a key the loader did not find: cached as "not there" too
+_ABSENT = object()  # not in the cache (a key the database lacks is cached, as None)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
