@@ -128,7 +128,7 @@ def _sweep_stale(scratch_root: Path) -> None:
 class _WorkerPool:
     """Warm spare processes; each serves one query. Thread-safe."""
 
-    def __init__(self, scratch_root: Path, size: int, max_jobs: int = 100) -> None:
+    def __init__(self, scratch_root: Path, size: int, max_jobs: int = 1000) -> None:
         self._root = scratch_root
         self._size = size
         self._max_jobs = max_jobs
@@ -598,7 +598,7 @@ class QueryRunner:
         kill_grace_s: float = 1.0,
         max_concurrent: int = 4,
         queue_seconds: float = 10.0,
-        max_jobs_per_worker: int = 100,
+        max_jobs_per_worker: int = 1000,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
