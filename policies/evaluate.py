@@ -146,13 +146,24 @@ class QueryPolicy:
     def _unrevoked_grants(self, org_ids: list[str]) -> dict[str, list[Grant]]:
         return {org_id: self.grants.unrevoked_for_org(org_id) for org_id in org_ids}
 
-    def _versions(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], DatasetVersion]:
+    def versions(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], DatasetVersion]:
+        """Without their statistics and GX result (tens of KB each; never read here)."""
         return self.registry.versions_by_number(wanted, documents=False)
 
-    def versions_with_stats(
+    def distinct_estimates(
         self, wanted: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], DatasetVersion]:
-        return self.registry.versions_by_number(wanted, documents=True)
+    ) -> dict[tuple[str, int], dict[str, int]]:
+        """Each version's distinct-value estimate per column (the delivery ledger's subject
+        counts): only these numbers are kept, not the statistics document."""
+        found = self.registry.versions_by_number(wanted, documents=True)
+        return {
+            key: {
+                str(column): int(stats["distinct_estimate"])
+                for column, stats in (version.stats or {}).items()
+                if isinstance(stats, dict) and stats.get("distinct_estimate")
+            }
+            for key, version in found.items()
+        }
 
     def datasets_by_id(self, ids: list[str]) -> dict[str, Dataset]:
         return {d.id: d for d in self.registry.datasets_by_id(ids)}
@@ -291,7 +302,7 @@ class _Resolver:
             number = next((n for n in (asked, pin, dataset.current_version) if n is not None), None)
             if number is not None:
                 wanted.add((dataset.id, number))
-        self._versions = self.snapshot.get_many("version", wanted, self.policy._versions)
+        self._versions = self.snapshot.get_many("version", wanted, self.policy.versions)
         ids = sorted({d.id for d in datasets.values()})
         found = self.snapshot.get_many("governance", ids, self.policy.governance.get_many)
         self._governance = {i: found.get(i) for i in ids}  # None: read, and it has none
@@ -392,7 +403,7 @@ class _Resolver:
                 "has no committed version yet; its provider's upload is still running or failed",
             )
         found = self._versions.get((dataset.id, number)) or self.snapshot.get(
-            "version", (dataset.id, number), self.policy._versions
+            "version", (dataset.id, number), self.policy.versions
         )
         if found is None:
             raise UnknownDataset(

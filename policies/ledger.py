@@ -22,7 +22,7 @@ from typing import Any
 from catalog.audit import AuditLog
 from catalog.errors import NotFound
 from catalog.governance_models import Delivery
-from catalog.models import DatasetVersion, Organisation
+from catalog.models import Organisation
 from policies.evaluate import QueryPolicy
 from policies.facts import (
     ALERT_SHARE,
@@ -35,14 +35,14 @@ from policies.model import GovernedSource, Principal
 
 
 def _subjects(
-    version: DatasetVersion, source: GovernedSource, rows: int, pi_classes: dict[str, str]
+    estimates: dict[str, int], source: GovernedSource, rows: int, pi_classes: dict[str, str]
 ) -> tuple[int, int]:
     removed = {m.column for m in source.masks if m.kind in ("null", "redact")}
     pi = spi = 0
     for column in source.columns:
         if column in removed:
             continue  # nothing of the value left; tokens and partial values still count (rule 10)
-        estimate = int((version.stats.get(column) or {}).get("distinct_estimate") or rows)
+        estimate = estimates.get(column) or rows
         if pi_classes.get(column) == "spi":
             spi = max(spi, min(rows, estimate))
         elif pi_classes.get(column, "pi_other") != "non_pi":
@@ -77,13 +77,14 @@ def record_delivery(
             continue  # the provider's own data
         key = (source.dataset_id, source.version)
         dataset = snapshot.get("dataset_id", source.dataset_id, policy.datasets_by_id)
-        version = snapshot.get("version_stats", key, policy.versions_with_stats)
-        if dataset is None or version is None:
+        version = snapshot.get("version", key, policy.versions)
+        estimates = snapshot.get("distinct_estimates", key, policy.distinct_estimates)
+        if dataset is None or version is None or estimates is None:
             raise NotFound("dataset version", f"{source.dataset_id}@{source.version}")
         governance = snapshot.get("governance", dataset.id, policy.governance.get_many)
         facts = policy.dataset_facts(dataset, version, governance)
         classes = {c.name: c.pi for c in facts.columns}
-        pi, spi = _subjects(version, source, rows, classes)
+        pi, spi = _subjects(estimates, source, rows, classes)
         origin = jurisdiction_of_origin(facts.origin)
         entries.append(
             Delivery(
