@@ -226,13 +226,14 @@ class Registry:
                 .where(Organisation.slug == org_slug, Dataset.name == name)
             )
 
-    def datasets_by_id(self, ids: Iterable[str]) -> list[Dataset]:
-        """The datasets of ``ids`` that exist, in one read."""
+    def datasets_by_id(self, ids: Iterable[str]) -> dict[str, Dataset]:
+        """The datasets of ``ids`` (unknown ids are left out), in one read."""
         wanted = sorted(set(ids))
         if not wanted:
-            return []
+            return {}
         with self.sessions() as session:
-            return list(session.scalars(select(Dataset).where(Dataset.id.in_(wanted))).all())
+            found = session.scalars(select(Dataset).where(Dataset.id.in_(wanted)))
+            return {dataset.id: dataset for dataset in found}
 
     def find_datasets(self, names: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Dataset]:
         """``find_dataset`` for several ``(org_slug, name)`` pairs in one read; a pair that

@@ -39,7 +39,7 @@ from catalog.governance_models import DatasetGovernance
 from catalog.grants import GrantStore, live_at
 from catalog.lake import Lake
 from catalog.metadata import MetadataStore
-from catalog.models import Dataset, DatasetVersion, Grant, Organisation, aware, utcnow
+from catalog.models import Dataset, DatasetVersion, Grant, aware, utcnow
 from catalog.registry import Registry
 from policies.discovery import Listing, may_discover
 from policies.engine import Decision, decide
@@ -164,12 +164,6 @@ class QueryPolicy:
             }
             for key, version in found.items()
         }
-
-    def datasets_by_id(self, ids: list[str]) -> dict[str, Dataset]:
-        return {d.id: d for d in self.registry.datasets_by_id(ids)}
-
-    def organisations(self, ids: list[str]) -> dict[str, Organisation]:
-        return self.registry.orgs_by_id(ids)
 
     # facts ---------------------------------------------------------------------------
     def dataset_facts(

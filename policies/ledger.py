@@ -70,13 +70,13 @@ def record_delivery(
     # the rows the query was decided on, kept by the policy's cache while the catalog is
     # unchanged (``catalog.generation``); read here otherwise
     snapshot = policy.cache.snapshot()
-    consumer = _found(snapshot.get("org", principal.org_id, policy.organisations), principal)
+    consumer = _found(snapshot.get("org", principal.org_id, policy.registry.orgs_by_id), principal)
     entries = []
     for source in sources:
         if source.grant_id is None:
             continue  # the provider's own data
         key = (source.dataset_id, source.version)
-        dataset = snapshot.get("dataset_id", source.dataset_id, policy.datasets_by_id)
+        dataset = snapshot.get("dataset_id", source.dataset_id, policy.registry.datasets_by_id)
         version = snapshot.get("version", key, policy.versions)
         estimates = snapshot.get("distinct_estimates", key, policy.distinct_estimates)
         if dataset is None or version is None or estimates is None:

@@ -165,3 +165,19 @@ def test_a_cache_without_a_generation_reads_every_time() -> None:
     for _ in range(3):
         cache.snapshot().get("k", 1, lambda keys: calls.append(keys) or {1: "x"})
     assert calls == [[1], [1], [1]]
+
+
+def test_the_cache_holds_at_most_its_entries(engine: Engine) -> None:
+    cache = GenerationCache(CatalogGeneration(engine), max_entries=2)
+    loads: list[list[int]] = []
+
+    def load(keys: list[int]) -> dict[int, int]:
+        loads.append(keys)
+        return {k: k for k in keys}
+
+    snapshot = cache.snapshot()
+    snapshot.get_many("n", [1, 2], load)
+    snapshot.get("n", 3, load)  # a third key: the cache starts again with it alone
+    snapshot.get("n", 3, load)
+    snapshot.get("n", 1, load)
+    assert loads == [[1, 2], [3], [1]]

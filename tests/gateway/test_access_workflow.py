@@ -604,13 +604,12 @@ def uncached(platform) -> QueryPolicy:
 
 
 @contextmanager
-def own_reads(engine: Any) -> Iterator[list[str]]:
-    """The SQL statements this thread sends to ``engine`` meanwhile (not the job poller's)."""
+def all_reads(engine: Any, *, thread: int | None = None) -> Iterator[list[str]]:
+    """Every SQL statement sent to ``engine`` meanwhile; with ``thread``, only that thread's."""
     statements: list[str] = []
-    me = threading.get_ident()
 
     def count(*args: Any) -> None:
-        if threading.get_ident() == me:
+        if thread is None or threading.get_ident() == thread:
             statements.append(str(args[2]))
 
     event.listen(engine, "before_cursor_execute", count)
@@ -620,19 +619,9 @@ def own_reads(engine: Any) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-@contextmanager
-def all_reads(engine: Any) -> Iterator[list[str]]:
-    """Every SQL statement sent to ``engine`` meanwhile, from any thread."""
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def own_reads(engine: Any) -> Any:
+    """The SQL statements this thread sends to ``engine`` meanwhile (not the job poller's)."""
+    return all_reads(engine, thread=threading.get_ident())
 
 
 def test_a_prefetching_resolver_decides_exactly_as_one_that_reads_per_dataset(
