@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.contracts import ColumnContract
+from ingest.fixed_width import byte_matrix
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -217,16 +218,38 @@ _SAME_FIELD = {"y": "Y", "b": "m"}  # %y and %Y both set the year, %b/%B and %m 
 
 
 @dataclass(frozen=True)
+class _Layout:
+    """A format's values when every field has its full width (``01/07/2025 08:05`` for
+    ``%d/%m/%Y %H:%M``): each byte's place is known, so a value of ``width`` bytes with
+    ASCII digits at ``digits`` and the literal bytes at ``literal_at`` is exactly a value
+    the format's pattern matches, with ``fields`` (name, first byte, width) as its groups.
+    """
+
+    width: int
+    digits: tuple[int, ...]
+    literal_at: tuple[int, ...]
+    literal: bytes
+    fields: tuple[tuple[str, int, int], ...]
+
+
+_FIXED_WIDTH = {"Y": 4, "y": 2, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+"""Directives a ``_Layout`` can hold, and their full width in digits."""
+
+
+@dataclass(frozen=True)
 class _Format:
     """One strptime format compiled to an anchored RE2 pattern with named fields.
 
     ``pattern`` is None when the format uses a directive outside ``_DIRECTIVES``; such
-    formats are read value by value with ``datetime.strptime``.
+    formats are read value by value with ``datetime.strptime``. ``layout`` is the fast
+    path for values written at full width (None when the format has other directives,
+    or a digit among its literal text, so a full-width value could split differently).
     """
 
     text: str
     pattern: str | None
     fields: frozenset[str]
+    layout: _Layout | None = None
 
 
 @lru_cache(maxsize=256)
@@ -259,7 +282,33 @@ def _compile(fmt: str) -> _Format:
         field, flexible, fixed = _DIRECTIVES[text]
         before_digits = k + 1 < len(parts) and parts[k + 1][0] and parts[k + 1][1] in _NUMERIC
         pattern.append(f"(?P<{field}>{fixed if before_digits else flexible})")
-    return _Format(fmt, "^" + "".join(pattern) + "$", frozenset(fields))
+    return _Format(fmt, "^" + "".join(pattern) + "$", frozenset(fields), _layout(parts))
+
+
+def _layout(parts: Sequence[tuple[bool, str]]) -> _Layout | None:
+    letters = [text for is_directive, text in parts if is_directive]
+    literal_text = "".join(text for is_directive, text in parts if not is_directive)
+    if not letters or any(letter not in _FIXED_WIDTH for letter in letters):
+        return None
+    if any("0" <= ch <= "9" for ch in literal_text):
+        return None
+    at = 0
+    digits: list[int] = []
+    literal_at: list[int] = []
+    literal = bytearray()
+    fields = []
+    for is_directive, text in parts:
+        if is_directive:
+            width = _FIXED_WIDTH[text]
+            fields.append((text, at, width))
+            digits += range(at, at + width)
+            at += width
+        else:
+            encoded = text.encode("utf-8")
+            literal_at += range(at, at + len(encoded))
+            literal += encoded
+            at += len(encoded)
+    return _Layout(at, tuple(digits), tuple(literal_at), bytes(literal), tuple(fields))
 
 
 def check_format(fmt: str) -> None:
@@ -334,6 +383,28 @@ def _parse_temporal_text(
 def _regex_strptime(
     values: pa.Array, fmt: _Format
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Milliseconds since the epoch of the values ``fmt.pattern`` matches, and which
+    values it matched and are real calendar dates and times."""
+    if fmt.layout is None:
+        fields, ok = _extracted_fields(values, fmt)
+    else:
+        fields, ok = _laid_out_fields(values, fmt, fmt.layout)
+    year, month, day = fields["Y"], fields["m"], fields["d"]
+    hour, minute, second = fields["H"], fields["M"], fields["S"]
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= day <= _days_in_month(year, np.clip(month, 1, 12))
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    seconds = _days_from_civil(year, np.clip(month, 1, 12), day) * 86_400
+    seconds += hour * 3600 + minute * 60 + second
+    return seconds * 1000 + fields["ms"], ok
+
+
+_Fields = dict[str, npt.NDArray[np.int64]]
+"""Y, m, d, H, M, S and ``ms`` (the fraction, minus the UTC offset) of each value."""
+
+
+def _extracted_fields(values: pa.Array, fmt: _Format) -> tuple[_Fields, npt.NDArray[np.bool_]]:
+    """The fields of each value by ``extract_regex``, and which values matched."""
     assert fmt.pattern is not None
     found = pc.extract_regex(values, fmt.pattern)
     ok = found.is_valid().to_numpy(zero_copy_only=False)
@@ -344,21 +415,13 @@ def _regex_strptime(
         text = pc.struct_field(found, field)
         return np.asarray(pc.fill_null(text.cast(pa.int64()), default).to_numpy(), np.int64)
 
-    year = number("Y", 1900)
-    if "y" in fmt.fields:  # Python's pivot: 69–99 → 1900s, 00–68 → 2000s
-        short = number("y", 0)
-        year = np.where(short < 69, 2000 + short, 1900 + short)
-    month = number("m", 1)
+    fields = {f: number(f, default) for f, default in _DEFAULTS.items()}
+    if "y" in fmt.fields:
+        fields["Y"] = _pivot(number("y", 0))
     if "b" in fmt.fields:
         index = pc.index_in(pc.utf8_lower(pc.struct_field(found, "b")), value_set=_MONTH_WORDS)
-        month = np.asarray(pc.fill_null(index, 0).to_numpy(), np.int64) % 12 + 1
-    day, hour, minute, second = (number(f, d) for f, d in (("d", 1), ("H", 0), ("M", 0), ("S", 0)))
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-    ok &= day <= _days_in_month(year, np.clip(month, 1, 12))
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    seconds = _days_from_civil(year, np.clip(month, 1, 12), day) * 86_400
-    seconds += hour * 3600 + minute * 60 + second
-    ms = seconds * 1000
+        fields["m"] = np.asarray(pc.fill_null(index, 0).to_numpy(), np.int64) % 12 + 1
+    ms = np.zeros(len(values), dtype=np.int64)
     if "f" in fmt.fields:
         fraction = pc.utf8_rpad(pc.struct_field(found, "f"), width=6, padding="0")
         ms += np.asarray(pc.fill_null(fraction.cast(pa.int64()), 0).to_numpy(), np.int64) // 1000
@@ -366,7 +429,56 @@ def _regex_strptime(
         offset, offset_ok = _utc_offset_minutes(pc.struct_field(found, "z"))
         ok &= offset_ok
         ms -= offset * 60_000
-    return ms, ok
+    fields["ms"] = ms
+    return fields, ok
+
+
+def _pivot(short: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Two-digit years as Python reads them: 69–99 → 1900s, 00–68 → 2000s."""
+    return np.asarray(np.where(short < 69, 2000 + short, 1900 + short), np.int64)
+
+
+_DEFAULTS = {"Y": 1900, "m": 1, "d": 1, "H": 0, "M": 0, "S": 0}
+"""A field's value when the format does not set it."""
+
+
+def _laid_out_fields(
+    values: pa.Array, fmt: _Format, layout: _Layout
+) -> tuple[_Fields, npt.NDArray[np.bool_]]:
+    """``_extracted_fields``, read off a byte matrix for the values written in ``layout``
+    (the common case: a few numpy operations per batch); the others, if any, go through
+    ``extract_regex``."""
+    valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+    positions, matrix = byte_matrix(values, layout.width, valid)
+    digits = matrix[:, list(layout.digits)] - np.uint8(ord("0"))  # wraps: non-digits > 9
+    shaped = (digits <= 9).all(axis=1)
+    if layout.literal:
+        literal = np.frombuffer(layout.literal, dtype=np.uint8)
+        shaped &= (matrix[:, list(layout.literal_at)] == literal).all(axis=1)
+    fast = positions[shaped]
+    pending = valid.copy()
+    pending[fast] = False
+    rest = np.flatnonzero(pending)
+    fields = {f: np.full(len(values), default, dtype=np.int64) for f, default in _DEFAULTS.items()}
+    fields["ms"] = np.zeros(len(values), dtype=np.int64)
+    ok = np.zeros(len(values), dtype=bool)
+    ok[fast] = True
+    if len(fast) < len(positions):
+        matrix = matrix[shaped]
+    for letter, start, width in layout.fields:
+        number = np.zeros(len(fast), dtype=np.int64)
+        for offset in range(start, start + width):
+            number = number * 10 + matrix[:, offset] - ord("0")
+        if letter == "y":
+            letter, number = "Y", _pivot(number)
+        fields[letter][fast] = number
+    if len(rest):
+        subset = values if len(rest) == len(values) else values.take(rest)
+        slow, slow_ok = _extracted_fields(subset, fmt)
+        for name, column in slow.items():
+            fields[name][rest] = column
+        ok[rest] = slow_ok
+    return fields, ok
 
 
 def _utc_offset_minutes(

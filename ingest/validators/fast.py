@@ -22,31 +22,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.fixed_width import byte_matrix
 from ingest.validators import hkid, resident_id, uscc
 from ingest.validators.base import GB2260_PROVINCES
 
 FastPath = Callable[[pa.Array], npt.NDArray[np.bool_]]
 """String array → which values ``check`` would accept unchanged and without findings."""
-
-
-def byte_matrix(
-    values: pa.Array, width: int, candidates: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
-    """Positions of the ``candidates`` whose UTF-8 form has ``width`` bytes, and those
-    values as a ``(k, width)`` byte matrix (gathered straight from the Arrow buffers)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_large_string(values.type):
-        values = values.cast(pa.string())
-    lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
-    positions = np.flatnonzero(candidates & (lengths == width))
-    if len(positions) == 0:
-        return positions, np.zeros((0, width), dtype=np.uint8)
-    _, offsets_buffer, data_buffer = values.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[values.offset :]
-    data = np.frombuffer(data_buffer, dtype=np.uint8)
-    starts = offsets[positions].astype(np.intp)
-    return positions, data[starts[:, None] + np.arange(width)]
 
 
 def _table(mapping: Mapping[str, int]) -> npt.NDArray[np.int64]:

@@ -9,6 +9,7 @@ dates).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from decimal import Decimal
@@ -24,6 +25,8 @@ from hypothesis import strategies as st
 from ingest.contracts import THOUSANDS_SEPARATORS, ColumnContract
 from ingest.parsing import (
     DEFAULT_FORMATS,
+    _compile,
+    _regex_strptime,
     check_format,
     chinese_numerals_to_digits,
     describe_expected,
@@ -308,6 +311,7 @@ def test_grouping_matches_an_independent_oracle(text: str) -> None:
 
 D = dt.date
 T = dt.datetime
+EPOCH = dt.datetime(1970, 1, 1)
 CN = ["%Y年%m月%d日"]
 DAY_FIRST = ["%d/%m/%Y"]
 FRACTION = ["%Y-%m-%d %H:%M:%S.%f"]
@@ -557,6 +561,103 @@ def test_near_miss_timestamps_agree_with_python(
     text += " " + ":".join(f"{v:0{width}d}" for v in rest[2:])
     fmt = DEFAULT_FORMATS["timestamp"][0]
     assert temporal(text, "timestamp") == strptime_oracle(text, fmt)
+
+
+# --- the laid-out fast path against extract_regex ---------------------------------------
+
+LAYOUT_FORMATS = [
+    "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y%m%d",
+    "%Y年%m月%d日", "%d/%m/%y", "%H%M", "%Y%m%d%H%M%S", "%d.%m.%Y %H%%",
+]  # fmt: skip
+EDGE_NUMBERS = [0, 1, 2, 9, 10, 12, 13, 23, 24, 28, 29, 30, 31, 32, 59, 60, 61, 68, 69, 99, 100]
+EDGE_YEARS = [0, 1, 99, 999, 1000, 1899, 1900, 1969, 2000, 2023, 2024, 2025, 2100, 9999]
+DIGIT_FORMS = ["０１２３４５６７８９", "٠١٢٣٤٥٦٧٨٩", "〇一二三四五六七八九"]
+HOSTILE = "//::;@.-T t\t\n9\u3000\u00a0０٣年"
+"""Bytes next to the digits ('/' and ':' border '0'-'9'), separators, spaces, other digits."""
+
+
+@st.composite
+def near_laid_out(draw: st.DrawFn, fmt: str) -> str:
+    """A real moment written in ``fmt``, mostly at full width in ASCII digits, perhaps
+    with one field an edge number (day 29-32, month 13, hour 24, year 0...), then
+    perhaps edited: a character replaced (the length kept), inserted, dropped or
+    swapped, spaces around it."""
+    moment = draw(st.datetimes(min_value=T(1, 1, 1)))
+    real = {"Y": moment.year, "y": moment.year % 100, "m": moment.month, "d": moment.day}
+    real |= {"H": moment.hour, "M": moment.minute, "S": moment.second}
+    full = draw(st.integers(0, 9)) < 8
+    edge = draw(st.sampled_from([None, None, "Y", "m", "d", "H", "M", "S", "y"]))
+    out = []
+    pieces = fmt.replace("%%", "\0").split("%")
+    out.append(pieces[0].replace("\0", "%"))
+    for piece in pieces[1:]:
+        letter, literal = piece[0], piece[1:].replace("\0", "%")
+        value = real[letter]
+        if letter == edge:
+            edges = EDGE_YEARS if letter == "Y" else EDGE_NUMBERS
+            value = draw(st.sampled_from(edges) | st.integers(0, edges[-1]))
+        width = 4 if letter == "Y" else 2
+        if not full:
+            width += draw(st.sampled_from([0, -1, 1]))
+        out.append(f"{value:0{width}d}" + literal)
+    value = "".join(out)
+    if draw(st.integers(0, 9)) == 0:
+        value = value.translate(str.maketrans("0123456789", draw(st.sampled_from(DIGIT_FORMS))))
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2]))):
+        at = draw(st.integers(0, len(value) - 1))
+        char = draw(st.sampled_from(HOSTILE))
+        edit = draw(st.sampled_from(["replace", "replace", "insert", "drop", "swap", "pad"]))
+        if edit == "replace":
+            value = value[:at] + char + value[at + 1 :]
+        elif edit == "insert":
+            value = value[:at] + char + value[at:]
+        elif edit == "drop":
+            value = value[:at] + value[at + 1 :]
+        elif edit == "swap" and at + 1 < len(value):
+            value = value[:at] + value[at + 1] + value[at] + value[at + 2 :]
+        elif edit == "pad":
+            value = draw(st.sampled_from([f" {value}", f"{value} ", f"{value}\n"]))
+        if not value:
+            break
+    return value
+
+
+@settings(FAST, max_examples=400)
+@given(data=st.data(), fmt=st.sampled_from(LAYOUT_FORMATS))
+def test_laid_out_dates_agree_with_extract_regex(data: st.DataObject, fmt: str) -> None:
+    """The byte-matrix fast path gives exactly what the regular expression path gives
+    (which values match and are real dates, and their milliseconds) on hostile values,
+    whatever the mix of laid-out and other values in the array."""
+    compiled = _compile(fmt)
+    assert compiled.layout is not None
+    texts = data.draw(st.lists(near_laid_out(fmt), min_size=1, max_size=40))
+    texts += data.draw(st.lists(st.text(max_size=20), max_size=5))
+    values = pa.array(["skip", *texts, None, ""], pa.string()).slice(1)
+    laid_out = [len((t or "").encode()) == compiled.layout.width for t in values.to_pylist()]
+    for subset in (values, values.filter(pa.array(laid_out))):
+        fast_ms, fast_ok = _regex_strptime(subset, compiled)
+        slow_ms, slow_ok = _regex_strptime(subset, dataclasses.replace(compiled, layout=None))
+        assert fast_ok.tolist() == slow_ok.tolist(), subset.to_pylist()
+        assert fast_ms[fast_ok].tolist() == slow_ms[slow_ok].tolist()
+        for text, ok, ms in zip(subset.to_pylist(), fast_ok, fast_ms.tolist(), strict=True):
+            if ok:  # what the contract accepts, Python reads the same way
+                expected = strptime_oracle(text, fmt)
+                assert expected is not None, text
+                assert ms == (expected - EPOCH) // dt.timedelta(milliseconds=1), text
+
+
+def test_laid_out_dates_cover_every_value_of_a_uniform_batch() -> None:
+    """Not vacuous: a column written at full width never reaches ``extract_regex``."""
+    fmt = _compile("%d/%m/%Y %H:%M")
+    assert fmt.layout is not None and fmt.layout.width == 16
+    values = pa.array(
+        ["29/02/2024 23:59", "29/02/2025 00:00", "31/12/0000 10:10", "01/01/2025 24:00"]
+    )
+    ms, ok = _regex_strptime(values, fmt)
+    assert ok.tolist() == [True, False, False, False]
+    assert ms[0] == (T(2024, 2, 29, 23, 59) - EPOCH) // dt.timedelta(milliseconds=1)
+    for fmt_text in ("%d %b %Y", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y1%m", "%I:%M %p"):
+        assert _compile(fmt_text).layout is None
 
 
 # --- describe_expected, speed ---------------------------------------------------------------

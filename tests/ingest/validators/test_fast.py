@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.validators import get_validator
-from ingest.validators.fast import FAST_PATHS, byte_matrix
+from ingest.fixed_width import byte_matrix
+from ingest.validators.fast import FAST_PATHS
 from tests.ingest.validators.test_properties import FAMILIES, FAST, canonical
 
 PATHS = sorted(FAST_PATHS)
