@@ -65,6 +65,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 PARTIAL_EXAMPLES = 20
 IDENTIFIER_CACHE_SIZE = 200_000
 """Distinct identifier values remembered per job before the cache starts over."""
+KNOWN_IDENTIFIERS = 1 << 16
+"""Clean identifier values per validator looked up in Arrow (``KnownIdentifiers``)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ class TransformContext:
     """Where the key trackers keep their streams (``None``: in memory)."""
     unique_keys: dict[tuple[str, ...], KeyTracker] = field(default_factory=dict)
     identifier_cache: dict[tuple[str, str], Checked] = field(default_factory=dict)
+    known_identifiers: dict[str, KnownIdentifiers] = field(default_factory=dict)
+    """Per validator, the clean values already checked, for a vectorised lookup."""
     batches: int = 0
     pii: dict[str, Any] = field(default_factory=dict)
     """PII scan findings (``ingest.pii.PiFinding``) of the columns the contract leaves open."""
@@ -369,9 +373,11 @@ def check_identifiers(state: BatchState, ctx: TransformContext) -> BatchState:
     """Normalise identifier columns; reject rows whose value has a blocking finding.
 
     The fast path (``ingest.validators.fast``) takes values that are already canonical
-    and clean. The rest are dictionary-encoded, so ``check`` runs once per distinct value
-    (and a job-wide cache spares values seen in earlier batches); results go back to the
-    rows with numpy, and only failing rows cost Python work of their own.
+    and clean. Of the rest, values ``check`` already found clean earlier in the job are
+    looked up in Arrow (``KnownIdentifiers``); the others are dictionary-encoded, so
+    ``check`` runs once per distinct value (and a job-wide cache spares values seen in
+    earlier batches); results go back to the rows with numpy, and only failing rows cost
+    Python work of their own.
     """
     for binding in ctx.bindings:
         name = binding.contract.validator
@@ -382,33 +388,7 @@ def check_identifiers(state: BatchState, ctx: TransformContext) -> BatchState:
         present = clean & values.is_valid().to_numpy(zero_copy_only=False)
         fast = FAST_PATHS.get(name)
         slow = present & ~fast(values) if fast is not None else present
-        positions = np.flatnonzero(slow)
-        failing = np.zeros(0, dtype=np.intp)
-        if len(positions):
-            encoded = pc.dictionary_encode(values.take(pa.array(positions, pa.int64())))
-            indices = encoded.indices.to_numpy(zero_copy_only=False)
-            checked = _check_distinct(ctx, name, encoded.dictionary)
-            ok = np.array([result.ok for result in checked], dtype=bool)
-            occurrences = np.bincount(indices, minlength=len(checked))
-            for result, times in zip(checked, occurrences, strict=True):
-                for finding in result.findings:
-                    if finding.severity == "warn":
-                        state.warnings[finding.rule] += int(times)
-            canonical = pa.array([result.value for result in checked], pa.string())
-            mask = np.zeros(len(values), dtype=bool)
-            mask[positions] = True
-            state.typed[binding.name] = pc.replace_with_mask(
-                values, pa.array(mask), canonical.take(pa.array(indices))
-            )
-            failing_rows = ~ok[indices]
-            failing = positions[failing_rows]
-            raw = state.raw[binding.name]
-            for position, index in zip(failing, indices[failing_rows], strict=True):
-                actual = truncate(raw[int(position)].as_py())
-                for finding in checked[index].findings:
-                    if finding.severity in BLOCKING:
-                        reason = Reason(binding.header, finding.rule, finding.message, actual)
-                        state.add_reason(int(position), reason)
+        failing = _check_slow(state, ctx, binding, name, np.flatnonzero(slow))
         state.tally(binding.name, "identifier").add(
             elements=int(clean.sum()),
             missing=int((clean & ~present).sum()),
@@ -416,6 +396,91 @@ def check_identifiers(state: BatchState, ctx: TransformContext) -> BatchState:
             examples=_examples(state.raw[binding.name], failing),
         )
     return state
+
+
+def _check_slow(
+    state: BatchState,
+    ctx: TransformContext,
+    binding: ColumnBinding,
+    validator: str,
+    positions: npt.NDArray[np.intp],
+) -> npt.NDArray[np.intp]:
+    """Check the values at ``positions``, put their canonical form in ``state.typed`` and
+    reject the failing rows (whose positions it returns)."""
+    failing = np.zeros(0, dtype=np.intp)
+    if len(positions) == 0:
+        return failing
+    values = state.typed[binding.name]
+    subset = values.take(pa.array(positions, pa.int64()))
+    known = ctx.known_identifiers.setdefault(validator, KnownIdentifiers())
+    canonical = known.canonical(subset)
+    unknown = np.flatnonzero(canonical.is_null().to_numpy(zero_copy_only=False))
+    if len(unknown):
+        encoded = pc.dictionary_encode(subset.take(pa.array(unknown, pa.int64())))
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        checked = _check_distinct(ctx, validator, encoded.dictionary)
+        known.remember(encoded.dictionary, checked)
+        ok = np.array([result.ok for result in checked], dtype=bool)
+        occurrences = np.bincount(indices, minlength=len(checked))
+        for result, times in zip(checked, occurrences, strict=True):
+            for finding in result.findings:
+                if finding.severity == "warn":
+                    state.warnings[finding.rule] += int(times)
+        checked_values = pa.array([result.value for result in checked], pa.string())
+        mask = np.zeros(len(subset), dtype=bool)
+        mask[unknown] = True
+        canonical = pc.replace_with_mask(
+            canonical, pa.array(mask), checked_values.take(pa.array(indices))
+        )
+        failing_rows = ~ok[indices]
+        failing = positions[unknown[failing_rows]]
+        raw = state.raw[binding.name]
+        for position, index in zip(failing, indices[failing_rows], strict=True):
+            actual = truncate(raw[int(position)].as_py())
+            for finding in checked[index].findings:
+                if finding.severity in BLOCKING:
+                    reason = Reason(binding.header, finding.rule, finding.message, actual)
+                    state.add_reason(int(position), reason)
+    mask = np.zeros(len(values), dtype=bool)
+    mask[positions] = True
+    state.typed[binding.name] = pc.replace_with_mask(values, pa.array(mask), canonical)
+    return failing
+
+
+class KnownIdentifiers:
+    """Values of one validator that ``check`` found clean (no finding at all) earlier in
+    the job, with their canonical form, as Arrow arrays: a batch looks all of its values
+    up in one ``index_in`` instead of a Python loop over its distinct values. Holds at
+    most ``KNOWN_IDENTIFIERS`` values (the first ones seen). Batches run on several
+    threads: the arrays are replaced, never changed, and an entry is only ever what
+    ``check`` returned for that value, so a lost update costs a lookup, not an answer."""
+
+    def __init__(self) -> None:
+        self._raw = pa.array([], pa.string())
+        self._canonical = pa.array([], pa.string())
+
+    def canonical(self, values: pa.Array) -> pa.Array:
+        """The canonical form of each of ``values`` (null where not known)."""
+        raw, canonical = self._raw, self._canonical
+        if len(raw) == 0:
+            return pa.nulls(len(values), pa.string())
+        return canonical.take(pc.index_in(values, value_set=raw))
+
+    def remember(self, values: pa.Array, checked: Sequence[Checked]) -> None:
+        """Add the ``values`` whose ``checked`` result is clean (``values`` distinct)."""
+        raw, canonical = self._raw, self._canonical
+        room = KNOWN_IDENTIFIERS - len(raw)
+        clean = np.array([not r.findings and r.value is not None for r in checked], dtype=bool)
+        if room <= 0 or not clean.any():
+            return
+        if len(raw):
+            clean &= ~pc.is_in(values, value_set=raw).to_numpy(zero_copy_only=False)
+        at = np.flatnonzero(clean)[:room]
+        if len(at) == 0:
+            return
+        self._raw = pa.concat_arrays([raw, values.take(pa.array(at, pa.int64()))])
+        added = pa.array([checked[int(i)].value for i in at], pa.string())
+        self._canonical = pa.concat_arrays([canonical, added])
 
 
 def _check_distinct(ctx: TransformContext, validator: str, values: pa.Array) -> list[Checked]:

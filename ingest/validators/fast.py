@@ -14,15 +14,14 @@ few numpy operations per batch instead of a Python loop per value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ingest.fixed_width import byte_matrix
+from ingest.fixed_width import byte_columns
 from ingest.validators import hkid, resident_id, uscc
 from ingest.validators.base import GB2260_PROVINCES
 
@@ -30,17 +29,46 @@ FastPath = Callable[[pa.Array], npt.NDArray[np.bool_]]
 """String array → which values ``check`` would accept unchanged and without findings."""
 
 
-def _table(mapping: Mapping[str, int]) -> npt.NDArray[np.int64]:
+def _table(mapping: Mapping[str, int]) -> npt.NDArray[np.int8]:
     """A 256-entry byte → value table; -1 for bytes outside ``mapping``."""
-    table = np.full(256, -1, dtype=np.int64)
+    table = np.full(256, -1, dtype=np.int8)
     for char, value in mapping.items():
         table[ord(char)] = value
     return table
 
 
-def _regex(values: pa.Array, pattern: str) -> npt.NDArray[np.bool_]:
-    matched = pc.match_substring_regex(values, pattern)
-    return np.asarray(pc.fill_null(matched, False).to_numpy(zero_copy_only=False), dtype=bool)
+# The checks below work on ``byte_columns``: row ``i`` holds byte ``i`` of every value.
+
+
+def _within(rows: npt.NDArray[np.uint8], low: str, high: str) -> npt.NDArray[np.bool_]:
+    """Which values hold only bytes from ``low`` to ``high`` in ``rows`` (one compare per
+    byte: below ``low`` wraps around past ``high``)."""
+    return np.asarray(((rows - np.uint8(ord(low))) <= ord(high) - ord(low)).all(axis=0), bool)
+
+
+def _digits(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    return _within(rows, "0", "9")
+
+
+def _upper(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    return _within(rows, "A", "Z")
+
+
+def _digit_or(row: npt.NDArray[np.uint8], char: str) -> npt.NDArray[np.bool_]:
+    """Which bytes of ``row`` are an ASCII digit or ``char``."""
+    return np.asarray(((row - np.uint8(ord("0"))) <= 9) | (row == ord(char)), dtype=bool)
+
+
+def _weighted(rows: npt.NDArray[np.int8], weights: Sequence[int]) -> npt.NDArray[np.int64]:
+    """Each value's sum of ``rows[i] * weights[i]`` (in int32: every sum here is < 2^31)."""
+    total = np.zeros(rows.shape[1], dtype=np.int32)
+    for row, weight in zip(rows, weights, strict=True):
+        total += row * np.int32(weight)
+    return total.astype(np.int64)
+
+
+def _present(values: pa.Array) -> npt.NDArray[np.bool_]:
+    return np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 _DIGITS = {str(d): d for d in range(10)}
@@ -49,40 +77,39 @@ _PROVINCE = np.zeros(100, dtype=bool)
 _PROVINCE[[int(code) for code in GB2260_PROVINCES]] = True
 
 
-def _province_ok(matrix: npt.NDArray[np.uint8], start: int) -> npt.NDArray[np.bool_]:
+def _province_ok(columns: npt.NDArray[np.uint8], start: int) -> npt.NDArray[np.bool_]:
     """The two digits at ``start`` are a GB/T 2260 province (81-83 permits go the slow way)."""
-    two = (matrix[:, start].astype(np.int64) - 48) * 10 + (matrix[:, start + 1] - 48)
+    two = (columns[start].astype(np.int64) - 48) * 10 + (columns[start + 1] - 48)
     return np.asarray(_PROVINCE[np.clip(two, 0, 99)], dtype=bool)
 
 
 # -- USCC --------------------------------------------------------------------------------
 
 _USCC_VALUE = _table({ch: i for i, ch in enumerate(uscc.ALPHABET)})
-_USCC_WEIGHTS = np.array(uscc.WEIGHTS, dtype=np.int64)
 _USCC_SYMBOLS = np.frombuffer(uscc.ALPHABET.encode(), dtype=np.uint8)
 _ORG_VALUE = _table(_BASE36)
-_ORG_WEIGHTS = np.array(uscc.ORG_CODE_WEIGHTS, dtype=np.int64)
 _ORG_SYMBOLS = np.frombuffer(b"0123456789X0", dtype=np.uint8)  # index = 11 - total % 11
 
 
 def uscc_fast(values: pa.Array) -> npt.NDArray[np.bool_]:
     """Canonical USCCs passing the check character, organisation-code check and region."""
     out = np.zeros(len(values), dtype=bool)
-    shaped = _regex(values, r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
-    positions, matrix = byte_matrix(values, uscc.LENGTH, shaped)
+    positions, columns = byte_columns(values, uscc.LENGTH, _present(values))
     if len(positions) == 0:
         return out
-    symbols = _USCC_VALUE[matrix]
-    check = _USCC_SYMBOLS[(31 - (symbols[:, :17] @ _USCC_WEIGHTS) % 31) % 31]
-    org = _ORG_SYMBOLS[11 - (_ORG_VALUE[matrix[:, 8:16]] @ _ORG_WEIGHTS) % 11]
-    ok = (check == matrix[:, 17]) & (org == matrix[:, 16]) & _province_ok(matrix, 2)
+    symbols = np.take(_USCC_VALUE, columns)  # -1 outside the alphabet
+    # ^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$ on values of 18 bytes:
+    ok = (symbols.min(axis=0) >= 0) & _digits(columns[2:8])
+    check = _USCC_SYMBOLS[(31 - _weighted(symbols[:17], uscc.WEIGHTS) % 31) % 31]
+    org_total = _weighted(np.take(_ORG_VALUE, columns[8:16]), uscc.ORG_CODE_WEIGHTS)
+    org = _ORG_SYMBOLS[11 - org_total % 11]
+    ok &= (check == columns[17]) & (org == columns[16]) & _province_ok(columns, 2)
     out[positions[ok]] = True
     return out
 
 
 # -- mainland resident ID ----------------------------------------------------------------
 
-_RIC_WEIGHTS = np.array(resident_id.WEIGHTS, dtype=np.int64)
 _RIC_SYMBOLS = np.frombuffer(b"0123456789X", dtype=np.uint8)
 
 
@@ -91,14 +118,17 @@ def resident_id_fast(
 ) -> npt.NDArray[np.bool_]:
     """18-character resident IDs with a real birth date, the right check and a province."""
     out = np.zeros(len(values), dtype=bool)
-    shaped = _regex(values, r"^[1-8][0-9]{16}[0-9X]$")  # a leading 9 (foreigners) goes slow
-    positions, matrix = byte_matrix(values, 18, shaped)
+    positions, columns = byte_columns(values, 18, _present(values))
+    # ^[1-8][0-9]{16}[0-9X]$ on values of 18 bytes (a leading 9, foreigners, goes slow):
+    shaped = _within(columns[:1], "1", "8") & _digits(columns[1:17])
+    shaped &= _digit_or(columns[17], "X")
+    positions, columns = positions[shaped], columns[:, shaped]
     if len(positions) == 0:
         return out
-    digits = matrix[:, :17].astype(np.int64) - 48
-    check = _RIC_SYMBOLS[(12 - (digits @ _RIC_WEIGHTS) % 11) % 11]
-    ok = (check == matrix[:, 17]) & _province_ok(matrix, 0)
-    birth = digits[:, 6:14] @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
+    digits = (columns[:17] - np.uint8(ord("0"))).astype(np.int8)
+    check = _RIC_SYMBOLS[(12 - _weighted(digits, resident_id.WEIGHTS) % 11) % 11]
+    ok = (check == columns[17]) & _province_ok(columns, 0)
+    birth = _weighted(digits[6:14], [10**power for power in range(7, -1, -1)])
     ok &= _real_dates(birth, dt.date(1900, 1, 1), today())
     out[positions[ok]] = True
     return out
@@ -125,22 +155,26 @@ def _real_dates(
 # -- HKID --------------------------------------------------------------------------------
 
 _HKID_VALUE = _table({**_DIGITS, **{chr(ord("A") + i): 10 + i for i in range(26)}, " ": 36})
-_HKID_WEIGHTS = np.array(hkid.WEIGHTS, dtype=np.int64)
 _HKID_SYMBOLS = np.frombuffer(b"0123456789A", dtype=np.uint8)
 
 
 def hkid_fast(values: pa.Array) -> npt.NDArray[np.bool_]:
     """HKIDs already in the printed form ``A123456(3)`` / ``AB123456(7)`` with the right check."""
     out = np.zeros(len(values), dtype=bool)
-    shaped = _regex(values, r"^[A-Z]{1,2}[0-9]{6}\([0-9A]\)$")
+    present = _present(values)
     for width, letters in ((10, 1), (11, 2)):
-        positions, matrix = byte_matrix(values, width, shaped)
+        positions, columns = byte_columns(values, width, present)
+        # ^[A-Z]{1,2}[0-9]{6}\([0-9A]\)$ on values of 10 or 11 bytes:
+        shaped = _upper(columns[:letters]) & _digits(columns[letters : letters + 6])
+        shaped &= (columns[letters + 6] == ord("(")) & (columns[letters + 8] == ord(")"))
+        shaped &= _digit_or(columns[letters + 7], "A")
+        positions, columns = positions[shaped], columns[:, shaped]
         if len(positions) == 0:
             continue
-        body = np.full((len(positions), 8), ord(" "), dtype=np.uint8)
-        body[:, 2 - letters :] = matrix[:, : 6 + letters]
-        check = _HKID_SYMBOLS[(11 - (_HKID_VALUE[body] @ _HKID_WEIGHTS) % 11) % 11]
-        out[positions[check == matrix[:, width - 2]]] = True
+        body = np.full((8, len(positions)), _HKID_VALUE[ord(" ")], dtype=np.int8)
+        body[2 - letters :] = np.take(_HKID_VALUE, columns[: 6 + letters])
+        check = _HKID_SYMBOLS[(11 - _weighted(body, hkid.WEIGHTS) % 11) % 11]
+        out[positions[check == columns[width - 2]]] = True
     return out
 
 
@@ -159,18 +193,22 @@ def _container_letter_values() -> dict[str, int]:
 
 
 _CONTAINER_VALUE = _table({**_DIGITS, **_container_letter_values()})
-_CONTAINER_WEIGHTS = 2 ** np.arange(10, dtype=np.int64)
+_CONTAINER_WEIGHTS = [2**power for power in range(10)]
 
 
 def container_fast(values: pa.Array) -> npt.NDArray[np.bool_]:
     """Canonical container numbers (``CSQU3054383``) whose check digit is right."""
     out = np.zeros(len(values), dtype=bool)
-    shaped = _regex(values, r"^[A-Z]{3}[UJZ][0-9]{7}$")
-    positions, matrix = byte_matrix(values, 11, shaped)
+    positions, columns = byte_columns(values, 11, _present(values))
     if len(positions) == 0:
         return out
-    check = (_CONTAINER_VALUE[matrix[:, :10]] @ _CONTAINER_WEIGHTS) % 11 % 10
-    out[positions[check == matrix[:, 10].astype(np.int64) - 48]] = True
+    # ^[A-Z]{3}[UJZ][0-9]{7}$ on values of 11 bytes:
+    kind = columns[3]
+    ok = _upper(columns[:3]) & _digits(columns[4:])
+    ok &= (kind == ord("U")) | (kind == ord("J")) | (kind == ord("Z"))
+    total = _weighted(np.take(_CONTAINER_VALUE, columns[:10]), _CONTAINER_WEIGHTS)
+    ok &= total % 11 % 10 == columns[10].astype(np.int64) - 48
+    out[positions[ok]] = True
     return out
 
 

@@ -16,11 +16,19 @@ import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum import iso6346
+from stdnum.cn import ric, uscc
 
-from ingest.validators import get_validator
 from ingest.fixed_width import byte_matrix
+from ingest.validators import get_validator
 from ingest.validators.fast import FAST_PATHS
-from tests.ingest.validators.test_properties import FAMILIES, FAST, canonical
+from tests.ingest.validators.test_properties import (
+    FAMILIES,
+    FAST,
+    canonical,
+    gb11714_check,
+    hkid_valid,
+)
 
 PATHS = sorted(FAST_PATHS)
 
@@ -45,6 +53,57 @@ def test_fast_path_accepts_only_what_check_keeps_unchanged(name: str, data: st.D
     for value, fast in zip(values, accepted, strict=True):
         if fast:
             assert value is not None
+            result = validator.check(value, region="GZ")
+            assert (result.value, result.findings) == (value, ()), (value, result)
+
+
+BORDER_BYTES = "/:@[`{" + "IOSVZ" + "AX9" + "(-) " + "０Ａ٣é\u3000"
+"""Next to the digit and letter ranges, outside the USCC alphabet, letters and digits,
+separators, and characters of other widths (full-width, Arabic-Indic digit, 2-byte)."""
+
+
+def rechecked(name: str, value: str) -> str | None:
+    """``value`` with its check characters recomputed by the independent oracles, so that
+    only its shape is wrong (None when an oracle cannot compute them)."""
+    try:
+        if name == "uscc":
+            first17 = value[:16] + gb11714_check(value[8:16])
+            return first17 + uscc.calc_check_digit(first17)
+        if name == "cn_resident_id":
+            return value[:17] + ric.calc_check_digit(value[:17] + "0")
+        if name == "container_no":
+            return value[:10] + iso6346.calc_check_digit(value[:10])
+        if name == "hkid":
+            body = value[:-3]
+            checks = [c for c in "0123456789A" if hkid_valid(body + c)]
+            return f"{body}({checks[0]})" if checks else None
+    except (ValueError, IndexError):
+        return None
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", PATHS)
+@FAST
+@given(data=st.data())
+def test_fast_path_never_takes_a_value_off_its_shape(name: str, data: st.DataObject) -> None:
+    """The byte-matrix shape checks (the fast paths' stand-in for a regular expression)
+    refuse what ``check`` would refuse or change: valid values with any one character
+    replaced by a byte next to the allowed ranges or a multi-byte character, or any two
+    characters replaced by one two-byte character (same byte length)."""
+    strategy, _ = FAMILIES[name]
+    valid = [canonical(name, v) for v in data.draw(st.lists(strategy, min_size=1, max_size=8))]
+    values = [
+        value[:at] + char + value[at + 1 :]
+        for value in valid
+        for at in range(len(value))
+        for char in BORDER_BYTES
+    ]
+    values += [value[:at] + "é" + value[at + 2 :] for value in valid for at in range(len(value))]
+    values += [v for v in (rechecked(name, value) for value in values) if v is not None]
+    accepted = FAST_PATHS[name](pa.array(values, pa.string()))
+    validator = get_validator(name)
+    for value, fast in zip(values, accepted, strict=True):
+        if fast:
             result = validator.check(value, region="GZ")
             assert (result.value, result.findings) == (value, ()), (value, result)
 
