@@ -378,8 +378,9 @@ class QueryStream:
         assert self._reader is not None, "QueryStream used before it was started"
         return self._reader.schema
 
-    def start(self) -> None:
-        """Send the job, wait for the header (raises the query's error) and open the stream."""
+    def start(self, while_starting: list[Callable[[], None]] | None = None) -> None:
+        """Send the job, run (and remove) ``while_starting``'s callables while the worker
+        works, wait for the header (raises the query's error) and open the stream."""
         self._deadline = _DEADLINES.after(self._job.timeout_s, self._expire)
         sent = time.perf_counter()
         process = self._worker.process
@@ -389,6 +390,8 @@ class QueryStream:
             process.stdin.flush()
         except (BrokenPipeError, ConnectionResetError, ValueError) as exc:
             raise _WorkerGone from exc
+        while while_starting:
+            while_starting.pop()()
         header = self._read_line()
         if header.get("reason") == "respawn":  # a reused worker's sandbox does not fit
             raise _WorkerGone
@@ -651,12 +654,18 @@ class QueryRunner:
         query: GovernedQuery,
         s3: Sequence[S3ReadCredentials] = (),
         output: str = "batches",
+        while_starting: Callable[[], None] | None = None,
     ) -> QueryStream:
         """Start ``query``; returns its stream once DuckDB has started producing results.
 
         ``output``: ``"batches"`` (Arrow record batches, decoded here) or a format the
         worker renders and this process forwards unchanged (``gateway.result_formats.
         RENDERED_IN_WORKER``; the row cap is then applied by the worker).
+
+        ``while_starting`` runs at most once in the calling thread, after a worker accepted
+        the job and before its first result is read, so the two overlap (the audit append
+        of ``POST /v1/query``). If it raises, the query is stopped and its error propagates;
+        if the query cannot start, it does not run.
 
         Errors found before that (parse, binder, permission, statement type,
         memory in a sort or aggregate, timeout) are raised here; one that
@@ -669,13 +678,17 @@ class QueryRunner:
                 reason="concurrency",
             )
         try:
-            return self._start(query, s3, output)
+            return self._start(query, s3, output, [while_starting] if while_starting else [])
         except BaseException:
             self._slots.release()
             raise
 
     def _start(
-        self, query: GovernedQuery, s3: Sequence[S3ReadCredentials], output: str
+        self,
+        query: GovernedQuery,
+        s3: Sequence[S3ReadCredentials],
+        output: str,
+        while_starting: list[Callable[[], None]],
     ) -> QueryStream:
         job: WorkerJob | None = None
         for attempt in range(2):  # a second try when an idle worker had died or cannot serve
@@ -683,7 +696,7 @@ class QueryRunner:
             job = self._job(worker, query, s3, output)
             stream = QueryStream(worker, job, self._pool, self._limits.kill_grace_s)
             try:
-                stream.start()
+                stream.start(while_starting)
             except _WorkerGone:
                 stream.close()
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,14 @@ REDACTED_KEY = "<mask key redacted>"
 
 @dataclass(frozen=True)
 class Governed:
-    """A governed query plus the decisions behind it (grant id per dataset id)."""
+    """A governed query plus the decisions behind it (grant id per dataset id).
+
+    ``audit_detail``: what the audit event of the allowed decision records."""
 
     query: GovernedQuery
     grants: dict[str, str | None] = field(default_factory=dict)
     sql_sha256: str = ""
+    audit_detail: dict[str, Any] = field(default_factory=dict)
 
 
 def sql_digest(sql: str) -> str:
@@ -64,6 +68,22 @@ def govern_for(
     """Rate-check, govern and audit ``sql`` for ``principal``; raises the refusal.
 
     ``max_rows``: the outer row cap (default: the ``query.max_rows`` setting)."""
+    decision = decide(platform, principal, sql, action=action, max_rows=max_rows)
+    record_allowed(platform, principal, decision, action=action)
+    return decision
+
+
+def decide(
+    platform: Platform,
+    principal: Principal,
+    sql: str,
+    *,
+    action: str,
+    max_rows: int | None = None,
+) -> Governed:
+    """Rate-check and govern ``sql``; a refusal is audited and raised. An allowed query is
+    not audited yet: ``record_allowed`` must run before any of its rows leave the gateway
+    (``POST /v1/query`` runs it while the worker starts the query)."""
     platform.client_limits.check_rate(principal.client_id)
     decisions = QueryDecisions()
     digest = sql_digest(sql)
@@ -110,10 +130,21 @@ def govern_for(
         }
         for s in query.sources
     ]
+    return Governed(query, dict(decisions.grants), digest, detail)
+
+
+def record_allowed(
+    platform: Platform, principal: Principal, decision: Governed, *, action: str
+) -> None:
+    """The audit event of an allowed query: its SQL and, per dataset, the grant, columns,
+    masks and rule set applied."""
     platform.audit.append(
-        actor=principal.client_id, action=action, resource="query", outcome="allowed", detail=detail
+        actor=principal.client_id,
+        action=action,
+        resource="query",
+        outcome="allowed",
+        detail=decision.audit_detail,
     )
-    return Governed(query, dict(decisions.grants), digest)
 
 
 def open_stream(
@@ -121,14 +152,16 @@ def open_stream(
     query: GovernedQuery,
     principal: Principal | None = None,
     output: str = "batches",
+    while_starting: Callable[[], None] | None = None,
 ) -> QueryStream:
     """Start ``query`` in a worker; with ``principal`` it holds one of the client's slots.
-    ``output``: Arrow batches, or a format the worker renders (``QueryRunner.run``)."""
+    ``output``: Arrow batches, or a format the worker renders; ``while_starting`` runs once
+    the worker has the job, before its first result is read (``QueryRunner.run``)."""
     release = platform.client_limits.admit(principal.client_id) if principal else None
     try:
         buckets = {f.split("/")[2] for s in query.sources for f in s.files if f.startswith("s3://")}
         credentials = platform.lake.read_credentials(buckets)
-        stream = platform.runner.run(query, credentials, output)
+        stream = platform.runner.run(query, credentials, output, while_starting)
     except BaseException:
         if release is not None:
             release()

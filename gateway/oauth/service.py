@@ -53,7 +53,7 @@ from gateway.oauth.server import (
     GatewayAuthorizationServer,
     Lifetimes,
 )
-from gateway.oauth.tokens import read_signed_token, validate_access_token
+from gateway.oauth.tokens import VerifiedTokens, read_signed_token, validate_access_token
 from policies.model import Principal
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ class OAuthService:
         self.audience = audience
         self.scopes_supported = list(scopes_supported)
         self._leeway = leeway_seconds
+        self._verified = VerifiedTokens()  # tokens seen before skip the signature check
         self._sessions = sessions
         self._audit_log = audit
         self.external = external
@@ -408,6 +409,7 @@ class OAuthService:
             audience=self.audience,
             leeway_seconds=self._leeway,
             is_revoked=self._is_revoked,
+            verified=self._verified,
         )
 
     def _is_revoked(self, jti: str) -> bool:

@@ -21,14 +21,22 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from gateway.deps import PlatformDep, require_role, require_scope
+from gateway.deps import PlatformDep, authorize, bearer_token, require_role, require_scope
 from gateway.query_runner import QueryStream
-from gateway.query_service import explained_sql, governed, obligations, open_stream
+from gateway.query_service import (
+    Governed,
+    decide,
+    explained_sql,
+    governed,
+    obligations,
+    open_stream,
+    record_allowed,
+)
 from gateway.result_formats import MEDIA_TYPES, RENDERED_IN_WORKER, encode_parquet, json_tail
 from gateway.schemas import ExplainOut, QueryRequest
 from gateway.services import Platform
@@ -38,12 +46,18 @@ from policies.model import Principal
 log = logging.getLogger("datashare.query")
 PREFETCH_BYTES = 64 * 1024  # read before answering; a smaller result goes out in one piece
 router = APIRouter(prefix="/v1/query", tags=["query"])
-Querier = Annotated[Principal, Depends(require_role("consumer", "provider"))]
+QUERY_SCOPES, QUERY_ROLES = ("query",), ("consumer", "provider")
+Querier = Annotated[Principal, Depends(require_role(*QUERY_ROLES))]
+Bearer = Annotated[str, Depends(bearer_token)]
 
 
-@router.post("", dependencies=[require_scope("query")])
-async def run_query(body: QueryRequest, principal: Querier, platform: PlatformDep) -> Response:
-    started = await run_in_threadpool(_start, platform, principal, body)
+@router.post("")
+async def run_query(
+    body: QueryRequest, request: Request, token: Bearer, platform: PlatformDep
+) -> Response:
+    # the token is checked in the query's worker thread (``authorize``: the scope and role
+    # checks of ``explain``'s dependencies), one thread hop instead of two
+    started = await run_in_threadpool(_start, platform, request, token, body)
     if started.rest is None:  # the whole result is in hand: one body, the worker already free
         return _CompleteResponse(
             b"".join(started.head),
@@ -74,17 +88,23 @@ class _Started:
     after_response: Callable[[], None] | None  # None: nothing to do after the response
 
 
-def _start(platform: Platform, principal: Principal, body: QueryRequest) -> _Started:
-    """Govern, start the worker and read the first chunks of the body, in one worker
-    thread (one hop from the event loop instead of one per step). A result that fits in
-    ``PREFETCH_BYTES`` is complete here: its stream is closed (the worker goes back to
-    the pool) and only the delivery ledger is left, for after the response."""
+def _start(platform: Platform, request: Request, token: str, body: QueryRequest) -> _Started:
+    """Authenticate, govern, start the worker and read the first chunks of the body, in
+    one worker thread (one hop from the event loop instead of one per step). A result
+    that fits in ``PREFETCH_BYTES`` is complete here: its stream is closed (the worker
+    goes back to the pool) and only the delivery ledger is left, for after the response."""
+    principal = authorize(request, token, scopes=QUERY_SCOPES, roles=QUERY_ROLES)
     began = time.perf_counter()
-    query = governed(platform, principal, body.sql, action="query.run")
+    decision = decide(platform, principal, body.sql, action="query.run")
+    query = decision.query
     governed_at = time.perf_counter()
+    audit = _AuditOnce(platform, principal, decision)
     output = body.format if body.format in RENDERED_IN_WORKER else "batches"
-    stream = open_stream(platform, query, principal, output)
-    timings = {"govern": (governed_at - began) * 1000, **stream.timings}
+    try:  # the audit append runs while the worker sets up and runs the statement
+        stream = open_stream(platform, query, principal, output, while_starting=audit)
+    finally:
+        audit()  # the decision is recorded even when the query could not start
+    timings = {"govern": (governed_at - began) * 1000, "audit": audit.ms, **stream.timings}
     headers = {
         "x-datashare-datasets": ",".join(f"{s.sql_name}@{s.version}" for s in query.sources),
         "x-datashare-max-rows": str(query.max_rows),
@@ -133,8 +153,27 @@ def _start(platform: Platform, principal: Principal, body: QueryRequest) -> _Sta
     return _Started(stream, headers, head, None, finish, delivered if ledger else None)
 
 
+class _AuditOnce:
+    """The audit event of an allowed query, appended by the first call (later calls do
+    nothing, also when the first one raised); ``ms``: how long the append took."""
+
+    def __init__(self, platform: Platform, principal: Principal, decision: Governed) -> None:
+        self._args = (platform, principal, decision)
+        self._done = False
+        self.ms = 0.0
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        began = time.perf_counter()
+        record_allowed(*self._args, action="query.run")
+        self.ms = (time.perf_counter() - began) * 1000
+
+
 SERVER_TIMING_NAMES = {
-    "govern": "check and rewrite the SQL and audit it",
+    "govern": "check and rewrite the SQL",
+    "audit": "record the decision (while the worker starts the query)",
     "worker": "job sent to its first result",
     "setup": "worker: sandbox and database for this job",
     "execute": "worker: run the statement",

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from catalog.clients import create_client
 from tests.factories import ENERGY_CSV, ENERGY_VALID_ROWS, make_caller, make_dataset, wait_job
 
 
@@ -358,3 +359,41 @@ def test_readyz_names_a_missing_bucket_without_creating_it(client, platform) -> 
         assert not healthy.stores[Region.MO].bucket_exists(gone)  # a probe must not create it
     finally:
         platform.lake = healthy
+
+
+def test_query_route_checks_token_scope_and_role_like_every_route(client, platform) -> None:
+    """``POST /v1/query`` checks its token in the query's worker thread (``authorize``), not
+    in dependencies: the same answers as the routes that do."""
+    body = {"sql": "SELECT 1 AS x", "format": "json"}
+    steward = make_caller(platform, client, role="steward")  # no query scope
+    refused = client.post("/v1/query", headers=steward.headers, json=body)
+    assert_error_envelope(refused, 403, "insufficient_scope")
+    assert refused.headers["www-authenticate"] == 'Bearer error="insufficient_scope", scope="query"'
+
+    with platform.sessions.begin() as session:  # the scope, but neither consumer nor provider
+        odd, secret = create_client(
+            session, org_id=steward.org.id, name="odd", roles=["steward"], scope="query"
+        )
+        odd_id = odd.client_id
+    issued = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(odd_id, secret)
+    )
+    odd_headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    forbidden = client.post("/v1/query", headers=odd_headers, json=body)
+    assert "consumer or provider" in assert_error_envelope(forbidden, 403, "forbidden")["message"]
+
+    consumer = make_caller(platform, client, role="consumer")
+    allowed = client.post("/v1/query", headers=consumer.headers, json=body)
+    assert allowed.status_code == 200 and allowed.json()["rows"] == [[1]]
+    header, payload, signature = consumer.token.split(".")
+    flipped = signature[:5] + ("A" if signature[5] != "A" else "B") + signature[6:]
+    forged = {"Authorization": f"Bearer {header}.{payload}.{flipped}"}
+    assert_error_envelope(client.post("/v1/query", headers=forged, json=body), 401, "invalid_token")
+    revoked = client.post(
+        "/oauth/revoke",
+        data={"token": consumer.token},
+        auth=(consumer.client_id, consumer.client_secret),
+    )
+    assert revoked.status_code == 200
+    gone = client.post("/v1/query", headers=consumer.headers, json=body)
+    assert_error_envelope(gone, 401, "invalid_token")

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from catalog.clients import create_client, disable_client, rotate_signing_key
 from catalog.database import make_engine, session_factory, upgrade_to_head
 from catalog.models import Organisation
+from catalog.oauth_state import revoke_jti
 from gateway.oauth.errors import InvalidToken
 from gateway.oauth.routes import router
 from gateway.oauth.service import OAuthService
@@ -624,3 +625,86 @@ def test_authenticate_before_any_key_exists_is_invalid_token_not_error(service, 
     with pytest.raises(InvalidToken) as refused:
         service.authenticate(sign(forger, claims_for(org, registered)))
     assert refused.value.reason == "unknown_key"
+
+
+# --- tokens seen before ------------------------------------------------------------------
+
+
+def test_a_repeated_token_skips_the_signature_check_not_expiry_revocation_or_key_retirement(
+    make_service, sessions, registered, org, monkeypatch
+):
+    """``VerifiedTokens``: the second request with a token does not verify its signature
+    again, but an expired, revoked or forged token, or one whose key left the key set, is
+    still refused."""
+    import gateway.oauth.tokens as tokens
+
+    service = make_service(leeway_seconds=0, key_refresh_seconds=3600)
+    key = _signing_key(service, registered)
+    checked: list[str] = []
+    verify = tokens._verify_signature
+
+    def counted(compact: Any, used: Key) -> None:
+        checked.append(str(used.kid))
+        verify(compact, used)
+
+    monkeypatch.setattr(tokens, "_verify_signature", counted)
+    token = sign(key, claims_for(org, registered))
+    first = service.authenticate(token)
+    assert service.authenticate(token) == first and len(checked) == 1
+
+    header, payload, signature = token.split(".")
+    flipped = signature[:5] + ("A" if signature[5] != "A" else "B") + signature[6:]
+    with pytest.raises(InvalidToken) as forged:
+        service.authenticate(f"{header}.{payload}.{flipped}")
+    assert forged.value.reason == "bad_signature" and len(checked) == 2
+
+    revoked = sign(key, claims_for(org, registered, jti="revoke-me"))
+    service.authenticate(revoked)
+    with sessions.begin() as session:
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        revoke_jti(session, "revoke-me", expires_at=expires, reason="test")
+    with pytest.raises(InvalidToken) as refused:
+        service.authenticate(revoked)
+    assert refused.value.reason == "revoked"
+
+    short = sign(key, claims_for(org, registered, exp=int(time.time()) + 1))
+    service.authenticate(short)
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken) as expired:
+        service.authenticate(short)
+    assert expired.value.reason == "expired"
+
+    # the key set is re-read (a refresh builds new key objects): the token is checked in
+    # full once more, against the keys now published
+    before = len(checked)
+    service.keys.refresh_after_unknown_kid()
+    assert service.authenticate(token) == first and len(checked) == before + 1
+
+
+def test_tokens_seen_before_are_bounded_least_recently_used_first(
+    service, our_key, org, registered
+):
+    from gateway.oauth.tokens import VerifiedTokens
+
+    seen = VerifiedTokens(max_entries=2)
+    keys = service.keys.verification_keys()
+    tokens = [sign(our_key, claims_for(org, registered)) for _ in range(3)]
+
+    def check(token: str) -> Principal:
+        return validate_access_token(
+            token, keys=keys, issuer=ISSUER, audience=AUDIENCE, verified=seen
+        )
+
+    check(tokens[0])
+    check(tokens[1])
+    check(tokens[0])  # now the most recently used
+    check(tokens[2])
+    assert len(seen) == 2
+    assert seen.lookup(tokens[1], keys, ISSUER, AUDIENCE) is None
+    assert seen.lookup(tokens[0], keys, ISSUER, AUDIENCE) is not None
+    assert seen.lookup(tokens[0], keys, ISSUER, "https://other.test") is None
+
+
+def _signing_key(service: OAuthService, who: Registered) -> Key:
+    issue(http_for(service), who)  # creates the signing key
+    return service.keys.signing_key()

@@ -87,7 +87,7 @@ def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: P
         assert answer.status_code == 200, answer.text
         entries = [part.strip().split(";") for part in answer.headers["server-timing"].split(",")]
         durations = {name: float(dur.removeprefix("dur=")) for name, dur, _desc in entries}
-        assert list(durations) == ["govern", "worker", "setup", "execute"], fmt
+        assert list(durations) == ["govern", "audit", "worker", "setup", "execute"], fmt
         assert all(value >= 0 for value in durations.values())
         # each figure is rounded to 0.1 ms in the header
         assert durations["worker"] + 0.15 >= durations["setup"] + durations["execute"]
@@ -95,6 +95,41 @@ def test_a_query_answer_says_where_its_time_went(client: TestClient, platform: P
         "/v1/query", headers=provider.headers, json={"sql": "SELECT * FROM read_csv('/etc/x')"}
     )
     assert refused.status_code == 400 and "server-timing" not in refused.headers
+
+
+def test_the_decision_is_audited_while_the_worker_runs_and_before_any_row_leaves(
+    client: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit append of an allowed query overlaps the worker's set-up: the worker already
+    has the job when it runs. If it fails, the query is stopped and no row is sent."""
+    provider, dataset = _loaded_energy(client, platform)
+    body = {"sql": f"SELECT meter_id FROM {dataset['sql_name']}", "format": "json"}
+    append = platform.audit.append
+    busy_while_auditing: list[int] = []
+
+    def watched(**event: Any) -> str:
+        if event["action"] == "query.run" and event["outcome"] == "allowed":
+            busy_while_auditing.append(len(platform.runner.busy_pids()))
+        return append(**event)
+
+    monkeypatch.setattr(platform.audit, "append", watched)
+    assert client.post("/v1/query", headers=provider.headers, json=body).status_code == 200
+    assert busy_while_auditing == [1]  # a worker held the job while the event was written
+
+    taken: list[int] = []
+
+    def failing(**event: Any) -> str:
+        if event["action"] == "query.run" and event["outcome"] == "allowed":
+            taken.extend(platform.runner.busy_pids())
+            raise RuntimeError("audit store unavailable")
+        return append(**event)
+
+    monkeypatch.setattr(platform.audit, "append", failing)
+    with pytest.raises(RuntimeError, match="audit store unavailable"):  # a 500, no body sent
+        client.post("/v1/query", headers=provider.headers, json=body)
+    assert len(taken) == 1 and platform.runner.busy_pids() == []
+    # the worker that had the job was stopped, not given back to the pool
+    assert taken[0] not in platform.runner.worker_pids()
 
 
 def _loaded_energy(client: TestClient, platform: Platform) -> tuple[Caller, dict[str, Any]]:

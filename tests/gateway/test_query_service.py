@@ -143,11 +143,19 @@ def test_query_concurrency_limit_per_client(client: TestClient, platform: Platfo
     principal = platform.oauth.authenticate(provider.token)
     query = governed(platform, principal, body["sql"], action="query.run")
     with open_stream(platform, query, principal):
+        audited = len(_allowed_queries(platform, provider.client_id))
         busy = client.post("/v1/query", headers=provider.headers, json=body)
         assert busy.status_code == 429 and busy.json()["error"]["detail"]["limit"] == "concurrent"
+        # allowed by policy, refused by the limit: the decision is still in the audit log
+        assert len(_allowed_queries(platform, provider.client_id)) == audited + 1
         other_org = {"sql": "SELECT 1 AS x", "format": "json"}
         assert client.post("/v1/query", headers=other.headers, json=other_org).status_code == 200
     assert client.post("/v1/query", headers=provider.headers, json=body).status_code == 200
+
+
+def _allowed_queries(platform: Platform, client_id: str) -> list[object]:
+    events = platform.audit.recent(limit=1000, actor=client_id)
+    return [e for e in events if e.action == "query.run" and e.outcome == "allowed"]
 
 
 def test_worker_error_details_are_logged_without_mask_keys() -> None:
