@@ -1,14 +1,16 @@
-"""Run governed SQL in one-shot, resource-limited worker processes and stream Arrow back.
+"""Run governed SQL in resource-limited worker processes and stream Arrow back.
 
 ``QueryRunner.run`` hands a ``GovernedQuery`` to a ``python -m gateway.query_worker``
 process (SECURITY.md §1.3, §3.12) taken from a pool of warm workers that have
 already imported DuckDB and pyarrow, replenished by a background thread. A worker
 runs one query at a time; it applies its rlimits and Landlock sandbox with its
-first job and opens a fresh locked-down DuckDB connection per query that may read
-exactly ``query.allowed_paths``, with its scratch directory cleaned before and
-after. A worker whose query ended cleanly (trailer read) goes back to the pool for
-up to ``max_jobs_per_worker`` queries, so starting a process (~0.5 s of CPU) is not
-paid per query; any failure, timeout, truncation or abandoned stream retires it.
+first job and runs each query on a new DuckDB connection to a database locked down
+to read exactly ``query.allowed_paths`` (kept for later jobs with the same files:
+``gateway.query_worker.Databases``; such a job goes to the worker that keeps one),
+with its scratch directory cleaned before and after. A worker whose query ended
+cleanly (trailer read) goes back to the pool for up to ``max_jobs_per_worker``
+queries, so starting a process (~0.5 s of CPU) is not paid per query; any failure,
+timeout, truncation or abandoned stream retires it.
 
 The wall-clock deadline covers the whole run, including the time the caller
 spends consuming batches: at the deadline the worker gets SIGTERM (it
@@ -36,7 +38,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, get_args
@@ -46,7 +48,14 @@ import pyarrow.ipc as ipc
 
 from catalog.duckdb_session import S3ReadCredentials, SandboxLimits
 from catalog.errors import InvalidInput, QueryError, QueryResourceExceeded, QueryTimeout
-from gateway.query_worker import FRAME, Reason, WorkerFailure, WorkerJob, failure
+from gateway.query_worker import (
+    FRAME,
+    MAX_LOCKED_DATABASES,
+    Reason,
+    WorkerFailure,
+    WorkerJob,
+    failure,
+)
 from policies.model import GovernedQuery
 
 log = logging.getLogger(__name__)
@@ -71,11 +80,17 @@ class _Limits:
     kill_grace_s: float
 
 
+Affinity = tuple[tuple[str, ...], tuple[S3ReadCredentials, ...]]  # a job's files and S3 keys
+
+
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen[bytes]
     scratch: Path
     jobs: int = 0  # queries served so far
+    # the files (and S3 credentials) of its last clean jobs: it keeps a database locked
+    # for each (``gateway.query_worker.Databases``), so a job for them starts sooner there
+    warm: deque[Affinity] = field(default_factory=lambda: deque(maxlen=MAX_LOCKED_DATABASES))
 
     def stop(self, grace: float) -> None:
         """SIGTERM, SIGKILL after ``grace`` seconds (at once when ``grace`` is 0); reap."""
@@ -126,7 +141,7 @@ def _sweep_stale(scratch_root: Path) -> None:
 
 
 class _WorkerPool:
-    """Warm spare processes; each serves one query. Thread-safe."""
+    """Warm spare processes; each serves one query at a time. Thread-safe."""
 
     def __init__(self, scratch_root: Path, size: int, max_jobs: int = 1000) -> None:
         self._root = scratch_root
@@ -161,13 +176,18 @@ class _WorkerPool:
             raise QueryError("the query runner is shut down", reason="closed")
         return worker
 
-    def take(self) -> _Worker:
-        """A warm spare when one is alive, else a freshly started process."""
+    def take(self, affinity: Affinity | None = None) -> _Worker:
+        """A spare that keeps a database for ``affinity`` when there is one, else the spare
+        that waited longest (it has prepared its next database), else a new process."""
         with self._cond:
             if self._closed:
                 raise QueryError("the query runner is shut down", reason="closed")
             spares = self._spares
-            worker = spares.popleft() if spares else None
+            worker = next((w for w in reversed(spares) if affinity in w.warm), None)
+            if worker is not None:
+                spares.remove(worker)
+            elif spares:
+                worker = spares.popleft()
             self._cond.notify_all()
         if worker is not None and worker.process.poll() is None:
             return worker
@@ -175,9 +195,13 @@ class _WorkerPool:
             self.retire(worker)
         return self.spawn()
 
-    def give_back(self, worker: _Worker) -> None:
+    def give_back(self, worker: _Worker, affinity: Affinity | None = None) -> None:
         """A worker that finished a query cleanly serves again (up to ``max_jobs``)."""
         worker.jobs += 1
+        if affinity is not None:
+            with contextlib.suppress(ValueError):
+                worker.warm.remove(affinity)
+            worker.warm.append(affinity)
         with self._cond:
             keep = (
                 not self._closed
@@ -277,6 +301,10 @@ def _failure_from(doc: dict[str, Any], job: WorkerJob) -> WorkerFailure:
     if reason == "crash" or not isinstance(message, str) or not message:
         message = rebuilt.message
     return WorkerFailure(rebuilt.code, reason, message, str(doc.get("detail", "")))
+
+
+def _affinity(paths: Sequence[str], s3: Sequence[S3ReadCredentials]) -> Affinity:
+    return tuple(paths), tuple(s3)
 
 
 class _Deadline:
@@ -548,7 +576,7 @@ class QueryStream:
         if self._deadline is not None:
             self._deadline.cancel()
         if self._complete:  # trailer read: the worker waits for its next job
-            self._pool.give_back(self._worker)
+            self._pool.give_back(self._worker, _affinity(self._job.allowed_paths, self._job.s3))
         else:
             self._pool.retire(self._worker)
 
@@ -583,7 +611,7 @@ def _check_limits(
 class QueryRunner:
     """Executes governed queries in sandboxed worker processes; safe to share between threads.
 
-    ``pool_size`` warm spares wait on stdin; each serves exactly one query.
+    ``pool_size`` warm spares wait on stdin; each serves one query at a time.
     ``close()`` (also run at interpreter exit) kills spares and running workers.
     """
 
@@ -691,8 +719,9 @@ class QueryRunner:
         while_starting: list[Callable[[], None]],
     ) -> QueryStream:
         job: WorkerJob | None = None
+        affinity = _affinity(query.allowed_paths, s3)
         for attempt in range(2):  # a second try when an idle worker had died or cannot serve
-            worker = self._pool.take() if attempt == 0 else self._pool.spawn()
+            worker = self._pool.take(affinity) if attempt == 0 else self._pool.spawn()
             job = self._job(worker, query, s3, output)
             stream = QueryStream(worker, job, self._pool, self._limits.kill_grace_s)
             try:

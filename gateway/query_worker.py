@@ -1,4 +1,4 @@
-"""Query worker: runs ONE governed query in a sandboxed DuckDB, in its own process.
+"""Query worker: runs governed queries, one at a time, in a sandboxed DuckDB, in its own process.
 
 Started by ``gateway.query_runner`` as ``python -m gateway.query_worker``. The
 worker imports DuckDB and pyarrow first, then blocks on stdin, so a warm spare
@@ -50,6 +50,7 @@ import struct
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -495,8 +496,9 @@ def execute(
     out: IO[bytes],
     landlock: int,
     setup_ms: float = 0.0,
-) -> None:
-    """Run the query and write header, result and trailer (runs in the query thread).
+) -> bool:
+    """Run the query and write header, result and trailer (runs in the query thread); True
+    when it ended with a good trailer.
 
     The header carries the worker's own timings (``ms``: setting up the sandbox and the
     database for this job, then running the statement until its first result is ready)
@@ -508,12 +510,12 @@ def execute(
         kinds = statement_types(con, job.sql)
         if kinds != ["SELECT"]:
             _write_line(out, failure("statement", job, f"statement types {kinds}").header())
-            return
+            return False
         con.execute(job.sql)
         reader = con.to_arrow_reader(job.batch_rows)
     except Exception as exc:
         _write_line(out, classify(exc, job).header())
-        return
+        return False
     executed_ms = (time.perf_counter() - started) * 1000
     timings = {"setup": round(setup_ms, 2), "execute": round(executed_ms, 2)}
     _write_line(out, {"ok": True, "landlock": landlock, "ms": timings})
@@ -527,6 +529,8 @@ def execute(
             _write_line(out, trailer)
     except _MidStreamError as exc:
         _write_line(out, exc.failed.header())
+        return False
+    return True
 
 
 class _QueryThread:
@@ -580,10 +584,11 @@ class _Supervisor:
         self.con, self.job, self.out, self.landlock = con, job, out, landlock
         self.setup_ms = setup_ms
         self.stop = threading.Event()
+        self.ok = False  # the query ended with a good trailer
 
     def _guarded(self) -> None:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            execute(self.con, self.job, self.out, self.landlock, self.setup_ms)
+            self.ok = execute(self.con, self.job, self.out, self.landlock, self.setup_ms)
 
     def run(self) -> bool:
         """True when the query finished; False when it ignored interrupts."""
@@ -612,32 +617,15 @@ def _claim_stdout() -> IO[bytes]:
     return protocol
 
 
-def serve(
-    job: WorkerJob,
-    out: IO[bytes],
-    sandbox: Sandbox | None = None,
-    prepared: PreparedConnection | None = None,
-) -> bool:
-    """Run one job; False when DuckDB ignored interrupts (the process must end).
-
-    ``prepared``: a new database set up while the worker was idle (bootstrap steps 1–3);
-    used when it was made for this job's limits and S3 credentials, closed otherwise."""
+def serve(job: WorkerJob, out: IO[bytes], sandbox: Sandbox, databases: Databases) -> bool:
+    """Run one job; False when DuckDB ignored interrupts (the process must end)."""
     received = time.perf_counter()
-    sandbox = sandbox if sandbox is not None else Sandbox()
-    if prepared is not None and not prepared.fits(job.s3, job.limits):
-        prepared.close()
-        prepared = None
     if sandbox.landlock >= 0 and not sandbox.admits(job):
-        if prepared is not None:
-            prepared.close()
         _write_line(out, failure("respawn", job, "limits or S3 ports differ").header())
         return True
     try:
         sandbox.apply(job)
-        if prepared is None:
-            httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
-            prepared = prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
-        con = lock_down(prepared, job.allowed_paths)
+        con = databases.connect(job)
     except Exception as exc:
         kind: Reason = "memory" if isinstance(exc, MemoryError) else "setup"
         _write_line(out, failure(kind, job, f"{type(exc).__name__}: {exc}").header())
@@ -654,20 +642,114 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # idle again
     if finished:
         con.close()
+        if not supervisor.ok:  # an engine error, a broken pipe: start over next time
+            databases.discard(job)
     return finished
 
 
-def _prepare_next(job: WorkerJob) -> PreparedConnection | None:
-    """A new database for the next job, assuming it has this job's limits (they come from
-    the gateway's settings); None if that fails (the next job then prepares its own). The
-    JSON render threads open their connections too (once per process)."""
-    with contextlib.suppress(Exception):
-        warm_renderers(job.limits.threads)
-    try:
+MAX_LOCKED_DATABASES = 2  # per worker; each an idle in-memory DuckDB (a few MiB)
+
+
+class Databases:
+    """A worker's DuckDB databases between jobs (SECURITY.md §1.4's bootstrap, done once
+    per set of files rather than once per query).
+
+    ``connect(job)`` answers a new connection (a DuckDB cursor) to a database locked down
+    for exactly the job's files, S3 credentials and limits: one kept from an earlier job
+    with the same three, else the spare prepared while the worker was idle (steps 1–3
+    and the query-independent part of 4; made now if there is none), locked for the
+    job. Up to ``MAX_LOCKED_DATABASES`` are kept, least recently used first out.
+
+    What a kept database carries from one query to the next: its locked settings, its
+    secrets, and the engine's caches of the same files. Not session state: temporary
+    views and macros, variables, ``search_path`` and ``USE`` belong to the connection,
+    which is new per query (tests/gateway/test_query_runner.py checks this on DuckDB);
+    and only a single SELECT ever runs (DuckDB's parser decides, ``execute``), so no
+    statement can create, attach, set or load anything in the database. A query that did
+    not end cleanly discards its database (``discard``). Creating and closing a database
+    cost ~14 ms of CPU per query before (DuckDB registers its built-in functions per
+    database); ``tidy`` does both in a background thread after a job."""
+
+    def __init__(self) -> None:
+        self._locked: OrderedDict[tuple[Any, ...], DuckDBConnection] = OrderedDict()
+        self._prepared: PreparedConnection | None = None
+        self._tidying: threading.Thread | None = None
+        self._renderers_warm = False
+
+    def __len__(self) -> int:
+        """How many locked databases are kept."""
+        return len(self._locked)
+
+    @staticmethod
+    def _key(job: WorkerJob) -> tuple[Any, ...]:
+        return (job.allowed_paths, job.s3, job.limits)
+
+    def connect(self, job: WorkerJob) -> DuckDBConnection:
+        key = self._key(job)
+        database = self._locked.get(key)
+        if database is None:
+            database = lock_down(self._take_prepared(job), job.allowed_paths)
+            self._locked[key] = database
+        else:  # the scratch directory, spill space included, was emptied after the last job
+            job.limits.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._locked.move_to_end(key)
+        return database.cursor()
+
+    def _take_prepared(self, job: WorkerJob) -> PreparedConnection:
+        self._wait_for_tidy()
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.fits(job.s3, job.limits):
+            return prepared
+        if prepared is not None:
+            prepared.close()
         httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
         return prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
-    except Exception:
-        return None
+
+    def discard(self, job: WorkerJob) -> None:
+        database = self._locked.pop(self._key(job), None)
+        if database is not None:
+            database.close()
+
+    def tidy(self, job: WorkerJob) -> None:
+        """After a job: close the databases past the limit and, unless a spare is ready,
+        prepare one (assuming the next job has this job's limits and S3 credentials: they
+        come from the gateway's settings), in a thread of its own, so that a job for a
+        kept database can start at once; a job that needs the spare waits for it."""
+        if not self._renderers_warm:  # the JSON render threads open their connections
+            with contextlib.suppress(Exception):
+                warm_renderers(job.limits.threads)
+            self._renderers_warm = True
+        self._wait_for_tidy()
+        surplus = []
+        while len(self._locked) > MAX_LOCKED_DATABASES:
+            surplus.append(self._locked.popitem(last=False)[1])
+        if not surplus and self._prepared is not None:
+            return
+
+        def work() -> None:
+            for database in surplus:
+                database.close()
+            if self._prepared is None:
+                httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
+                with contextlib.suppress(Exception):  # the next job then prepares its own
+                    self._prepared = prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
+
+        self._tidying = threading.Thread(target=work, name="tidy", daemon=True)
+        self._tidying.start()
+
+    def _wait_for_tidy(self) -> None:
+        if self._tidying is not None:
+            self._tidying.join()
+            self._tidying = None
+
+    def close(self) -> None:
+        self._wait_for_tidy()
+        for database in self._locked.values():
+            database.close()
+        self._locked.clear()
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
@@ -689,20 +771,20 @@ def _warm_rendering() -> None:
 
 
 def main() -> int:
-    """Serve jobs, one line of JSON each, until stdin closes (each gets a fresh database
+    """Serve jobs, one line of JSON each, until stdin closes (each gets a new connection
     and a cleaned scratch directory); exit at once when a query ignored interrupts.
 
-    Between jobs the worker prepares the next job's database (a new one, nothing run on
-    it), so a query does not wait for DuckDB to start; it is locked down for the job's
-    files when the job arrives."""
+    Between jobs the worker keeps the databases it locked for recent jobs' files and
+    prepares a spare for new files (``Databases``), so a query does not wait for DuckDB to
+    start."""
     out = _claim_stdout()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an idle worker being retired
     sys.meta_path.insert(0, _NoPandas())
     warm_up()
     _warm_rendering()
     sandbox = Sandbox()
+    databases = Databases()
     finished = True
-    prepared: PreparedConnection | None = None
     while finished and not TERMINATING.is_set():
         raw = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
         if not raw.strip():
@@ -712,14 +794,13 @@ def main() -> int:
             clean_directory(job.scratch_dir)
         finished = False
         try:
-            finished = serve(job, out, sandbox, prepared)
+            finished = serve(job, out, sandbox, databases)
         finally:
-            prepared = None
             clean_directory(job.scratch_dir)
         if finished and not TERMINATING.is_set() and sandbox.landlock >= 0:
-            prepared = _prepare_next(job)
-    if prepared is not None:
-        prepared.close()
+            databases.tidy(job)
+    if finished:
+        databases.close()
     with contextlib.suppress(OSError):
         out.close()
     # Skip interpreter teardown (tens of ms with pyarrow loaded); a DuckDB thread that

@@ -28,7 +28,7 @@ from catalog.errors import QueryError, QueryResourceExceeded, QueryTimeout
 from catalog.storage.s3 import S3Store
 from catalog.storage.seaweed import EmbeddedSeaweed
 from gateway.query_runner import QueryRunner
-from gateway.query_worker import landlock_abi
+from gateway.query_worker import MAX_LOCKED_DATABASES, Databases, WorkerJob, landlock_abi
 from gateway.result_formats import encode_body
 from policies.model import GovernedQuery, GovernedSource
 
@@ -537,3 +537,65 @@ def test_query_deadlines_fire_in_order_and_cancelled_ones_never() -> None:
     time.sleep(1.2)
     stuck.set()
     assert fired == ["blocking", "early", "late"]
+
+
+def test_a_worker_keeps_a_database_per_set_of_files_and_opens_a_connection_per_job(
+    tmp_path: Path, parts: dict[str, Path]
+) -> None:
+    """``Databases``: a job for files a kept database was locked for gets a new connection
+    to it: the database's tables (which only this test can create: the worker runs one
+    SELECT) are there, the last connection's session state is not. Other files get a
+    database of their own; past ``MAX_LOCKED_DATABASES`` the least recently used goes."""
+    granted, sibling = str(parts["granted"]), str(parts["sibling"])
+    limits = SandboxLimits(threads=1, memory_limit_mb=256, max_temp_mb=64, temp_dir=tmp_path / "t")
+
+    def job(*files: str) -> WorkerJob:
+        return WorkerJob("j", "SELECT 1", files, (), limits, tmp_path, 1024, 0, 5.0, 0)
+
+    databases = Databases()
+    try:
+        first = databases.connect(job(granted))
+        first.execute("CREATE TABLE kept AS SELECT 42 AS v")
+        first.execute("CREATE TEMP VIEW mine AS SELECT 1 AS v; SET VARIABLE leaked = 7")
+        first.close()
+        again = databases.connect(job(granted))
+        assert again.execute("SELECT v FROM kept").fetchall() == [(42,)]  # the same database
+        assert again.execute("SELECT getvariable('leaked')").fetchall() == [(None,)]
+        with pytest.raises(DuckDBError, match="mine"):
+            again.execute("SELECT v FROM mine")
+        locked = "SELECT current_setting('lock_configuration'), current_setting('allowed_paths')"
+        assert again.execute(locked).fetchall() == [(True, [granted])]
+        again.close()
+        other = databases.connect(job(sibling))
+        with pytest.raises(DuckDBError, match="kept"):
+            other.execute("SELECT v FROM kept")  # a database of its own
+        other.close()
+        databases.connect(job(granted, sibling)).close()
+        assert len(databases) == 3
+        databases.tidy(job(granted))  # after the job: the least recently used one goes
+        assert len(databases) == MAX_LOCKED_DATABASES == 2
+        with pytest.raises(DuckDBError, match="kept"):
+            databases.connect(job(granted)).execute("SELECT v FROM kept")
+        assert len(databases) == 3
+        databases.discard(job(granted))  # what a query that failed does
+        assert len(databases) == 2
+    finally:
+        databases.close()
+
+
+def test_a_job_goes_to_the_worker_that_keeps_a_database_for_its_files(
+    tmp_path: Path, parts: dict[str, Path]
+) -> None:
+    granted, sibling = str(parts["granted"]), str(parts["sibling"])
+    with QueryRunner(scratch_root=tmp_path / "scratch", timeout_seconds=20, pool_size=3) as r:
+        wait_for_spares(r, 3, settle=0.5)
+        pids = []
+        for files in [(granted,), (sibling,), (granted,), (sibling,), (granted,)]:
+            sql = f"SELECT count(*) AS n FROM '{files[0]}'"
+            with r.run(governed(sql, files)) as stream:
+                pids.append(r.busy_pids()[0])
+                assert [b.to_pylist() for b in stream] in ([[{"n": 10}]], [[{"n": 1}]])
+        assert pids[0] == pids[2] == pids[4] and pids[1] == pids[3] and pids[0] != pids[1]
+        # the kept database is still locked to exactly its files
+        with pytest.raises(QueryError, match="outside its grants"):
+            r.run(governed(f"SELECT secret FROM '{sibling}'", (granted,)))
