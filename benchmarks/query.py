@@ -114,7 +114,7 @@ def bench_tpch(
         # the gateway's Server-Timing: where the time before the first byte went
         phases = {
             name: statistics.median(t.get(name, 0.0) for t in timings)
-            for name in ("govern", "worker", "setup", "execute")
+            for name in ("govern", "audit", "worker", "setup", "execute")
         }
         same = got.num_rows == expected.num_rows
         rows.append(

@@ -77,7 +77,7 @@ class QueryResult:
         self._reader: pa.ipc.RecordBatchStreamReader | None = None
         self.max_rows: int | None = None
         self.datasets: list[str] = []
-        # milliseconds per phase from the answer's Server-Timing: govern, worker, setup, execute
+        # milliseconds per phase from the answer's Server-Timing (govern, audit, worker, ...)
         self.timings: dict[str, float] = {}
 
     def _open(self) -> pa.ipc.RecordBatchStreamReader:

@@ -151,7 +151,7 @@ def test_client_streams_record_batches_without_collecting(loaded: Loaded) -> Non
         assert result.schema.names == ["l_orderkey", "l_comment"]
         sizes = [batch.num_rows for batch in result]
         assert result.datasets == [f"{loaded.org}.lineitem@1"]
-        assert set(result.timings) == {"govern", "worker", "setup", "execute"}
+        assert set(result.timings) == {"govern", "audit", "worker", "setup", "execute"}
         assert result.timings["worker"] >= result.timings["execute"] > 0
     batch_rows = loaded.platform.settings.query.batch_rows
     assert len(sizes) > 1 and max(sizes) <= batch_rows
