@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.contracts import ColumnContract
-from ingest.fixed_width import byte_matrix
+from ingest.fixed_width import byte_matrix, utf8_bytes
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -168,11 +168,13 @@ def _parse_number_text(values: pa.Array, syntax: _NumberSyntax) -> pa.Array:
         text = pc.replace_substring(text, syntax.thousands, "")
     if syntax.decimal != ".":
         text = pc.replace_substring(text, syntax.decimal, ".")
-    text = pc.replace_substring(text, "\u2212", "-")
+    if (utf8_bytes(text) >= 0x80).any():  # U+2212 is not ASCII: no such byte, no U+2212
+        text = pc.replace_substring(text, "\u2212", "-")
     if not syntax.integer:
         parsed = text.cast(pa.float64())
         return pc.if_else(pc.is_finite(parsed), parsed, pa.scalar(None, pa.float64()))
-    text = pc.replace_substring_regex(text, r"^\+", "")
+    if (utf8_bytes(text) == ord("+")).any():
+        text = pc.replace_substring_regex(text, r"^\+", "")
     long = pc.fill_null(pc.greater(pc.utf8_length(text), INT64_SAFE_CHARS), False)
     parsed = pc.if_else(long, pa.scalar(None, text.type), text).cast(target)
     if not pc.any(long).as_py():
@@ -602,6 +604,8 @@ def _as_text(values: pa.Array) -> pa.Array:
 
 def _unparsed_non_ascii(values: pa.Array, parsed: pa.Array) -> pa.Array | None:
     """Non-null, non-ASCII values the fast path did not parse (candidates for folding)."""
+    if not (utf8_bytes(values) >= 0x80).any():
+        return None
     retry = pc.and_not(pc.invert(pc.string_is_ascii(values)), parsed)
     retry = pc.fill_null(retry, False)
     return retry if pc.any(retry).as_py() else None

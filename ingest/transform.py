@@ -295,7 +295,8 @@ def control_character_rows(values: pa.Array) -> npt.NDArray[np.intp]:
 
     One pass over the array's UTF-8 data buffer: control bytes never occur inside a
     multi-byte UTF-8 sequence, so a byte lookup finds exactly the control characters, and
-    the offsets say which rows they are in. ~20x faster than a per-value regex.
+    the offsets say which rows they are in. ~20x faster than a per-value regex. The
+    lookup only sees the bytes below 0x20 and DEL, found by two vectorised compares.
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -310,7 +311,8 @@ def control_character_rows(values: pa.Array) -> npt.NDArray[np.intp]:
         values.offset : values.offset + len(values) + 1
     ]
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    hits = np.flatnonzero(_CONTROL_BYTE[data]) + offsets[0]
+    low = np.flatnonzero((data < 0x20) | (data == 0x7F))
+    hits = low[_CONTROL_BYTE[data[low]]] + offsets[0]
     if len(hits) == 0:
         return np.zeros(0, dtype=np.intp)
     rows = np.unique(np.searchsorted(offsets, hits, side="right") - 1)
@@ -505,6 +507,7 @@ def check_expectations(state: BatchState, ctx: TransformContext) -> BatchState:
     elements = int(clean.sum())
     if elements == 0:
         return state
+    missing: dict[str, int] = {}  # per column: the clean rows where it is null
     for rule in ctx.rules:
         evaluate = EVALUATORS.get(rule.expectation_type)
         if evaluate is None:
@@ -514,9 +517,12 @@ def check_expectations(state: BatchState, ctx: TransformContext) -> BatchState:
         failed = _as_mask(evaluate(values, rule, binding.contract)) & clean
         positions = np.flatnonzero(failed)
         raw = state.raw[rule.column]
+        if rule.column not in missing:
+            present = values.is_valid().to_numpy(zero_copy_only=False)
+            missing[rule.column] = int((clean & ~present).sum())
         state.tally(rule.column, rule.rule).add(
             elements=elements,
-            missing=int((clean & ~values.is_valid().to_numpy(zero_copy_only=False)).sum()),
+            missing=missing[rule.column],
             unexpected=len(positions),
             examples=_examples(raw, positions),
         )

@@ -17,6 +17,8 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.contracts import DataContract
 from ingest.transform import ColumnBinding, TransformContext, transform_batch
@@ -133,6 +135,26 @@ def test_control_character_rows_match_a_per_value_regex() -> None:
     expected = [i for i, v in enumerate(values) if v is not None and control.search(v)]
     assert control_character_rows(array).tolist() == expected
     assert expected  # the sample really has some
+
+
+CONTROL_TEXT = "aé广€ \t\n\r\x00\x07\x08\x0b\x0c\x0e\x1b\x1f\x7f\x80\x9f\u2028"
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(values=st.lists(st.none() | st.text(CONTROL_TEXT, max_size=8), max_size=40))
+def test_control_character_rows_match_a_per_value_regex_on_any_text(
+    values: list[str | None],
+) -> None:
+    """The byte scan (compares, then a lookup of the few low bytes) finds exactly the rows
+    the regular expression finds, whatever the offsets and nulls."""
+    import re
+
+    from ingest.transform import control_character_rows
+
+    array = pa.array(["skip\x01", *values, "tail\x00"], pa.string()).slice(1, len(values))
+    control = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]")
+    expected = [i for i, v in enumerate(values) if v is not None and control.search(v)]
+    assert control_character_rows(array).tolist() == expected
 
 
 def test_iso_dates_are_accepted_next_to_the_contracts_own_format() -> None:

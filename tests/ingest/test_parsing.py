@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from ingest import parsing
 from ingest.contracts import THOUSANDS_SEPARATORS, ColumnContract
 from ingest.parsing import (
     DEFAULT_FORMATS,
@@ -305,6 +306,45 @@ def grouping_oracle(text: str) -> int | None:
 @example(text="-1,234,567")
 def test_grouping_matches_an_independent_oracle(text: str) -> None:
     assert number(text, "integer", thousands=",") == grouping_oracle(text)
+
+
+# --- numbers: the byte checks that skip rewrites ---------------------------------------------
+
+NUMBER_CHARS = "0123456789" + "+-\u2212" + ".,eE" + " \u00a0" + "０１＋－，．" + "MOP$¥٣x"
+SYNTAXES = [
+    {},
+    {"thousands": ","},
+    {"thousands": ".", "decimal": ",", "currency": "MOP"},
+    {"thousands": "\u00a0", "currency": "HK$"},
+    {"currency": "¥"},
+]
+
+
+def every_byte_present(_values: Any) -> Any:
+    """``utf8_bytes`` as if every byte occurred: each rewrite runs, as before the check."""
+    return np.arange(256, dtype=np.uint8)
+
+
+@FAST
+@given(
+    texts=st.lists(st.none() | st.text(NUMBER_CHARS, max_size=12), max_size=30),
+    rules=st.sampled_from(SYNTAXES),
+    type_=st.sampled_from(["integer", "double"]),
+)
+@example(texts=["+1", "\u22121", "1", None], rules={}, type_="integer")
+@example(texts=["１", "-1.5", "+2.5"], rules={}, type_="double")
+def test_number_rewrites_skipped_by_byte_checks_change_nothing(
+    texts: list[str | None], rules: dict[str, Any], type_: str
+) -> None:
+    """The U+2212, leading ``+`` and full-width rewrites run only when the batch holds a
+    byte they could act on; the result is what running them always gives."""
+    values = pa.array(["skip", *texts], pa.string()).slice(1)
+    contract = column(type_, **rules)
+    fast = parse_number(values, contract).to_pylist()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parsing, "utf8_bytes", every_byte_present)
+        exact = parse_number(values, contract).to_pylist()
+    assert fast == exact
 
 
 # --- dates and timestamps: table -----------------------------------------------------------
