@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ingest import stats as stats_module
 from ingest.contracts import DataContract
 from ingest.stats import (
+    KNOWN_DISTINCT,
     ColumnStats,
     DistinctCounter,
     NumericSample,
@@ -147,3 +151,57 @@ def test_hashing_all_string_columns_at_once_keeps_the_same_sketches() -> None:
             stats.update(table.column(name))
     assert {n: s.result() for n, s in together.items()} == {n: s.result() for n, s in apart.items()}
     assert together["b"].result()["nulls"] > 0
+
+
+@pytest.mark.parametrize("known_distinct", [KNOWN_DISTINCT, 4])
+@settings(max_examples=60, deadline=None, database=None)
+@given(data=st.data())
+def test_batches_of_known_values_give_the_statistics_of_counting_them(
+    known_distinct: int, data: st.DataObject
+) -> None:
+    """``update_stats`` skips string columns whose values were all counted before; the
+    statistics are exactly those of counting every batch one column at a time (the
+    exact path), whether a column stays under the limit of known values or crosses it."""
+    pool = data.draw(st.lists(st.text("aAé广 \x00" + "\u0301", max_size=4), min_size=1, max_size=8))
+    contract = DataContract.model_validate(
+        {"columns": [{"name": "few"}, {"name": "more"}, {"name": "n", "type": "integer"}]}
+    )
+    batches = []
+    for _ in range(data.draw(st.integers(1, 5))):
+        rows = data.draw(st.integers(0, 12))
+        few = data.draw(st.lists(st.none() | st.sampled_from(pool), min_size=rows, max_size=rows))
+        more = data.draw(
+            st.lists(st.none() | st.text("xyz", max_size=3), min_size=rows, max_size=rows)
+        )
+        numbers = data.draw(st.lists(st.integers(-5, 5), min_size=rows, max_size=rows))
+        batches.append(
+            pa.table(
+                {
+                    "few": pa.array(few, pa.string()),
+                    "more": pa.array(more, pa.string()),
+                    "n": pa.array(numbers, pa.int64()),
+                }
+            )
+        )
+    together = {c.name: ColumnStats(c) for c in contract.columns}
+    apart = {c.name: ColumnStats(c) for c in contract.columns}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stats_module, "KNOWN_DISTINCT", known_distinct)
+        for table in batches:
+            update_stats(together, table)
+            for name, column_stats in apart.items():
+                column_stats.update(table.column(name))
+    assert {n: s.result() for n, s in together.items()} == {n: s.result() for n, s in apart.items()}
+
+
+def test_a_batch_of_known_values_is_not_hashed_again() -> None:
+    """Not vacuous: the second batch of a few repeated codes only counts."""
+    contract = DataContract.model_validate({"columns": [{"name": "code"}]})
+    stats = {"code": ColumnStats(contract.columns[0])}
+    update_stats(stats, pa.table({"code": pa.array(["b", "a", None, "b"])}))
+    assert sorted(stats["code"].known.to_pylist()) == ["a", "b"]
+    assert stats["code"].only_known(pa.array(["a", None, "a"]))
+    assert not stats["code"].only_known(pa.array(["a", "c"]))
+    update_stats(stats, pa.table({"code": pa.array(["a", None, "a"])}))
+    result = stats["code"].result()
+    assert (result["count"], result["nulls"], result["min"], result["max"]) == (5, 2, "a", "b")
