@@ -9,6 +9,7 @@ that run the workers separately (``ingest.embedded_workers=0`` on the gateways).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -56,9 +57,21 @@ def run_server(settings: PlatformSettings) -> None:
     platform = build_platform(settings)
     try:
         start_embedded_workers(platform)
-        make_server(settings, platform).run()
+        server = make_server(settings, platform)
+        freeze_startup_heap()
+        server.run()
     finally:
         platform.close()
+
+
+def freeze_startup_heap() -> int:
+    """Take what start-up allocated (modules, the app, the platform) out of the cyclic
+    garbage collector's reach; the number of objects frozen. A full collection traversed
+    all of them (~250,000) with the GIL held: 100-460 ms per collection measured here,
+    a stall of every request in flight. They live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 
 from catalog.audit import AuditLog
 from catalog.database import make_engine, session_factory, upgrade_to_head
@@ -246,3 +247,33 @@ def test_audit_appends_from_threads_form_one_chain(sessions) -> None:
         t.join()
     assert audit.verify() == (True, None)
     assert len(audit.recent(limit=100)) == 6
+
+
+def test_audit_appends_from_threads_take_turns_without_losing_races(sessions) -> None:
+    """Threads of one process append one at a time: no INSERT loses the race for the head
+    of the chain and is retried (on SQLite each loser also slept in the busy handler)."""
+    audit = AuditLog(sessions)
+    inserts: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            inserts.append(statement)
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    start = threading.Barrier(8)
+
+    def append_ten() -> None:
+        start.wait()
+        for i in range(10):
+            audit.append(actor="t", action="a", resource="r", outcome="ok", detail={"i": i})
+
+    threads = [threading.Thread(target=append_ten) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(inserts) == 80 and audit.verify() == (True, None)
