@@ -11,9 +11,13 @@ dates (``二〇二五年七月十一日``), integers of 19 or more characters (i
 date formats with directives the compiler below does not handle.
 
 Dates are not read with ``pyarrow.compute.strptime``: it accepts 2024-02-30 (as March 1),
-second 60, leading spaces and year 0. Each format is compiled to an anchored regular
-expression instead, the fields are extracted with ``extract_regex`` and the calendar is
-checked with numpy, so the fast path is exact and nothing needs a second opinion.
+second 60, leading spaces and year 0. A format whose every field has a fixed width
+(``%d/%m/%Y %H:%M``) is read first off an ``(n, width)`` matrix of the values' bytes
+(``ingest.fixed_width``): values whose every field is zero-padded to its full width
+(``01/07/2025 08:05``, not ``1/7/2025 8:05``) are decided there, digit by digit. The rest,
+and every other format, go through the format compiled to an anchored regular expression,
+its fields extracted with ``extract_regex``. Either way the calendar is checked with numpy,
+so the fast paths are exact and nothing needs a second opinion.
 """
 
 from __future__ import annotations
