@@ -289,8 +289,9 @@ class PreparedConnection:
     brand-new database: no query has run on it yet, it is not locked, and it must be
     ``lock_down``-ed before any query.
 
-    A query worker prepares the next one while it is idle, so a query pays only for the
-    last steps; the database is still fresh for each query and never reused."""
+    A query worker prepares one while it is idle, so a query for new files pays only for
+    the last steps; once locked down, the worker keeps it for later queries on the same
+    files, each on a new connection (``gateway.query_worker.Databases``)."""
 
     con: DuckDBConnection
     limits: SandboxLimits
