@@ -702,8 +702,7 @@ class Databases:
             return prepared
         if prepared is not None:
             prepared.close()
-        httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
-        return prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
+        return _prepare_for(job)
 
     def discard(self, job: WorkerJob) -> None:
         database = self._locked.pop(self._key(job), None)
@@ -730,9 +729,8 @@ class Databases:
             for database in surplus:
                 database.close()
             if self._prepared is None:
-                httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
                 with contextlib.suppress(Exception):  # the next job then prepares its own
-                    self._prepared = prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
+                    self._prepared = _prepare_for(job)
 
         self._tidying = threading.Thread(target=work, name="tidy", daemon=True)
         self._tidying.start()
@@ -750,6 +748,12 @@ class Databases:
         if self._prepared is not None:
             self._prepared.close()
             self._prepared = None
+
+
+def _prepare_for(job: WorkerJob) -> PreparedConnection:
+    """Bootstrap steps 1–3 for ``job``'s limits and S3 credentials (httpfs if it reads S3)."""
+    httpfs = any(path.startswith("s3://") for path in job.allowed_paths)
+    return prepare_connection(s3=job.s3, limits=job.limits, httpfs=httpfs)
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
